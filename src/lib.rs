@@ -1,0 +1,9 @@
+//! olympus: agentless, Ansible-compatible fleet orchestration.
+//!
+//! The library is the product; `src/main.rs` is a thin command-line shell over it.
+//! Data flows one way: parse → plan → execute → report.
+
+pub mod inventory;
+pub mod output;
+pub mod suggest;
+pub mod yaml;
