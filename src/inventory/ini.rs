@@ -214,7 +214,11 @@ pub(super) fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<(), 
     for (name, p) in pending {
         match p.kind {
             State::Vars => {
-                let known: Vec<String> = inv.groups().map(|g| g.name.clone()).collect();
+                let known: Vec<String> = inv
+                    .groups()
+                    .map(|g| g.name.clone())
+                    .filter(|g| *g != name)
+                    .collect();
                 let hint = crate::suggest::did_you_mean(&name, known.iter().map(String::as_str));
                 return Err(err(
                     p.line as usize,

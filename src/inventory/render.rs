@@ -241,7 +241,7 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
         // Python's repr: 1e+16 rather than 1e16, and always a '.0' on whole floats.
         let s = n.to_string();
         if let Some((m, e)) = s.split_once('e') {
-            let sign = if e.starts_with('-') { "" } else { "+" };
+            let sign = if e.starts_with(['-', '+']) { "" } else { "+" };
             let _ = write!(out, "{m}e{sign}{e}");
         } else if f.fract() == 0.0 && !s.contains('.') {
             let _ = write!(out, "{s}.0");
