@@ -243,7 +243,7 @@ fn cmd_inventory(args: InventoryArgs) -> i32 {
             }
         }
     } else if let Some(group) = &args.graph {
-        match render::graph(&inv, group, args.vars) {
+        match render::graph(&inv, group, args.vars, view) {
             Some(g) => g.trim_end().to_string(),
             None => {
                 let hint =

@@ -75,7 +75,7 @@ pub(super) fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<(), 
                     ));
                 }
             };
-            group = safe_group_name(&name);
+            group = name;
             if !inv.has_group(&group) {
                 if state == State::Vars && !pending.contains_key(&group) {
                     pending.insert(
@@ -193,7 +193,7 @@ pub(super) fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<(), 
                         None,
                     ));
                 }
-                let child = safe_group_name(name);
+                let child = name.to_string();
                 if inv.has_group(&child) {
                     inv.add_child(&group, &child)
                         .map_err(|m| err(lineno, col, m, None))?;
@@ -295,22 +295,6 @@ fn parse_section(line: &str) -> Option<(String, Option<String>)> {
     Some((name.to_string(), kind.map(str::to_string)))
 }
 
-/// Ansible's `to_safe_group_name(force=True)`: a leading digit or any non-word character
-/// becomes `_`, so `[web-servers]` is the group `web_servers`.
-pub(crate) fn safe_group_name(name: &str) -> String {
-    name.chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let word = c.is_alphanumeric() || c == '_';
-            if !word || (i == 0 && c.is_numeric()) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// Python's `shlex.split(line, comments=True)` in POSIX mode: whitespace separates words,
 /// quotes group, backslash escapes, and an unquoted `#` starts a comment.
 pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, String> {
@@ -402,13 +386,5 @@ mod tests {
         );
         assert_eq!(parse_section("[web servers]"), None);
         assert_eq!(parse_section("[web] x"), None);
-    }
-
-    #[test]
-    fn safe_names() {
-        assert_eq!(safe_group_name("web-servers"), "web_servers");
-        assert_eq!(safe_group_name("1web"), "_web");
-        assert_eq!(safe_group_name("web.prod"), "web_prod");
-        assert_eq!(safe_group_name("ok_name2"), "ok_name2");
     }
 }

@@ -110,10 +110,11 @@ pub fn host(inv: &Inventory, name: &str, view: VarsView) -> Option<Value> {
 }
 
 /// The `ansible-inventory --graph [GROUP]` tree; `None` when the group does not exist.
-pub fn graph(inv: &Inventory, start: &str, with_vars: bool) -> Option<String> {
+pub fn graph(inv: &Inventory, start: &str, with_vars: bool, view: VarsView) -> Option<String> {
     inv.group(start)?;
     let mut out = String::new();
-    graph_group(inv, start, 0, with_vars, &mut out, 0);
+    let show = with_vars.then_some(view);
+    graph_group(inv, start, 0, show, &mut out, 0);
     Some(out)
 }
 
@@ -138,7 +139,7 @@ fn graph_group(
     inv: &Inventory,
     name: &str,
     depth: usize,
-    with_vars: bool,
+    vars: Option<VarsView>,
     out: &mut String,
     guard: usize,
 ) {
@@ -148,35 +149,97 @@ fn graph_group(
     }
     graph_line(out, depth, &format!("@{name}:"));
     for c in &g.children {
-        graph_group(inv, c, depth + 1, with_vars, out, guard + 1);
+        graph_group(inv, c, depth + 1, vars, out, guard + 1);
     }
     if name != "all" {
         for h in &g.hosts {
             graph_line(out, depth + 1, h);
-            if with_vars {
-                graph_vars(out, depth + 2, &inv.own_host_vars(h).unwrap_or_default());
+            if let Some(view) = vars {
+                let hv = match view {
+                    VarsView::Merged => inv.host_vars(h),
+                    VarsView::Export => inv.own_host_vars(h),
+                };
+                graph_vars(out, depth + 2, &hv.unwrap_or_default());
             }
         }
     }
-    if with_vars {
+    if vars.is_some() {
         graph_vars(out, depth + 1, &inv.group_vars(name).unwrap_or_default());
     }
 }
 
-/// How Python's `str()` shows a value, for `--graph --vars` lines.
+/// How Python's `str()` shows a value, for `--graph --vars` lines: strings bare at the top,
+/// `repr()` inside containers.
 fn python_repr(v: &Value) -> String {
     match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Array(_) | Value::Object(_) => v.to_string(),
+        other => {
+            let mut out = String::new();
+            repr_into(&mut out, other);
+            out
+        }
     }
 }
 
-/// JSON as Python's `json.dumps(v, sort_keys=True, indent=4)` writes it (ASCII only, keys
-/// sorted), which is what `ansible-inventory` prints.
+fn repr_into(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => {
+            // Python picks double quotes only when the text has ' and no ".
+            let q = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            out.push(q);
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == q => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        let _ = write!(out, "\\x{:02x}", c as u32);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(q);
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                repr_into(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                repr_into(out, &Value::String(k.clone()));
+                out.push_str(": ");
+                repr_into(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// JSON as Python's `json.dumps(v, sort_keys=True, indent=4, ensure_ascii=False)` writes it,
+/// which is what `ansible-inventory` prints.
 pub fn to_python_json(v: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, v, 0);
@@ -264,11 +327,8 @@ fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
@@ -286,13 +346,22 @@ mod tests {
         let v = json!({"b": [1, 2.5, "é"], "a": {}, "c": [], "d": 1e20, "e": 2.0});
         assert_eq!(
             to_python_json(&v),
-            "{\n    \"a\": {},\n    \"b\": [\n        1,\n        2.5,\n        \"\\u00e9\"\n    ],\n    \"c\": [],\n    \"d\": 1e+20,\n    \"e\": 2.0\n}"
+            "{\n    \"a\": {},\n    \"b\": [\n        1,\n        2.5,\n        \"é\"\n    ],\n    \"c\": [],\n    \"d\": 1e+20,\n    \"e\": 2.0\n}"
         );
     }
 
     #[test]
-    fn python_json_escapes_astral_as_surrogates() {
-        assert_eq!(to_python_json(&json!("😀")), "\"\\ud83d\\ude00\"");
-        assert_eq!(to_python_json(&json!("a\u{7f}")), "\"a\\u007f\"");
+    fn python_json_keeps_unicode_and_escapes_controls() {
+        assert_eq!(to_python_json(&json!("é😀")), "\"é😀\"");
+        assert_eq!(to_python_json(&json!("a\u{1}\n")), "\"a\\u0001\\n\"");
+    }
+
+    #[test]
+    fn python_repr_of_nested_values() {
+        let v = json!({"cpu": 2, "mem": "4G", "l": [true, null, 1.5, "it's"]});
+        assert_eq!(
+            python_repr(&v),
+            "{'cpu': 2, 'mem': '4G', 'l': [True, None, 1.5, \"it's\"]}"
+        );
     }
 }

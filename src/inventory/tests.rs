@@ -122,11 +122,17 @@ fn siblings_merge_by_name_unless_priority() {
     let text = "[a]\nh\n[b]\nh\n[a:vars]\nx=from_a\n[b:vars]\nx=from_b\n";
     let (_d, inv) = load_one("hosts", text);
     assert_eq!(var(&inv, "h", "x"), json!("from_b"), "b sorts after a");
-    let text = "[a]\nh\n[b]\nh\n[a:vars]\nx=from_a\nansible_group_priority=10\n[b:vars]\nx=from_b\n";
+    let text =
+        "[a]\nh\n[b]\nh\n[a:vars]\nx=from_a\nansible_group_priority=10\n[b:vars]\nx=from_b\n";
     let (_d, inv) = load_one("hosts", text);
     assert_eq!(var(&inv, "h", "x"), json!("from_a"), "higher priority wins");
     assert_eq!(inv.group("a").unwrap().priority, 10);
-    assert!(!inv.group("a").unwrap().vars.contains_key("ansible_group_priority"));
+    assert!(
+        !inv.group("a")
+            .unwrap()
+            .vars
+            .contains_key("ansible_group_priority")
+    );
 }
 
 #[test]
@@ -148,8 +154,14 @@ fn ungrouped_host_leaves_ungrouped_when_grouped_later() {
 
 #[test]
 fn undefined_child_group_is_created_with_a_warning() {
-    let (_d, inv) = load_one("hosts", "[web]\nw1\n[prod:children]\nweb\nlater\nmissing\n[later]\nl1\n");
-    assert_eq!(inv.group("prod").unwrap().children, ["web", "later", "missing"]);
+    let (_d, inv) = load_one(
+        "hosts",
+        "[web]\nw1\n[prod:children]\nweb\nlater\nmissing\n[later]\nl1\n",
+    );
+    assert_eq!(
+        inv.group("prod").unwrap().children,
+        ["web", "later", "missing"]
+    );
     assert!(inv.group("missing").is_some());
     assert_eq!(sel(&inv, "prod"), ["w1", "l1"]);
     assert_eq!(inv.warnings().len(), 1, "{:?}", inv.warnings());
@@ -158,9 +170,10 @@ fn undefined_child_group_is_created_with_a_warning() {
 }
 
 #[test]
-fn ini_section_names_are_made_safe() {
+fn ini_section_names_are_kept_as_written() {
+    // ansible-core 2.19 keeps them too (it only warns about the '-').
     let (_d, inv) = load_one("hosts", "[web-servers]\nw1\n");
-    assert!(inv.group("web_servers").is_some());
+    assert!(inv.group("web-servers").is_some());
 }
 
 #[test]
@@ -227,7 +240,7 @@ other:
 #[test]
 fn yaml_inventory_nested_groups() {
     let (_d, inv) = load_one("inv.yml", YAML);
-    assert_eq!(sel(&inv, "web"), ["web1", "web2", "web9", ]);
+    assert_eq!(sel(&inv, "web"), ["web1", "web2", "web9",]);
     assert_eq!(sel(&inv, "canary"), ["web1"]);
     assert_eq!(sel(&inv, "db"), ["db1"]);
     assert_eq!(sel(&inv, "ungrouped"), ["lone"]);
@@ -282,7 +295,10 @@ fn extensionless_file_is_yaml_or_ini() {
 fn directory_with_group_vars_and_host_vars() {
     let dir = tree(&[
         ("01-hosts.ini", "[web]\nw1\nw2\n[db]\nd1\n"),
-        ("02-more.yml", "all:\n  children:\n    db:\n      hosts:\n        d2:\n"),
+        (
+            "02-more.yml",
+            "all:\n  children:\n    db:\n      hosts:\n        d2:\n",
+        ),
         ("README.md", "not an inventory [at all\n"),
         ("notes.txt", "nor this\n"),
         (".hidden", "[nope]\nx\n"),
@@ -314,7 +330,10 @@ fn directory_with_group_vars_and_host_vars() {
 fn group_vars_beside_an_inventory_file_and_precedence_over_ini_vars() {
     // Ansible's documented order: inventory-file group vars < group_vars/all < group_vars/*.
     let dir = tree(&[
-        ("hosts.ini", "[web]\nw1 hv=ini\n[web:vars]\na=ini\nb=ini\n[all:vars]\nc=ini\n"),
+        (
+            "hosts.ini",
+            "[web]\nw1 hv=ini\n[web:vars]\na=ini\nb=ini\n[all:vars]\nc=ini\n",
+        ),
         ("group_vars/all.yml", "a: gv_all\nc: gv_all\n"),
         ("group_vars/web.json", "{\"b\": \"gv_web\"}"),
         ("host_vars/w1.yml", "hv: host_vars\n"),
@@ -340,7 +359,10 @@ fn bad_vars_file_is_refused_with_position() {
 
 #[test]
 fn several_sources_and_host_lists() {
-    let dir = tree(&[("a.ini", "[web]\nw1\n"), ("b.yml", "web:\n  hosts:\n    w2:\n")]);
+    let dir = tree(&[
+        ("a.ini", "[web]\nw1\n"),
+        ("b.yml", "web:\n  hosts:\n    w2:\n"),
+    ]);
     let inv = Inventory::load(&[
         path_str(&dir.path().join("a.ini")),
         path_str(&dir.path().join("b.yml")),
@@ -354,7 +376,9 @@ fn several_sources_and_host_lists() {
 
 #[test]
 fn missing_source_is_an_error_with_a_hint() {
-    let e = Inventory::load(&["/nonexistent/inventory"]).expect_err("fails").to_string();
+    let e = Inventory::load(&["/nonexistent/inventory"])
+        .expect_err("fails")
+        .to_string();
     assert!(e.contains("does not exist"), "{e}");
     assert!(e.contains("'/nonexistent/inventory,'"), "{e}");
 }
@@ -399,11 +423,21 @@ fn patterns_union_intersection_exclusion() {
     let (_d, inv) = load_one("hosts", PATTERNS);
     assert_eq!(sel(&inv, "all").len(), 6);
     assert_eq!(sel(&inv, "*").len(), 6);
-    assert_eq!(sel(&inv, "web:db"), ["web01", "web02", "web03", "web10", "db1", "db2"]);
-    assert_eq!(sel(&inv, "web,db1"), ["web01", "web02", "web03", "web10", "db1"]);
+    assert_eq!(
+        sel(&inv, "web:db"),
+        ["web01", "web02", "web03", "web10", "db1", "db2"]
+    );
+    assert_eq!(
+        sel(&inv, "web,db1"),
+        ["web01", "web02", "web03", "web10", "db1"]
+    );
     assert_eq!(sel(&inv, "web:&prod"), ["web01", "web02"]);
     assert_eq!(sel(&inv, "web:!prod"), ["web03", "web10"]);
-    assert_eq!(sel(&inv, "!prod:web"), ["web03", "web10"], "modifiers apply last");
+    assert_eq!(
+        sel(&inv, "!prod:web"),
+        ["web03", "web10"],
+        "modifiers apply last"
+    );
     assert_eq!(sel(&inv, "!prod"), ["web03", "web10", "db2"]);
     assert_eq!(sel(&inv, "prod:stage:&db:!db2"), ["db1"]);
 }
@@ -422,7 +456,10 @@ fn patterns_wildcards_regex_and_slices() {
     assert_eq!(sel(&inv, "web[-1]"), ["web10"]);
     assert_eq!(sel(&inv, "web[1:2]"), ["web02", "web03"]);
     assert_eq!(sel(&inv, "web[2:]"), ["web03", "web10"]);
-    assert_eq!(sel(&inv, "web[1:3]:db[0]"), ["web02", "web03", "web10", "db1"]);
+    assert_eq!(
+        sel(&inv, "web[1:3]:db[0]"),
+        ["web02", "web03", "web10", "db1"]
+    );
     assert!(inv.select("web[7]", None).is_err());
     assert!(inv.select("~web(", None).is_err());
 }
@@ -449,7 +486,10 @@ fn limit_and_limit_file() {
     assert_eq!(s.names(), ["web10", "db2"]);
 
     let limit = pattern::parse_limit("!web").expect("limit");
-    assert_eq!(inv.select("all", Some(&limit)).expect("ok").names(), ["db1", "db2"]);
+    assert_eq!(
+        inv.select("all", Some(&limit)).expect("ok").names(),
+        ["db1", "db2"]
+    );
 
     assert!(pattern::parse_limit("@/nonexistent/limit").is_err());
 }
@@ -458,7 +498,11 @@ fn limit_and_limit_file() {
 fn ten_thousand_hosts_load_and_match() {
     let mut text = String::from("[web]\nweb[00001:05000]\n[db]\n");
     for i in 0..5000 {
-        text.push_str(&format!("db{i} ansible_host=10.1.{}.{}\n", i / 256, i % 256));
+        text.push_str(&format!(
+            "db{i} ansible_host=10.1.{}.{}\n",
+            i / 256,
+            i % 256
+        ));
     }
     let (_d, inv) = load_one("big.ini", &text);
     assert_eq!(inv.host_count(), 10_000);
