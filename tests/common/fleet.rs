@@ -1,0 +1,371 @@
+//! A test fleet: real OpenSSH `sshd` on loopback, several "hosts" that are distinct
+//! 127.x.y.z addresses, generated host and user keys, and an inventory that reaches them.
+//!
+//! `Fleet::start(n)` starts one sshd per 16 hosts (sshd binds at most 16 listen addresses);
+//! `Fleet::builder(n).sshd_per_host()` gives each host its own sshd so a test can stop one.
+//! Everything lives in a temporary directory and the sshd processes die with the `Fleet`.
+//!
+//! Run as root (as CI does), the fleet logs in as a dedicated unprivileged user
+//! `olympus-fleet` whose shell is `/bin/sh` and who has no start-up files, so remote commands
+//! are not slowed by a heavy `.bashrc`. Run as another user, it logs in as that user.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The login user the fleet creates when the tests run as root.
+pub const FLEET_USER: &str = "olympus-fleet";
+const MAX_LISTEN_PER_SSHD: usize = 16;
+
+static FLEET_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// One host of the fleet.
+#[derive(Debug, Clone)]
+pub struct FleetHost {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    sshd: usize,
+}
+
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub hosts: Vec<FleetHost>,
+    pub user: String,
+    /// Private key that logs in as `user` on every host.
+    pub key: PathBuf,
+    /// known_hosts with every host's key, as `[addr]:port`.
+    pub known_hosts: PathBuf,
+    /// An INI inventory of all hosts in group `fleet`.
+    pub inventory: PathBuf,
+    /// An OpenSSH client config for the fleet (user, key, known_hosts, strict checking).
+    pub ssh_config: PathBuf,
+    sshd_configs: Vec<PathBuf>,
+    sshds: Vec<Option<Child>>,
+}
+
+pub struct FleetBuilder {
+    n: usize,
+    per_host: bool,
+}
+
+impl FleetBuilder {
+    /// Each host gets its own sshd (so `stop_host` can take one down).
+    pub fn sshd_per_host(mut self) -> Self {
+        self.per_host = true;
+        self
+    }
+
+    pub fn start(self) -> Fleet {
+        Fleet::start_with(self.n, self.per_host)
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn sshd_path() -> PathBuf {
+    for p in ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!(
+        "OpenSSH sshd not found: run the tests with tests/run-all.sh (it installs openssh-server), \
+         or install it yourself (apt-get install openssh-server)"
+    );
+}
+
+fn current_user() -> (String, bool) {
+    let uid = String::from_utf8_lossy(&run(Command::new("id").arg("-u")).stdout)
+        .trim()
+        .to_string();
+    let name = String::from_utf8_lossy(&run(Command::new("id").arg("-un")).stdout)
+        .trim()
+        .to_string();
+    (name, uid == "0")
+}
+
+/// Creates the unprivileged fleet user once (safe when several test processes race).
+fn ensure_fleet_user() {
+    let script = format!(
+        "id -u {u} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh {u}; \
+         usermod -p '*' {u}; \
+         home=$(getent passwd {u} | cut -d: -f6); rm -f \"$home/.bashrc\" \"$home/.profile\" \"$home/.bash_logout\"",
+        u = FLEET_USER
+    );
+    run(Command::new("flock")
+        .arg("/tmp/olympus-fleet-user.lock")
+        .arg("sh")
+        .arg("-c")
+        .arg(script));
+}
+
+/// A loopback /24 of our own for each fleet: 127.A.B.0 with A from the process id and B from
+/// a counter, so concurrent fleets (threads or processes) do not share addresses.
+fn fleet_base(attempt: u32) -> (u8, u8) {
+    let seq = FLEET_SEQ.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let a = 10 + ((pid ^ (nanos >> 8)).wrapping_add(attempt * 7) % 200) as u8;
+    let b = (seq.wrapping_mul(13).wrapping_add(nanos >> 16) % 250) as u8;
+    (a, b)
+}
+
+impl Fleet {
+    /// Starts `n` hosts sharing sshd processes, 16 to a process.
+    pub fn start(n: usize) -> Fleet {
+        Fleet::builder(n).start()
+    }
+
+    pub fn builder(n: usize) -> FleetBuilder {
+        FleetBuilder { n, per_host: false }
+    }
+
+    fn start_with(n: usize, per_host: bool) -> Fleet {
+        assert!(n > 0, "a fleet needs at least one host");
+        let sshd = sshd_path();
+        let (me, root) = current_user();
+        let user = if root {
+            ensure_fleet_user();
+            std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+            FLEET_USER.to_string()
+        } else {
+            me
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("olympus-fleet-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path().to_path_buf();
+        let d = d.as_path();
+        if root {
+            // The fleet user must be able to read the authorized keys under our temp dir.
+            run(Command::new("chmod").arg("755").arg(d));
+        }
+        let host_key = d.join("ssh_host_ed25519_key");
+        let key = d.join("id_ed25519");
+        for (path, comment) in [(&host_key, "fleet-host"), (&key, "fleet-user")] {
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(path));
+        }
+        let auth = d.join("authorized_keys");
+        std::fs::copy(key.with_extension("pub"), &auth).expect("authorized_keys");
+        let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).expect("host pub");
+        let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+        let host_pub = host_pub.join(" ");
+
+        let per = if per_host { 1 } else { MAX_LISTEN_PER_SSHD };
+        let mut last_err = String::new();
+        let mut fleet = Fleet {
+            hosts: Vec::new(),
+            user,
+            key: key.clone(),
+            known_hosts: d.join("known_hosts"),
+            inventory: d.join("inventory.ini"),
+            ssh_config: d.join("ssh_config"),
+            sshd_configs: Vec::new(),
+            sshds: Vec::new(),
+            dir,
+        };
+        for attempt in 0..8 {
+            let (a, b) = fleet_base(attempt);
+            let port = 2200 + ((a as u16 * 31 + b as u16) % 700);
+            fleet.hosts = (0..n)
+                .map(|i| {
+                    // Host i lives at 127.A.(B + i/250).(i%250 + 1).
+                    let third = b.wrapping_add((i / 250) as u8);
+                    FleetHost {
+                        name: format!("h{:0width$}", i + 1, width = n.to_string().len().max(2)),
+                        addr: Ipv4Addr::new(127, a, third, (i % 250) as u8 + 1),
+                        port,
+                        sshd: i / per,
+                    }
+                })
+                .collect();
+            fleet.sshd_configs.clear();
+            fleet.sshds.clear();
+            let groups = n.div_ceil(per);
+            let mut ok = true;
+            for g in 0..groups {
+                let cfg = d.join(format!("sshd_config.{g}"));
+                let listen: String = fleet
+                    .hosts
+                    .iter()
+                    .filter(|h| h.sshd == g)
+                    .map(|h| format!("ListenAddress {}:{}\n", h.addr, h.port))
+                    .collect();
+                let text = format!(
+                    "{listen}HostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {auth}\nStrictModes no\n\
+                     UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     PermitRootLogin prohibit-password\nUseDNS no\nPrintMotd no\n\
+                     MaxStartups 200:30:500\nMaxSessions 10\nLogLevel INFO\n\
+                     Subsystem sftp internal-sftp\nAllowUsers {user}\n",
+                    hk = host_key.display(),
+                    pid = d.join(format!("sshd.{g}.pid")).display(),
+                    auth = auth.display(),
+                    user = fleet.user,
+                );
+                std::fs::write(&cfg, text).expect("sshd_config");
+                fleet.sshd_configs.push(cfg);
+            }
+            for g in 0..groups {
+                match fleet.spawn_sshd(&sshd, g) {
+                    Ok(child) => fleet.sshds.push(Some(child)),
+                    Err(e) => {
+                        last_err = e;
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok && let Err(e) = fleet.wait_listening(Duration::from_secs(15)) {
+                last_err = e;
+                ok = false;
+            }
+            if !ok {
+                fleet.kill_all();
+                continue;
+            }
+            fleet.write_client_files(&host_pub);
+            return fleet;
+        }
+        panic!("could not start the sshd fleet after 8 attempts: {last_err}");
+    }
+
+    fn spawn_sshd(&self, sshd: &Path, g: usize) -> Result<Child, String> {
+        let log = self.sshd_configs[g].with_extension(format!("{g}.log"));
+        Command::new(sshd)
+            .arg("-D")
+            .arg("-f")
+            .arg(&self.sshd_configs[g])
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", sshd.display()))
+    }
+
+    fn wait_listening(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for h in self.hosts.clone() {
+            loop {
+                let addr = SocketAddr::from((h.addr, h.port));
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    break;
+                }
+                if let Some(Some(child)) = self.sshds.get_mut(h.sshd)
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    let log = self.sshd_configs[h.sshd].with_extension(format!("{}.log", h.sshd));
+                    let log = std::fs::read_to_string(log).unwrap_or_default();
+                    return Err(format!("sshd for {} exited ({status}): {log}", h.name));
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("{}:{} never accepted connections", h.addr, h.port));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_client_files(&self, host_pub: &str) {
+        let known: String = self
+            .hosts
+            .iter()
+            .map(|h| format!("[{}]:{} {host_pub}\n", h.addr, h.port))
+            .collect();
+        std::fs::write(&self.known_hosts, known).expect("known_hosts");
+
+        let mut inv = String::from("[fleet]\n");
+        for h in &self.hosts {
+            inv.push_str(&format!(
+                "{} ansible_host={} ansible_port={}\n",
+                h.name, h.addr, h.port
+            ));
+        }
+        inv.push_str(&format!(
+            "\n[fleet:vars]\nansible_user={}\nansible_ssh_private_key_file={}\n",
+            self.user,
+            self.key.display()
+        ));
+        std::fs::write(&self.inventory, inv).expect("inventory");
+
+        let cfg = format!(
+            "Host *\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
+             GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n  \
+             LogLevel ERROR\n  ConnectTimeout 10\n",
+            self.user,
+            self.key.display(),
+            self.known_hosts.display()
+        );
+        std::fs::write(&self.ssh_config, cfg).expect("ssh_config");
+    }
+
+    /// Runs `command` on host `i` with OpenSSH's own client.
+    pub fn ssh(&self, i: usize, command: &str) -> Output {
+        self.ssh_command(i, command)
+            .output()
+            .expect("run ssh client")
+    }
+
+    /// The OpenSSH client command for host `i`, ready to spawn.
+    pub fn ssh_command(&self, i: usize, command: &str) -> Command {
+        let h = &self.hosts[i];
+        let mut c = Command::new("ssh");
+        c.arg("-F")
+            .arg(&self.ssh_config)
+            .arg("-p")
+            .arg(h.port.to_string())
+            .arg(h.addr.to_string())
+            .arg(command)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Stops the sshd serving host `i` (and any host sharing it), as a crashed server would.
+    pub fn stop_host(&mut self, i: usize) {
+        let g = self.hosts[i].sshd;
+        if let Some(slot) = self.sshds.get_mut(g)
+            && let Some(mut child) = slot.take()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for slot in &mut self.sshds {
+            if let Some(mut child) = slot.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
