@@ -1,12 +1,11 @@
 //! The `olympus` command: a thin clap shell over the library.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use olympus::inventory::{self, Inventory, render};
+use olympus::inventory::{Inventory, render};
 use olympus::output::{self, ColorChoice, exit};
 
 #[derive(Parser, Debug)]
@@ -210,30 +209,15 @@ fn cmd_inventory(args: InventoryArgs) -> i32 {
         render::VarsView::Merged
     };
     let text = if args.list {
-        let available = match &args.sources.limit {
+        let available = match args.sources.limit.as_deref().map(|l| inv.limit_names(l)) {
             None => None,
-            Some(limit) => {
-                let selected = inventory::pattern::parse_limit(limit).and_then(|l| {
-                    inv.select("all", Some(&l)).map(|s| {
-                        s.names()
-                            .into_iter()
-                            .map(str::to_string)
-                            .collect::<Vec<_>>()
-                    })
-                });
-                match selected {
-                    Ok(names) => Some(names),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::BAD_INPUT;
-                    }
-                }
+            Some(Ok(names)) => Some(names),
+            Some(Err(e)) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
             }
         };
-        let set: Option<HashSet<&str>> = available
-            .as_ref()
-            .map(|v| v.iter().map(String::as_str).collect());
-        render::to_python_json(&render::list(&inv, set.as_ref(), view))
+        render::to_python_json(&render::list(&inv, available.as_ref(), view))
     } else if let Some(host) = &args.host {
         match render::host(&inv, host, view) {
             Some(v) => render::to_python_json(&v),

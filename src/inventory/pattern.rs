@@ -236,6 +236,17 @@ impl Inventory {
         Ok(Selection { hosts, unmatched })
     }
 
+    /// The names of the hosts a `--limit` value lets through (`@file` read as patterns).
+    pub fn limit_names(&self, limit: &str) -> Result<HashSet<&str>, PatternError> {
+        let patterns = parse_limit(limit)?;
+        Ok(self
+            .select("all", Some(&patterns))?
+            .hosts
+            .into_iter()
+            .map(|h| h.name.as_str())
+            .collect())
+    }
+
     fn evaluate(
         &self,
         patterns: &[String],

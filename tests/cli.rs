@@ -1,0 +1,162 @@
+//! The `olympus` command line: help, version, completions, exit codes, colour.
+
+use std::process::{Command, Output};
+
+fn olympus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run olympus")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_and_help_with_examples() {
+    let v = olympus(&["--version"]);
+    assert!(v.status.success());
+    assert_eq!(
+        stdout(&v).trim(),
+        format!("olympus {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let h = olympus(&["--help"]);
+    assert!(h.status.success());
+    let text = stdout(&h);
+    for needle in [
+        "run",
+        "exec",
+        "inventory",
+        "completions",
+        "Examples:",
+        "--color",
+        "Exit codes",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle:?}:\n{text}");
+    }
+    for sub in ["run", "exec", "inventory", "completions"] {
+        let h = olympus(&[sub, "--help"]);
+        assert!(h.status.success(), "{sub} --help");
+        assert!(
+            stdout(&h).contains("Examples:"),
+            "{sub} --help has no examples"
+        );
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef olympus"),
+        ("fish", "complete -c olympus"),
+    ] {
+        let o = olympus(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.contains(marker), "{shell} script lacks {marker:?}");
+        assert!(
+            text.contains("inventory"),
+            "{shell} script does not know the subcommands"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_3() {
+    let o = olympus(&["inventory", "--bogus"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let o = olympus(&["inventory"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a view (--list/--host/--graph) is required"
+    );
+    let o = olympus(&["nosuchcommand"]);
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn bad_inventory_exits_3_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inv = dir.path().join("hosts.yml");
+    std::fs::write(&inv, "all:\n  hosts:\n    web1:\n  childern:\n    db: {}\n").expect("write");
+    let o = olympus(&["inventory", "-i", inv.to_str().expect("utf8"), "--list"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(err.contains("hosts.yml:4:3"), "{err}");
+    assert!(err.contains("did you mean 'children'"), "{err}");
+    assert!(stdout(&o).is_empty(), "nothing half-printed on stdout");
+
+    let o = olympus(&["inventory", "-i", "/no/such/inventory", "--list"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("does not exist"));
+
+    let o = olympus(&["inventory", "-i", "a,b,", "--host", "c"]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = olympus(&["inventory", "-i", "a,b,", "--graph", "nogroup"]);
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn no_inventory_means_implicit_localhost_only() {
+    let o = olympus(&["inventory", "--host", "localhost"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["ansible_connection"], "local");
+    let o = olympus(&["inventory", "--graph"]);
+    assert_eq!(stdout(&o).trim(), "@all:\n  |--@ungrouped:");
+}
+
+#[test]
+fn color_flag_and_no_color() {
+    // A warning is logged to stderr: an undefined child group is created with a warning.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inv = dir.path().join("hosts");
+    std::fs::write(&inv, "[p:children]\nmissing\n").expect("write");
+    let inv = inv.to_str().expect("utf8");
+
+    let always = olympus(&["--color", "always", "inventory", "-i", inv, "--graph"]);
+    assert!(always.status.success());
+    assert!(stderr(&always).contains("missing"), "{}", stderr(&always));
+    assert!(
+        stderr(&always).contains("\u{1b}["),
+        "--color always colours even a pipe"
+    );
+
+    let never = olympus(&["--color", "never", "inventory", "-i", inv, "--graph"]);
+    assert!(stderr(&never).contains("missing"));
+    assert!(!stderr(&never).contains("\u{1b}["));
+
+    // auto on a pipe: no colour; NO_COLOR must not turn an explicit 'always' off.
+    let auto = olympus(&["inventory", "-i", inv, "--graph"]);
+    assert!(!stderr(&auto).contains("\u{1b}["));
+    let o = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["--color", "always", "inventory", "-i", inv, "--graph"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    assert!(stderr(&o).contains("\u{1b}["));
+
+    let quiet = olympus(&["-q", "inventory", "-i", inv, "--graph"]);
+    assert!(!stderr(&quiet).contains("missing"), "-q hides warnings");
+}
+
+#[test]
+fn run_is_not_implemented_yet_but_loads_its_inventory() {
+    let o = olympus(&["run", "playbooks/hello.yml"]);
+    assert!(
+        stderr(&o).contains("run: not implemented yet"),
+        "{}",
+        stderr(&o)
+    );
+    let o = olympus(&["run", "playbooks/hello.yml", "-i", "/no/such/inventory"]);
+    assert_eq!(o.status.code(), Some(3));
+}
