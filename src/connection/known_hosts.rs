@@ -1,0 +1,309 @@
+//! OpenSSH `known_hosts` files: looking up a host's recorded keys and recording new ones.
+//!
+//! Handles plain and hashed (`|1|salt|hash`) host entries, `[host]:port`, comma lists,
+//! wildcards (`*`, `?`), negation (`!pattern`) and the `@revoked` marker; `@cert-authority`
+//! lines are skipped (host certificates are not supported yet). Keys are compared by their
+//! algorithm and base64 blob, so no key format parsing can fail here.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+
+/// What the known_hosts files say about a host and the key it presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A recorded key matches.
+    Known,
+    /// The host is not recorded at all.
+    Unknown,
+    /// The host is recorded with a different key of the same type: possibly an attack.
+    Changed { file: PathBuf, line: usize },
+    /// The host is recorded only with keys of other types.
+    OtherTypes { file: PathBuf, line: usize },
+    /// The key is marked `@revoked`.
+    Revoked { file: PathBuf, line: usize },
+}
+
+/// The name known_hosts uses for a host: `host`, or `[host]:port` off port 22.
+pub fn host_key_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// Looks `host:port` presenting key (`algorithm`, base64 `blob`) up in `files`, in order.
+pub fn check(files: &[PathBuf], host: &str, port: u16, algorithm: &str, blob: &str) -> Verdict {
+    let name = host_key_name(host, port);
+    let mut other: Option<Verdict> = None;
+    let mut changed: Option<Verdict> = None;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let Some(entry) = parse_line(line) else {
+                continue;
+            };
+            if !hosts_match(entry.hosts, &name) {
+                continue;
+            }
+            let here = || (file.clone(), i + 1);
+            match entry.marker {
+                Some("@cert-authority") => continue,
+                Some("@revoked") => {
+                    if entry.blob == blob {
+                        let (file, line) = here();
+                        return Verdict::Revoked { file, line };
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if entry.algorithm == algorithm && entry.blob == blob {
+                return Verdict::Known;
+            }
+            if entry.algorithm == algorithm {
+                let (file, line) = here();
+                changed.get_or_insert(Verdict::Changed { file, line });
+            } else {
+                let (file, line) = here();
+                other.get_or_insert(Verdict::OtherTypes { file, line });
+            }
+        }
+    }
+    changed.or(other).unwrap_or(Verdict::Unknown)
+}
+
+struct Entry<'a> {
+    marker: Option<&'a str>,
+    hosts: &'a str,
+    algorithm: &'a str,
+    blob: &'a str,
+}
+
+fn parse_line(line: &str) -> Option<Entry<'_>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut fields = line.split_whitespace();
+    let mut first = fields.next()?;
+    let mut marker = None;
+    if first.starts_with('@') {
+        marker = Some(first);
+        first = fields.next()?;
+    }
+    Some(Entry {
+        marker,
+        hosts: first,
+        algorithm: fields.next()?,
+        blob: fields.next()?,
+    })
+}
+
+/// A comma list of patterns matches when some positive pattern matches and no negated one.
+fn hosts_match(patterns: &str, name: &str) -> bool {
+    let mut matched = false;
+    for p in patterns.split(',') {
+        if let Some(hashed) = p.strip_prefix("|1|") {
+            if hashed_match(hashed, name) {
+                matched = true;
+            }
+        } else if let Some(neg) = p.strip_prefix('!') {
+            if wildcard_match(neg, name) {
+                return false;
+            }
+        } else if wildcard_match(p, name) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+fn hashed_match(hashed: &str, name: &str) -> bool {
+    let Some((salt, hash)) = hashed.split_once('|') else {
+        return false;
+    };
+    let b64 = data_encoding::BASE64;
+    let (Ok(salt), Ok(hash)) = (b64.decode(salt.as_bytes()), b64.decode(hash.as_bytes())) else {
+        return false;
+    };
+    let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.chain_update(name.as_bytes())
+        .verify_slice(&hash)
+        .is_ok()
+}
+
+/// OpenSSH's `match_pattern`: `*` any run, `?` one character, case-insensitive for hosts.
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+static LEARN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Appends `host:port`'s key to `file` (created with its directory if needed). Concurrent
+/// callers in this process are serialised, and each entry is one `write` in append mode.
+pub fn learn(
+    file: &Path,
+    host: &str,
+    port: u16,
+    algorithm: &str,
+    blob: &str,
+) -> std::io::Result<()> {
+    let _guard = LEARN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(parent) = file.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    let needs_newline = std::fs::read(file)
+        .map(|b| !b.is_empty() && !b.ends_with(b"\n"))
+        .unwrap_or(false);
+    let mut line = String::new();
+    if needs_newline {
+        line.push('\n');
+    }
+    line.push_str(&format!(
+        "{} {algorithm} {blob}\n",
+        host_key_name(host, port)
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    f.write_all(line.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+    const K2: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
+
+    fn file(text: &str) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("known_hosts");
+        std::fs::write(&p, text).expect("write");
+        (d, vec![p])
+    }
+
+    #[test]
+    fn plain_port_and_lists() {
+        let (_d, f) = file(&format!(
+            "# comment\n[10.0.0.1]:2222 ssh-ed25519 {K1}\nweb1,10.0.0.2 ssh-ed25519 {K2} c\n"
+        ));
+        assert_eq!(
+            check(&f, "10.0.0.1", 2222, "ssh-ed25519", K1),
+            Verdict::Known
+        );
+        assert_eq!(
+            check(&f, "10.0.0.1", 22, "ssh-ed25519", K1),
+            Verdict::Unknown
+        );
+        assert_eq!(check(&f, "10.0.0.2", 22, "ssh-ed25519", K2), Verdict::Known);
+        assert!(matches!(
+            check(&f, "web1", 22, "ssh-ed25519", K1),
+            Verdict::Changed { line: 3, .. }
+        ));
+        assert!(matches!(
+            check(&f, "web1", 22, "ecdsa-sha2-nistp256", "AAAA"),
+            Verdict::OtherTypes { .. }
+        ));
+    }
+
+    #[test]
+    fn hashed_entries() {
+        // `ssh-keygen -H` hash of "localhost" with this salt.
+        let salt = data_encoding::BASE64.encode(b"0123456789abcdefghij");
+        let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(b"0123456789abcdefghij")
+            .expect("key")
+            .chain_update(b"[localhost]:2200")
+            .finalize()
+            .into_bytes();
+        let hash = data_encoding::BASE64.encode(&mac);
+        let (_d, f) = file(&format!("|1|{salt}|{hash} ssh-ed25519 {K1}\n"));
+        assert_eq!(
+            check(&f, "localhost", 2200, "ssh-ed25519", K1),
+            Verdict::Known
+        );
+        assert_eq!(
+            check(&f, "localhost", 22, "ssh-ed25519", K1),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn wildcards_negation_and_markers() {
+        let (_d, f) = file(&format!(
+            "*.example.com,!bad.example.com ssh-ed25519 {K1}\n@revoked * ssh-ed25519 {K2}\n@cert-authority * ssh-ed25519 {K1}\n"
+        ));
+        assert_eq!(
+            check(&f, "a.example.com", 22, "ssh-ed25519", K1),
+            Verdict::Known
+        );
+        assert_eq!(
+            check(&f, "bad.example.com", 22, "ssh-ed25519", K1),
+            Verdict::Unknown
+        );
+        assert!(matches!(
+            check(&f, "x", 22, "ssh-ed25519", K2),
+            Verdict::Revoked { line: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn learning_appends_and_is_then_known() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("sub/known_hosts");
+        learn(&p, "10.1.1.1", 2200, "ssh-ed25519", K1).expect("learn");
+        learn(&p, "10.1.1.2", 22, "ssh-ed25519", K2).expect("learn");
+        let f = vec![p.clone()];
+        assert_eq!(
+            check(&f, "10.1.1.1", 2200, "ssh-ed25519", K1),
+            Verdict::Known
+        );
+        assert_eq!(check(&f, "10.1.1.2", 22, "ssh-ed25519", K2), Verdict::Known);
+        let text = std::fs::read_to_string(p).expect("read");
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn wildcard_semantics() {
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("web?", "web1"));
+        assert!(!wildcard_match("web?", "web10"));
+        assert!(wildcard_match("*.EXAMPLE.com", "a.example.COM"));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+    }
+}

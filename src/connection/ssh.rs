@@ -1,0 +1,573 @@
+//! SSH connections on russh: one TCP connection per host, many channels over it.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{self, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect, Preferred, kex};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, oneshot};
+
+use super::known_hosts::{self, Verdict};
+use super::remote::wrap;
+use super::{
+    ConnectOptions, ConnectionError, ExecOutput, ExecRequest, HostKeyChecking, Target, Transport,
+};
+
+/// Checks the server's host key against known_hosts, as OpenSSH would.
+struct Client {
+    host: String,
+    port: u16,
+    files: Vec<std::path::PathBuf>,
+    mode: HostKeyChecking,
+    /// Why the key was refused, for the error message.
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl Client {
+    fn refuse(&self, why: String) -> Result<bool, russh::Error> {
+        if let Ok(mut p) = self.problem.lock() {
+            *p = Some(why);
+        }
+        Ok(false)
+    }
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        if self.mode == HostKeyChecking::Off {
+            return Ok(true);
+        }
+        let name = known_hosts::host_key_name(&self.host, self.port);
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return self.refuse(format!(
+                "host {name} presented a host certificate, which olympus cannot verify yet"
+            ));
+        };
+        let openssh = key.to_openssh().unwrap_or_default();
+        let mut parts = openssh.split_whitespace();
+        let (Some(alg), Some(blob)) = (parts.next(), parts.next()) else {
+            return self.refuse(format!("host {name} presented an unreadable host key"));
+        };
+        let fp = key.fingerprint(keys::HashAlg::Sha256);
+        let files = self
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match known_hosts::check(&self.files, &self.host, self.port, alg, blob) {
+            Verdict::Known => Ok(true),
+            Verdict::Unknown if self.mode == HostKeyChecking::AcceptNew => {
+                let Some(file) = self.files.first() else {
+                    return self.refuse(format!("no known_hosts file to record {name} in"));
+                };
+                match known_hosts::learn(file, &self.host, self.port, alg, blob) {
+                    Ok(()) => {
+                        tracing::info!("recorded new host key for {name} ({alg} {fp}) in {}", file.display());
+                        Ok(true)
+                    }
+                    Err(e) => self.refuse(format!(
+                        "cannot record the host key of {name} in {}: {e}",
+                        file.display()
+                    )),
+                }
+            }
+            Verdict::Unknown => self.refuse(format!(
+                "host key verification failed: {name} is not in known_hosts ({files}); its {alg} key is {fp}.\n  \
+                 hint: check the fingerprint and add it (ssh-keyscan), or use --host-key-checking accept-new"
+            )),
+            Verdict::Changed { file, line } => self.refuse(format!(
+                "HOST KEY CHANGED for {name}: {alg} key {fp} differs from the one recorded at {}:{line}. \
+                 Someone could be intercepting the connection, or the host was reinstalled. \
+                 olympus refuses to connect and does not change known_hosts; \
+                 remove the old entry yourself once you know why it changed.",
+                file.display()
+            )),
+            Verdict::OtherTypes { file, line } => self.refuse(format!(
+                "host key verification failed: {name} is recorded at {}:{line} with a different key type than the {alg} key it presented ({fp})",
+                file.display()
+            )),
+            Verdict::Revoked { file, line } => self.refuse(format!(
+                "host key of {name} ({fp}) is marked @revoked at {}:{line}",
+                file.display()
+            )),
+        }
+    }
+}
+
+/// An open SSH connection to one host.
+pub struct SshConnection {
+    handle: Handle<Client>,
+    sessions: Arc<Semaphore>,
+    output_cap: usize,
+    name: String,
+    /// The bastion connection a ProxyJump goes through; kept open as long as this one.
+    _jump: Option<Box<SshConnection>>,
+}
+
+fn russh_config(target: &Target, opts: &ConnectOptions) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        nodelay: true,
+        keepalive_interval: target.keepalive_interval,
+        keepalive_max: opts.keepalive_max,
+        inactivity_timeout: None,
+        preferred: Preferred {
+            kex: Cow::Owned(vec![
+                kex::CURVE25519,
+                kex::CURVE25519_PRE_RFC_8731,
+                kex::ECDH_SHA2_NISTP256,
+                kex::DH_G14_SHA256,
+                kex::EXTENSION_SUPPORT_AS_CLIENT,
+            ]),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+/// russh errors that mean the server hung up during the handshake, which sshd does on purpose
+/// when too many connections are unauthenticated (`MaxStartups`): worth a retry.
+fn handshake_dropped(e: &russh::Error) -> bool {
+    matches!(
+        e,
+        russh::Error::Disconnect | russh::Error::HUP | russh::Error::ConnectionTimeout
+    ) || matches!(e, russh::Error::IO(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    ))
+}
+
+impl SshConnection {
+    /// Connects, verifies the host key and authenticates, within the target's connect
+    /// timeout. Handshakes cut off by the server are retried a few times.
+    pub async fn connect(
+        target: &Target,
+        opts: &ConnectOptions,
+    ) -> Result<SshConnection, ConnectionError> {
+        let addr = format!("{}:{}", target.address, target.port);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let fut = Box::pin(Self::connect_once(target, opts));
+            let res = tokio::time::timeout(target.connect_timeout, fut).await;
+            match res {
+                Err(_) => {
+                    return Err(ConnectionError::Connect {
+                        addr,
+                        reason: format!("timed out after {:?}", target.connect_timeout),
+                    });
+                }
+                Ok(Err(Retry::Yes(e))) if attempt < 5 => {
+                    tracing::debug!("{}: handshake dropped ({e}), retrying", target.name);
+                    let jitter = u64::from(std::process::id() % 50) + u64::from(attempt) * 37;
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt) + jitter))
+                        .await;
+                }
+                Ok(Err(Retry::Yes(e))) => {
+                    return Err(ConnectionError::Connect {
+                        addr,
+                        reason: format!(
+                            "the server closed the connection during the handshake: {e}"
+                        ),
+                    });
+                }
+                Ok(Err(Retry::No(e))) => return Err(e),
+                Ok(Ok(c)) => return Ok(c),
+            }
+        }
+    }
+
+    async fn connect_once(target: &Target, opts: &ConnectOptions) -> Result<SshConnection, Retry> {
+        let addr = format!("{}:{}", target.address, target.port);
+        let problem = Arc::new(Mutex::new(None));
+        let handler = Client {
+            host: target.address.clone(),
+            port: target.port,
+            files: target.known_hosts.clone(),
+            mode: target.host_key_checking,
+            problem: problem.clone(),
+        };
+        let config = russh_config(target, opts);
+        let (handshake, jump) = match &target.proxy_jump {
+            None => {
+                let tcp = TcpStream::connect((target.address.as_str(), target.port))
+                    .await
+                    .map_err(|e| {
+                        Retry::No(ConnectionError::Connect {
+                            addr: addr.clone(),
+                            reason: e.to_string(),
+                        })
+                    })?;
+                let _ = tcp.set_nodelay(true);
+                (client::connect_stream(config, tcp, handler).await, None)
+            }
+            Some(bastion) => {
+                let jump = Box::pin(SshConnection::connect(bastion, opts))
+                    .await
+                    .map_err(|e| {
+                        Retry::No(ConnectionError::Connect {
+                            addr: addr.clone(),
+                            reason: format!("via ProxyJump {}: {e}", bastion.address),
+                        })
+                    })?;
+                let ch = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.address.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        Retry::No(ConnectionError::Connect {
+                            addr: addr.clone(),
+                            reason: format!(
+                                "ProxyJump {} could not reach it: {e}",
+                                bastion.address
+                            ),
+                        })
+                    })?;
+                (
+                    client::connect_stream(config, ch.into_stream(), handler).await,
+                    Some(Box::new(jump)),
+                )
+            }
+        };
+        let mut handle = match handshake {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(p) = problem.lock().ok().and_then(|mut p| p.take()) {
+                    return Err(Retry::No(ConnectionError::HostKey(p)));
+                }
+                if handshake_dropped(&e) {
+                    return Err(Retry::Yes(e.to_string()));
+                }
+                return Err(Retry::No(ConnectionError::Protocol(format!("{addr}: {e}"))));
+            }
+        };
+        authenticate(&mut handle, target, opts)
+            .await
+            .map_err(Retry::No)?;
+        Ok(SshConnection {
+            handle,
+            sessions: Arc::new(Semaphore::new(opts.max_sessions.max(1))),
+            output_cap: opts.output_cap,
+            name: target.name.clone(),
+            _jump: jump,
+        })
+    }
+}
+
+enum Retry {
+    Yes(String),
+    No(ConnectionError),
+}
+
+/// Key files in order, then ssh-agent, then a password when one was given.
+async fn authenticate(
+    handle: &mut Handle<Client>,
+    target: &Target,
+    opts: &ConnectOptions,
+) -> Result<(), ConnectionError> {
+    let user = target.user.clone();
+    let mut tried: Vec<String> = Vec::new();
+    let proto = |e: russh::Error| ConnectionError::Protocol(e.to_string());
+    for path in &target.identity_files {
+        if !path.exists() {
+            if target.explicit_identities && tried.is_empty() {
+                tracing::warn!(
+                    "{}: identity file {} does not exist",
+                    target.name,
+                    path.display()
+                );
+            }
+            continue;
+        }
+        let key = match keys::load_secret_key(path, None) {
+            Ok(k) => k,
+            Err(keys::Error::KeyIsEncrypted) => match &opts.key_passphrase {
+                Some(p) => match keys::load_secret_key(path, Some(p.expose())) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tried.push(format!("{} (cannot decrypt: {e})", path.display()));
+                        continue;
+                    }
+                },
+                None => {
+                    tried.push(format!(
+                        "{} (encrypted; give its passphrase with --ask-pass or OLYMPUS_KEY_PASSPHRASE)",
+                        path.display()
+                    ));
+                    continue;
+                }
+            },
+            Err(e) => {
+                tried.push(format!("{} (unreadable: {e})", path.display()));
+                continue;
+            }
+        };
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(proto)?
+            .flatten();
+        let res = handle
+            .authenticate_publickey(
+                user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            )
+            .await
+            .map_err(proto)?;
+        if res.success() {
+            return Ok(());
+        }
+        tried.push(path.display().to_string());
+    }
+    if opts.use_agent && !target.identities_only && std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match keys::agent::client::AgentClient::connect_env().await {
+            Ok(mut agent) => {
+                let ids = agent.request_identities().await.unwrap_or_default();
+                for id in ids {
+                    let pk = id.public_key().into_owned();
+                    let hash = handle
+                        .best_supported_rsa_hash()
+                        .await
+                        .map_err(proto)?
+                        .flatten();
+                    match handle
+                        .authenticate_publickey_with(user.clone(), pk, hash, &mut agent)
+                        .await
+                    {
+                        Ok(r) if r.success() => return Ok(()),
+                        _ => {}
+                    }
+                }
+                tried.push("ssh-agent".into());
+            }
+            Err(e) => tried.push(format!("ssh-agent (unavailable: {e})")),
+        }
+    }
+    if let Some(pw) = &target.password {
+        let res = handle
+            .authenticate_password(user.clone(), pw.expose())
+            .await
+            .map_err(proto)?;
+        if res.success() {
+            return Ok(());
+        }
+        tried.push("password".into());
+    }
+    Err(ConnectionError::Auth {
+        user,
+        tried: if tried.is_empty() {
+            "no key file, agent or password was available".into()
+        } else {
+            tried.join(", ")
+        },
+    })
+}
+
+/// Appends to a capped buffer; true when something was dropped.
+fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) -> bool {
+    let room = cap.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+    data.len() > room
+}
+
+impl Transport for SshConnection {
+    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
+        let _permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| ConnectionError::Protocol("connection closed".into()))?;
+        let wrapped = wrap(req.command, req.escalation);
+        let channel = self.handle.channel_open_session().await.map_err(|e| {
+            ConnectionError::Protocol(format!("{}: cannot open a channel: {e}", self.name))
+        })?;
+        if wrapped.needs_pty {
+            channel
+                .request_pty(false, "dumb", 200, 50, 0, 0, &[(russh::Pty::ECHO, 0)])
+                .await
+                .map_err(|e| ConnectionError::Protocol(e.to_string()))?;
+        }
+        channel
+            .exec(true, wrapped.command.as_bytes())
+            .await
+            .map_err(|e| ConnectionError::Protocol(e.to_string()))?;
+        let (mut rd, wr) = channel.split();
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let mut go_tx = Some(go_tx);
+        if wrapped.marker.is_none()
+            && let Some(tx) = go_tx.take()
+        {
+            let _ = tx.send(());
+        }
+        let password = req.escalation.and_then(|e| e.password.clone());
+        let method = req
+            .escalation
+            .map(|e| format!("{:?}", e.method).to_lowercase())
+            .unwrap_or_default();
+        let cap = self.output_cap;
+
+        let writer = async {
+            if go_rx.await.is_err() {
+                return;
+            }
+            if let Some(data) = req.stdin
+                && wr.data(data).await.is_err()
+            {
+                return;
+            }
+            let _ = wr.eof().await;
+        };
+
+        let reader = async {
+            let mut out = ExecOutput::default();
+            // Until the marker shows, stdout is held back to look for it.
+            let mut pending_out: Vec<u8> = Vec::new();
+            let mut pending_err: Vec<u8> = Vec::new();
+            let mut escalated = wrapped.marker.is_none();
+            let mut answered = false;
+            while let Some(msg) = rd.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        if escalated {
+                            out.truncated |= push_capped(&mut out.stdout, &data, cap);
+                            continue;
+                        }
+                        pending_out.extend_from_slice(&data);
+                        // With a pty (su), the prompt arrives on stdout.
+                        if let (Some(prompt), Some(pw)) = (&wrapped.prompt, &password)
+                            && !answered
+                            && wrapped.needs_pty
+                            && find(&pending_out, prompt.as_bytes()).is_some()
+                        {
+                            answered = true;
+                            pending_out.clear();
+                            let line = format!("{}\n", pw.expose());
+                            let _ = wr.data(line.as_bytes()).await;
+                            continue;
+                        }
+                        if let Some(marker) = &wrapped.marker
+                            && let Some(i) = find(&pending_out, marker.as_bytes())
+                        {
+                            let mut rest = i + marker.len();
+                            if pending_out.get(rest) == Some(&b'\r') {
+                                rest += 1;
+                            }
+                            if pending_out.get(rest) == Some(&b'\n') {
+                                rest += 1;
+                            }
+                            escalated = true;
+                            out.truncated |=
+                                push_capped(&mut out.stdout, &pending_out[rest..], cap);
+                            pending_out.clear();
+                            if let Some(tx) = go_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                    }
+                    ChannelMsg::ExtendedData { data, .. } => {
+                        if escalated || wrapped.prompt.is_none() {
+                            out.truncated |= push_capped(&mut out.stderr, &data, cap);
+                            continue;
+                        }
+                        pending_err.extend_from_slice(&data);
+                        if let (Some(prompt), Some(pw)) = (&wrapped.prompt, &password)
+                            && let Some(i) = find(&pending_err, prompt.as_bytes())
+                        {
+                            if answered {
+                                // Asked again: the password was wrong.
+                                let _ = wr.close().await;
+                                return Err(ConnectionError::Escalation {
+                                    method,
+                                    reason: "incorrect password".into(),
+                                });
+                            }
+                            answered = true;
+                            pending_err.drain(i..i + prompt.len());
+                            let line = format!("{}\n", pw.expose());
+                            let _ = wr.data(line.as_bytes()).await;
+                        }
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => out.rc = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        out.signal = Some(format!("{signal_name:?}"));
+                    }
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            drop(go_tx);
+            if !escalated {
+                // Escalation never happened: show what sudo/su said.
+                out.stdout = pending_out;
+                let text = String::from_utf8_lossy(&pending_err).to_string();
+                out.stderr = pending_err;
+                if text.contains("a password is required") {
+                    return Err(ConnectionError::Escalation {
+                        method,
+                        reason: "a password is required (use --ask-become-pass or ansible_become_password)".into(),
+                    });
+                }
+                if text.contains("incorrect password")
+                    || text.contains("Sorry, try again")
+                    || text.contains("Authentication failure")
+                {
+                    return Err(ConnectionError::Escalation {
+                        method,
+                        reason: "incorrect password".into(),
+                    });
+                }
+            } else if !pending_err.is_empty() {
+                let mut err = std::mem::take(&mut pending_err);
+                err.extend_from_slice(&out.stderr);
+                out.stderr = err;
+            }
+            Ok(out)
+        };
+
+        let work = async {
+            let (res, ()) = tokio::join!(reader, writer);
+            res
+        };
+        let res = match req.timeout {
+            None => work.await,
+            Some(t) => match tokio::time::timeout(t, work).await {
+                Ok(r) => r,
+                Err(_) => Err(ConnectionError::Timeout(t)),
+            },
+        };
+        if matches!(res, Err(ConnectionError::Timeout(_))) {
+            // Dropping a channel does not close it; an unclosed one holds a MaxSessions slot.
+            let _ = wr.close().await;
+        }
+        res
+    }
+
+    async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
