@@ -4,8 +4,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use olympus::inventory::{Inventory, render};
+use indicatif::{ProgressBar, ProgressStyle};
+use olympus::connection::{
+    ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret, SshConfig,
+    Target, ssh_config,
+};
+use olympus::engine::adhoc::{self, AdhocRequest};
+use olympus::inventory::{self, Inventory, render};
 use olympus::output::{self, ColorChoice, exit};
 
 #[derive(Parser, Debug)]
@@ -62,7 +71,13 @@ enum Command {
     /// Run one shell command on every host a pattern selects.
     #[command(after_help = "Examples:
   olympus exec all -i inventory/ -- uptime
-  olympus exec 'web:&prod' -i hosts.ini -f 100 -- systemctl is-active nginx")]
+  olympus exec 'web:&prod' -i hosts.ini -f 100 -- systemctl is-active nginx
+  olympus exec db -i hosts.ini --become -K -- 'journalctl -u postgresql -n 5'
+  olympus exec all -i hosts.ini --output json -- df -h / > df.jsonl
+
+Hosts with identical output are shown once, under a compact host list (web[01-20]).
+Exit codes: 0 all ok; 2 a command failed on some host; 4 some host was unreachable;
+6 both; 3 bad input (inventory, pattern or option).")]
     Exec(ExecArgs),
     /// Show the inventory as ansible-inventory does: --list, --host or --graph.
     #[command(after_help = "Examples:
@@ -109,14 +124,92 @@ struct RunArgs {
     sources: InventorySources,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HostKeyCheckingArg {
+    /// Refuse unknown and changed host keys (the default).
+    Strict,
+    /// Record unknown host keys; refuse changed ones.
+    AcceptNew,
+    /// Accept any host key (unsafe).
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BecomeMethod {
+    Sudo,
+    Su,
+}
+
+/// How to reach hosts; the inventory's ansible_* variables win over -u and --private-key.
+#[derive(Args, Debug)]
+struct ConnectionArgs {
+    /// Hosts worked on at once.
+    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
+    forks: usize,
+    /// Log in as USER where the inventory sets no ansible_user.
+    #[arg(short = 'u', long, value_name = "USER")]
+    user: Option<String>,
+    /// Private key file where the inventory sets no ansible_ssh_private_key_file.
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<PathBuf>,
+    /// Read and record host keys in FILE instead of ~/.ssh/known_hosts.
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    /// What to do with unknown host keys [default: strict, or StrictHostKeyChecking from ssh_config].
+    #[arg(long, value_enum)]
+    host_key_checking: Option<HostKeyCheckingArg>,
+    /// OpenSSH client config to honour [default: ~/.ssh/config].
+    #[arg(long, value_name = "FILE")]
+    ssh_config: Option<PathBuf>,
+    /// Seconds to wait for a connection (TCP, handshake and authentication).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    connect_timeout: u64,
+    /// Ask for the SSH password (also used as the passphrase of encrypted keys).
+    /// Unattended: set OLYMPUS_PASSWORD / OLYMPUS_KEY_PASSPHRASE instead.
+    #[arg(short = 'k', long)]
+    ask_pass: bool,
+    /// Ask for the become (sudo/su) password. Unattended: set OLYMPUS_BECOME_PASSWORD.
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// Run as another user (root by default) through sudo or su.
+    #[arg(short = 'b', long = "become")]
+    become_: bool,
+    /// The user to become [default: root].
+    #[arg(long, value_name = "USER")]
+    become_user: Option<String>,
+    /// How to become [default: sudo].
+    #[arg(long, value_enum)]
+    become_method: Option<BecomeMethod>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ExecOutputFormat {
+    Text,
+    Json,
+}
+
 #[derive(Args, Debug)]
 struct ExecArgs {
     /// Which hosts: a host pattern such as 'all', 'web:&prod' or '~db\d+'.
     pattern: String,
     #[command(flatten)]
     sources: InventorySources,
-    /// The command to run, after '--'.
-    #[arg(last = true, required = true)]
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Give up on a host's command after SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// One block per host instead of folding identical results together.
+    #[arg(long)]
+    no_fold: bool,
+    /// text: folded blocks for people; json: one JSON object per host per line.
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
+    /// Only list the hosts the pattern selects.
+    #[arg(long)]
+    list_hosts: bool,
+    /// The command to run, after '--' (given to /bin/sh -c on each host).
+    #[arg(last = true, required_unless_present = "list_hosts")]
     command: Vec<String>,
 }
 
@@ -175,14 +268,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Exec(args) => match load_inventory(&args.sources) {
-            Ok(_) => {
-                let _ = (&args.pattern, &args.command);
-                eprintln!("exec: not implemented yet");
-                exit::INTERNAL
-            }
-            Err(code) => code,
-        },
+        Command::Exec(args) => cmd_exec(args, cli.quiet > 0, color),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -251,6 +337,186 @@ fn cmd_inventory(args: InventoryArgs) -> i32 {
         return exit::INTERNAL;
     }
     exit::OK
+}
+
+/// Reads a secret: from the terminal when asked to (`ask`), else from an environment variable.
+fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> {
+    if ask {
+        return rpassword::prompt_password(prompt)
+            .map(|p| Some(Secret::new(p)))
+            .map_err(|e| {
+                format!("cannot ask for a password ({e}); without a terminal, set {env}")
+            });
+    }
+    Ok(std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new))
+}
+
+fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
+    let ssh_config = match &args.ssh_config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            SshConfig::parse(&text, p)
+        }
+        None => SshConfig::load(&ssh_config::home_dir().join(".ssh/config"))
+            .map_err(|e| format!("~/.ssh/config: {e}"))?,
+    };
+    for w in &ssh_config.warnings {
+        tracing::warn!("{w}");
+    }
+    let password = secret(args.ask_pass, "SSH password: ", "OLYMPUS_PASSWORD")?;
+    let key_passphrase = match std::env::var("OLYMPUS_KEY_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => Some(Secret::new(p)),
+        _ => password.clone(),
+    };
+    Ok(ConnectOptions {
+        known_hosts: args.known_hosts.clone(),
+        host_key_checking: args.host_key_checking.map(|h| match h {
+            HostKeyCheckingArg::Strict => HostKeyChecking::Strict,
+            HostKeyCheckingArg::AcceptNew => HostKeyChecking::AcceptNew,
+            HostKeyCheckingArg::Off => HostKeyChecking::Off,
+        }),
+        ssh_config,
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        key_passphrase,
+        password,
+        become_password: secret(
+            args.ask_become_pass,
+            "BECOME password: ",
+            "OLYMPUS_BECOME_PASSWORD",
+        )?,
+        ..ConnectOptions::default()
+    })
+}
+
+fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
+    let inv = match load_inventory(&args.sources) {
+        Ok(inv) => inv,
+        Err(code) => return code,
+    };
+    let limit = match args
+        .sources
+        .limit
+        .as_deref()
+        .map(inventory::pattern::parse_limit)
+    {
+        None => None,
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let selection = match inv.select(&args.pattern, limit.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    for p in &selection.unmatched {
+        tracing::warn!("could not match host pattern '{p}', ignoring it");
+    }
+    if args.list_hosts {
+        println!("  hosts ({}):", selection.hosts.len());
+        for h in &selection.hosts {
+            println!("    {}", h.name);
+        }
+        return exit::OK;
+    }
+    if selection.hosts.is_empty() {
+        tracing::warn!("no hosts matched '{}', nothing to do", args.pattern);
+        return exit::OK;
+    }
+    let opts = match connect_options(&args.connection) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let defaults = HostDefaults {
+        user: args.connection.user.clone(),
+        private_key: args.connection.private_key.clone(),
+    };
+    let mut targets = Vec::with_capacity(selection.hosts.len());
+    for h in &selection.hosts {
+        let vars = inv.host_vars(&h.name).unwrap_or_default();
+        match Target::resolve_with(&h.name, &vars, &defaults, &opts) {
+            Ok(t) => targets.push(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let escalation = args.connection.become_.then(|| Escalation {
+        method: match args.connection.become_method {
+            Some(BecomeMethod::Su) => EscalationMethod::Su,
+            _ => EscalationMethod::Sudo,
+        },
+        user: args
+            .connection
+            .become_user
+            .clone()
+            .unwrap_or_else(|| "root".into()),
+        password: opts.become_password.clone(),
+    });
+    let req = AdhocRequest {
+        command: args.command.join(" "),
+        forks: args.connection.forks,
+        timeout: args.timeout.map(Duration::from_secs),
+        escalation,
+    };
+    let progress = if !quiet && std::io::stderr().is_terminal() {
+        let pb = ProgressBar::new(targets.len() as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} exec {bar:30} {pos}/{len} hosts {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.enable_steady_tick(Duration::from_millis(100));
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let pb = progress.clone();
+    let results = runtime.block_on(adhoc::run(targets, &req, &opts, move |_| pb.inc(1)));
+    progress.finish_and_clear();
+
+    let mut out = std::io::stdout().lock();
+    let written = match args.output {
+        ExecOutputFormat::Json => out.write_all(output::exec::render_json(&results).as_bytes()),
+        ExecOutputFormat::Text => {
+            let blocks = if args.no_fold {
+                output::exec::unfolded(&results)
+            } else {
+                output::exec::fold(&results)
+            };
+            out.write_all(&output::exec::render_text(&blocks, color.for_stdout()))
+        }
+    };
+    if written.and_then(|()| out.flush()).is_err() {
+        return exit::INTERNAL;
+    }
+    let summary = output::exec::summary(&results);
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!("{summary}");
+    } else {
+        tracing::info!("{summary}");
+    }
+    output::exec::exit_code(&results)
 }
 
 fn cmd_completions(shell: Shell) -> i32 {

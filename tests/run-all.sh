@@ -5,12 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
-  echo "run-all: installing openssh-server (the tests run real sshd on loopback)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
+# The tests run real sshd on loopback, log in as an unprivileged user and `become` root
+# through sudo.
+missing=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server openssh-client)
+command -v sudo >/dev/null 2>&1 || missing+=(sudo)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "run-all: installing ${missing[*]}"
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo -n"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 cargo fmt --check

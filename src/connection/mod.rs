@@ -23,7 +23,7 @@ pub use local::LocalConnection;
 pub use remote::{FileAttrs, put_file_script};
 pub use ssh::SshConnection;
 pub use ssh_config::SshConfig;
-pub use target::{ConnectOptions, HostKeyChecking, Kind, Target, TargetError};
+pub use target::{ConnectOptions, HostDefaults, HostKeyChecking, Kind, Target, TargetError};
 
 /// Bytes kept of one stream (stdout or stderr) of one command; the rest is dropped and the
 /// result says it was truncated. Keeps memory bounded whatever a host prints.

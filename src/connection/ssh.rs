@@ -514,8 +514,8 @@ impl Transport for SshConnection {
             if !escalated {
                 // Escalation never happened: show what sudo/su said.
                 out.stdout = pending_out;
-                let text = String::from_utf8_lossy(&pending_err).to_string();
-                out.stderr = pending_err;
+                out.stderr.extend_from_slice(&pending_err);
+                let text = String::from_utf8_lossy(&out.stderr).to_string();
                 if text.contains("a password is required") {
                     return Err(ConnectionError::Escalation {
                         method,

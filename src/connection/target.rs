@@ -150,7 +150,41 @@ fn var_bool(vars: &Vars, names: &[&str]) -> Option<bool> {
     })
 }
 
+/// Command-line fallbacks (`-u`, `--private-key`), used only where the inventory is silent,
+/// as Ansible does (inventory `ansible_user` beats `-u`).
+#[derive(Debug, Clone, Default)]
+pub struct HostDefaults {
+    pub user: Option<String>,
+    pub private_key: Option<PathBuf>,
+}
+
 impl Target {
+    /// [`Target::resolve`] with command-line fallbacks filled in first.
+    pub fn resolve_with(
+        name: &str,
+        vars: &Vars,
+        defaults: &HostDefaults,
+        opts: &ConnectOptions,
+    ) -> Result<Target, TargetError> {
+        let mut vars = vars.clone();
+        if let Some(u) = &defaults.user
+            && !vars.contains_key("ansible_user")
+            && !vars.contains_key("ansible_ssh_user")
+        {
+            vars.insert("ansible_user".into(), Value::from(u.as_str()));
+        }
+        if let Some(k) = &defaults.private_key
+            && !vars.contains_key("ansible_ssh_private_key_file")
+            && !vars.contains_key("ansible_private_key_file")
+        {
+            vars.insert(
+                "ansible_ssh_private_key_file".into(),
+                Value::from(k.to_string_lossy().into_owned()),
+            );
+        }
+        Target::resolve(name, &vars, opts)
+    }
+
     /// Resolves a host's connection settings from its merged inventory variables.
     pub fn resolve(name: &str, vars: &Vars, opts: &ConnectOptions) -> Result<Target, TargetError> {
         let kind = match var_str(vars, &["ansible_connection"]).as_deref() {

@@ -6,14 +6,20 @@
 
 use std::io::IsTerminal;
 
+pub mod exec;
+
 /// Exit codes olympus uses, stable for scripts and CI.
 pub mod exit {
     /// Everything went as asked.
     pub const OK: i32 = 0;
     /// An internal error: a bug in olympus or an environment problem it cannot name better.
     pub const INTERNAL: i32 = 1;
+    /// A command or task failed on some host (may be combined with UNREACHABLE: 6).
+    pub const FAILED: i32 = 2;
     /// Bad input: a file that does not parse, an unknown option or pattern error.
     pub const BAD_INPUT: i32 = 3;
+    /// Some host could not be reached (may be combined with FAILED: 6).
+    pub const UNREACHABLE: i32 = 4;
 }
 
 /// `--color auto|always|never`.

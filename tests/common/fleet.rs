@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// The login user the fleet creates when the tests run as root.
 pub const FLEET_USER: &str = "olympus-fleet";
+/// The fleet user's password, which sudo asks for (`become` tests); never used to log in.
+pub const FLEET_SUDO_PASSWORD: &str = "fleet-sudo-pw";
 const MAX_LISTEN_PER_SSHD: usize = 16;
 
 static FLEET_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -101,11 +103,17 @@ fn current_user() -> (String, bool) {
 
 /// Creates the unprivileged fleet user once (safe when several test processes race).
 fn ensure_fleet_user() {
+    // sudo asks the fleet user for FLEET_SUDO_PASSWORD every time (no cached credentials),
+    // so become tests see the password prompt.
     let script = format!(
         "id -u {u} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh {u}; \
-         usermod -p '*' {u}; \
-         home=$(getent passwd {u} | cut -d: -f6); rm -f \"$home/.bashrc\" \"$home/.profile\" \"$home/.bash_logout\"",
-        u = FLEET_USER
+         echo '{u}:{pw}' | chpasswd; \
+         home=$(getent passwd {u} | cut -d: -f6); rm -f \"$home/.bashrc\" \"$home/.profile\" \"$home/.bash_logout\"; \
+         if [ -d /etc/sudoers.d ]; then \
+           printf 'Defaults:{u} timestamp_timeout=0\\n{u} ALL=(ALL:ALL) ALL\\n' > /etc/sudoers.d/olympus-fleet; \
+           chmod 0440 /etc/sudoers.d/olympus-fleet; fi",
+        u = FLEET_USER,
+        pw = FLEET_SUDO_PASSWORD,
     );
     run(Command::new("flock")
         .arg("/tmp/olympus-fleet-user.lock")
