@@ -20,16 +20,17 @@ pub struct Block<'a> {
     pub result: &'a HostResult,
 }
 
-fn fold_key(
-    r: &HostResult,
-) -> (
+/// What must be equal for two hosts' results to fold together.
+type FoldKey<'a> = (
     Status,
     Option<u32>,
-    Option<&str>,
-    &[u8],
-    &[u8],
-    Option<&str>,
-) {
+    Option<&'a str>,
+    &'a [u8],
+    &'a [u8],
+    Option<&'a str>,
+);
+
+fn fold_key(r: &HostResult) -> FoldKey<'_> {
     let (rc, sig, out, err) = match &r.output {
         Some(o) => (o.rc, o.signal.as_deref(), &o.stdout[..], &o.stderr[..]),
         None => (None, None, &[][..], &[][..]),
