@@ -84,7 +84,7 @@ pub struct Wrapped {
 pub fn wrap(command: &str, escalation: Option<&Escalation>) -> Wrapped {
     let Some(e) = escalation else {
         return Wrapped {
-            command: format!("/bin/sh -c {}", quote(command)),
+            command: format!("exec /bin/sh -c {}", quote(command)),
             marker: None,
             prompt: None,
             needs_pty: false,
@@ -103,7 +103,7 @@ pub fn wrap(command: &str, escalation: Option<&Escalation>) -> Wrapped {
             };
             Wrapped {
                 command: format!(
-                    "sudo -H -S {flags} -u {} /bin/sh -c {}",
+                    "exec sudo -H -S {flags} -u {} /bin/sh -c {}",
                     quote(&e.user),
                     quote(&inner)
                 ),
@@ -114,7 +114,7 @@ pub fn wrap(command: &str, escalation: Option<&Escalation>) -> Wrapped {
         }
         EscalationMethod::Su => Wrapped {
             command: format!(
-                "su - {} -c {}",
+                "exec su - {} -c {}",
                 quote(&e.user),
                 quote(&format!("/bin/sh -c {}", quote(&inner)))
             ),
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn wrapping_quotes_and_hides_passwords() {
         let w = wrap("echo 'a b' $HOME", None);
-        assert_eq!(w.command, "/bin/sh -c 'echo '\\''a b'\\'' $HOME'");
+        assert_eq!(w.command, "exec /bin/sh -c 'echo '\\''a b'\\'' $HOME'");
         let e = Escalation {
             method: EscalationMethod::Sudo,
             user: "root".into(),
@@ -224,7 +224,7 @@ mod tests {
         };
         let w = wrap("id -u", Some(&e));
         assert!(!w.command.contains("s3cret"));
-        assert!(w.command.starts_with("sudo -H -S -p "));
+        assert!(w.command.starts_with("exec sudo -H -S -p "));
         assert!(w.prompt.is_some() && w.marker.is_some());
         let e = Escalation {
             password: None,
@@ -233,7 +233,7 @@ mod tests {
         assert!(
             wrap("id -u", Some(&e))
                 .command
-                .starts_with("sudo -H -S -n -u root")
+                .starts_with("exec sudo -H -S -n -u root")
         );
     }
 }

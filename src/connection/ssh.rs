@@ -274,6 +274,30 @@ enum Retry {
     No(ConnectionError),
 }
 
+impl SshConnection {
+    /// Opens a session channel. sshd frees a closed session a moment after it says so, so a
+    /// channel opened right after another closed can be refused as over `MaxSessions`: such
+    /// refusals are retried briefly.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, ConnectionError> {
+        let mut tries = 0u64;
+        loop {
+            match self.handle.channel_open_session().await {
+                Ok(ch) => return Ok(ch),
+                Err(russh::Error::ChannelOpenFailure(_)) if tries < 60 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(2 * tries.min(10))).await;
+                }
+                Err(e) => {
+                    return Err(ConnectionError::Protocol(format!(
+                        "{}: cannot open a channel: {e}",
+                        self.name
+                    )));
+                }
+            }
+        }
+    }
+}
+
 /// Key files in order, then ssh-agent, then a password when one was given.
 async fn authenticate(
     handle: &mut Handle<Client>,
@@ -393,9 +417,7 @@ impl Transport for SshConnection {
             .await
             .map_err(|_| ConnectionError::Protocol("connection closed".into()))?;
         let wrapped = wrap(req.command, req.escalation);
-        let channel = self.handle.channel_open_session().await.map_err(|e| {
-            ConnectionError::Protocol(format!("{}: cannot open a channel: {e}", self.name))
-        })?;
+        let channel = self.open_channel().await?;
         if wrapped.needs_pty {
             channel
                 .request_pty(false, "dumb", 200, 50, 0, 0, &[(russh::Pty::ECHO, 0)])
@@ -551,7 +573,10 @@ impl Transport for SshConnection {
             },
         };
         if matches!(res, Err(ConnectionError::Timeout(_))) {
-            // Dropping a channel does not close it; an unclosed one holds a MaxSessions slot.
+            // Kill the command (sshd signals its process group), then close the channel:
+            // a dropped channel is never closed, and a session whose command still runs keeps
+            // its MaxSessions slot.
+            let _ = wr.signal(russh::Sig::KILL).await;
             let _ = wr.close().await;
         }
         res

@@ -330,6 +330,23 @@ impl Fleet {
         std::fs::write(&self.ssh_config, cfg).expect("ssh_config");
     }
 
+    /// What the sshd serving host `i` has logged so far.
+    pub fn sshd_log(&self, i: usize) -> String {
+        let g = self.hosts[i].sshd;
+        std::fs::read_to_string(self.sshd_configs[g].with_extension(format!("{g}.log")))
+            .unwrap_or_default()
+    }
+
+    /// Adds a public key (OpenSSH one-line format) to every host's authorized keys.
+    pub fn authorize(&self, public_key: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .expect("authorized_keys");
+        writeln!(f, "{}", public_key.trim()).expect("append key");
+    }
+
     /// Runs `command` on host `i` with OpenSSH's own client.
     pub fn ssh(&self, i: usize, command: &str) -> Output {
         self.ssh_command(i, command)

@@ -1,0 +1,250 @@
+//! The connection layer against real sshd: channels, MaxSessions, timeouts, signals,
+//! atomic file transfer, ProxyJump and encrypted keys.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::fleet::Fleet;
+use olympus::connection::{
+    ConnectOptions, Connection, ConnectionError, ExecRequest, FileAttrs, HostKeyChecking, Secret,
+    SshConfig, Target, Transport,
+};
+use serde_json::json;
+
+fn opts(fleet: &Fleet) -> ConnectOptions {
+    ConnectOptions {
+        known_hosts: Some(fleet.known_hosts.clone()),
+        use_agent: false,
+        ..Default::default()
+    }
+}
+
+fn target(fleet: &Fleet, i: usize, opts: &ConnectOptions) -> Target {
+    let h = &fleet.hosts[i];
+    let vars = json!({
+        "ansible_host": h.addr.to_string(),
+        "ansible_port": h.port,
+        "ansible_user": fleet.user,
+        "ansible_ssh_private_key_file": fleet.key.to_string_lossy(),
+    });
+    Target::resolve(&h.name, vars.as_object().expect("map"), opts).expect("target")
+}
+
+async fn connect(fleet: &Fleet, i: usize) -> Connection {
+    let o = opts(fleet);
+    Connection::open(&target(fleet, i, &o), &o)
+        .await
+        .expect("connect")
+}
+
+async fn run(c: &Connection, cmd: &str) -> olympus::connection::ExecOutput {
+    c.exec(ExecRequest::new(cmd)).await.expect("exec")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_max_sessions_concurrent_commands_on_one_connection() {
+    let fleet = Fleet::start(1);
+    let c = connect(&fleet, 0).await;
+    // sshd allows 10 sessions per connection (MaxSessions); ask for 30 at once.
+    let cmds: Vec<String> = (0..30).map(|i| format!("sleep 0.2; echo {i}")).collect();
+    let outs =
+        futures::future::join_all(cmds.iter().map(|cmd| c.exec(ExecRequest::new(cmd)))).await;
+    for (i, out) in outs.into_iter().enumerate() {
+        let out = out.unwrap_or_else(|e| panic!("command {i}: {e}"));
+        assert_eq!(out.rc, Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}\n"));
+    }
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_stderr_status_signal_and_timeout() {
+    let fleet = Fleet::start(1);
+    let c = connect(&fleet, 0).await;
+    let out = run(&c, "echo out; echo err >&2; exit 7").await;
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.rc),
+        (&b"out\n"[..], &b"err\n"[..], Some(7))
+    );
+
+    let out = run(&c, "kill -KILL $$").await;
+    assert_eq!(out.rc, None, "{out:?}");
+    assert_eq!(out.signal.as_deref(), Some("KILL"));
+
+    let e = c
+        .exec(ExecRequest {
+            command: "sleep 30",
+            timeout: Some(Duration::from_millis(300)),
+            ..Default::default()
+        })
+        .await
+        .expect_err("times out");
+    assert!(matches!(e, ConnectionError::Timeout(_)), "{e}");
+    // Timed-out channels are closed, so they do not use up the host's MaxSessions.
+    for _ in 0..12 {
+        let e = c
+            .exec(ExecRequest {
+                command: "sleep 30",
+                timeout: Some(Duration::from_millis(50)),
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(e, Err(ConnectionError::Timeout(_))));
+    }
+    let outs =
+        futures::future::join_all((0..10).map(|_| c.exec(ExecRequest::new("echo ok")))).await;
+    assert!(
+        outs.iter()
+            .all(|o| o.as_ref().is_ok_and(|o| o.stdout == b"ok\n")),
+        "{outs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_transfer_sets_mode_and_an_interrupted_one_leaves_the_old_file() {
+    let fleet = Fleet::start(1);
+    let dir = format!("/tmp/olympus-xfer-{}", fleet.hosts[0].addr);
+    let dest = format!("{dir}/app.conf");
+    let c = connect(&fleet, 0).await;
+    run(&c, &format!("rm -rf {dir}; mkdir -p {dir}")).await;
+
+    let attrs = FileAttrs {
+        mode: Some("0640".into()),
+        ..Default::default()
+    };
+    let out = c
+        .put_file(b"old contents\n", &dest, &attrs, None)
+        .await
+        .expect("put");
+    assert!(out.success(), "{out:?}");
+    let out = run(&c, &format!("stat -c %a {dest}; cat {dest}")).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "640\nold contents\n");
+
+    // Start a large transfer and cut the connection while the temporary file is filling.
+    let big = vec![b'x'; 256 * 1024 * 1024];
+    let o = opts(&fleet);
+    let t = target(&fleet, 0, &o);
+    let dest2 = dest.clone();
+    let transfer = tokio::spawn(async move {
+        let c2 = Connection::open(&t, &o).await.expect("connect");
+        c2.put_file(&big, &dest2, &FileAttrs::default(), None).await
+    });
+    let mut seen_temp = false;
+    for _ in 0..200 {
+        let out = run(&c, &format!("ls -A {dir}")).await;
+        if String::from_utf8_lossy(&out.stdout).contains(".olympus.") {
+            seen_temp = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen_temp,
+        "the transfer never started writing its temporary file"
+    );
+    transfer.abort();
+    let _ = transfer.await;
+
+    // The remote side notices the cut, removes its temporary file and leaves the old one.
+    let mut listing = String::new();
+    for _ in 0..100 {
+        listing =
+            String::from_utf8_lossy(&run(&c, &format!("ls -A {dir}")).await.stdout).into_owned();
+        if !listing.contains(".olympus.") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        listing, "app.conf\n",
+        "no temporary file may be left behind"
+    );
+    let out = run(&c, &format!("cat {dest}")).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "old contents\n");
+    run(&c, &format!("rm -rf {dir}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_jump_goes_through_the_bastion() {
+    let fleet = Fleet::builder(2).sshd_per_host().start();
+    let (b, t) = (&fleet.hosts[0], &fleet.hosts[1]);
+    let cfg = format!(
+        "Host target\n  HostName {}\n  Port {}\n  ProxyJump {}:{}\nHost *\n  User {}\n  IdentityFile {}\n",
+        t.addr,
+        t.port,
+        b.addr,
+        b.port,
+        fleet.user,
+        fleet.key.display()
+    );
+    let o = ConnectOptions {
+        ssh_config: SshConfig::parse(&cfg, Path::new("test-config")),
+        ..opts(&fleet)
+    };
+    let before = fleet.sshd_log(0).matches("Accepted publickey").count();
+    let tg = Target::resolve("target", &serde_json::Map::new(), &o).expect("target");
+    assert!(tg.proxy_jump.is_some());
+    let c = Connection::open(&tg, &o)
+        .await
+        .expect("connect through the bastion");
+    let out = run(&c, "echo $SSH_CONNECTION").await;
+    let fields: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        fields.get(2).map(String::as_str),
+        Some(t.addr.to_string().as_str()),
+        "{fields:?}"
+    );
+    let after = fleet.sshd_log(0).matches("Accepted publickey").count();
+    assert_eq!(after, before + 1, "the bastion authenticated the jump");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_key_needs_its_passphrase() {
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("id_locked");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    fleet.authorize(&std::fs::read_to_string(key.with_extension("pub")).expect("pub"));
+    let h = &fleet.hosts[0];
+    let vars = json!({
+        "ansible_host": h.addr.to_string(), "ansible_port": h.port, "ansible_user": fleet.user,
+        "ansible_ssh_private_key_file": key.to_string_lossy(),
+    });
+    let mut o = opts(&fleet);
+    let mut t = Target::resolve("h", vars.as_object().expect("map"), &o).expect("target");
+    t.identity_files.truncate(1);
+    let e = Connection::open(&t, &o)
+        .await
+        .err()
+        .expect("no passphrase, no login");
+    assert!(e.to_string().contains("encrypted"), "{e}");
+    o.key_passphrase = Some(Secret::new("open sesame"));
+    let c = Connection::open(&t, &o)
+        .await
+        .expect("connects with the passphrase");
+    assert_eq!(run(&c, "echo in").await.stdout, b"in\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_key_checking_off_connects_without_known_hosts() {
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = opts(&fleet);
+    o.known_hosts = Some(dir.path().join("none"));
+    o.host_key_checking = Some(HostKeyChecking::Off);
+    let t = target(&fleet, 0, &o);
+    let c = Connection::open(&t, &o).await.expect("connect");
+    assert_eq!(run(&c, "echo x").await.stdout, b"x\n");
+    assert!(!dir.path().join("none").exists(), "off records nothing");
+}
