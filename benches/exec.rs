@@ -47,8 +47,14 @@ fn ok(cmd: &mut Command) -> bool {
 }
 
 fn main() {
-    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let fleet = Fleet::start(n);
     let olympus = env!("CARGO_BIN_EXE_olympus");
     println!("exec of `hostname` on {n} hosts, parallelism {n}, median of {runs} runs");
@@ -59,7 +65,14 @@ fn main() {
             .arg(&fleet.inventory)
             .arg("--known-hosts")
             .arg(&fleet.known_hosts)
-            .args(["--ssh-config", "/dev/null", "-f", &n.to_string(), "--", "hostname"]))
+            .args([
+                "--ssh-config",
+                "/dev/null",
+                "-f",
+                &n.to_string(),
+                "--",
+                "hostname",
+            ]))
     })
     .expect("olympus exec failed");
 
@@ -70,7 +83,11 @@ fn main() {
         .map(|h| format!("{}@{}:{}\n", fleet.user, h.addr, h.port))
         .collect();
     std::fs::write(&hosts_file, hosts).expect("hosts file");
-    let t_pssh = if Command::new("parallel-ssh").arg("--version").output().is_ok() {
+    let t_pssh = if Command::new("parallel-ssh")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         time_runs(runs, || {
             ok(Command::new("parallel-ssh")
                 .arg("-h")
@@ -88,16 +105,24 @@ fn main() {
         hosts = hosts_file.display(),
         cfg = fleet.ssh_config.display()
     );
-    let t_loop = time_runs(runs, || ok(Command::new("sh").arg("-c").arg(&script)))
-        .expect("ssh loop failed");
+    let t_loop =
+        time_runs(runs, || ok(Command::new("sh").arg("-c").arg(&script))).expect("ssh loop failed");
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| tool | median (ms) | olympus / tool |");
     println!("| --- | ---: | ---: |");
     println!("| olympus exec | {:.0} | 1.00 |", ms(t_olympus));
     match t_pssh {
-        Some(t) => println!("| parallel-ssh (pssh 2.3) | {:.0} | {:.2} |", ms(t), ms(t_olympus) / ms(t)),
+        Some(t) => println!(
+            "| parallel-ssh (pssh 2.3) | {:.0} | {:.2} |",
+            ms(t),
+            ms(t_olympus) / ms(t)
+        ),
         None => println!("| parallel-ssh | not installed | |"),
     }
-    println!("| sh loop of ssh clients | {:.0} | {:.2} |", ms(t_loop), ms(t_olympus) / ms(t_loop));
+    println!(
+        "| sh loop of ssh clients | {:.0} | {:.2} |",
+        ms(t_loop),
+        ms(t_olympus) / ms(t_loop)
+    );
 }

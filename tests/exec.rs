@@ -368,3 +368,67 @@ fn list_hosts_and_limit() {
         "  hosts (2):\n    h01\n    h02\n"
     );
 }
+
+#[test]
+fn a_host_that_never_answers_times_out_without_stalling_the_others() {
+    let fleet = Fleet::start(2);
+    // A "host" that accepts TCP connections and then says nothing, like a hung server.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    // Detached: it dies with the test process.
+    std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(1) {
+            conns.push(c);
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = dir.path().join("hosts");
+    let mut text = std::fs::read_to_string(&fleet.inventory).expect("inventory");
+    text = text.replacen(
+        "[fleet]\n",
+        &format!("[fleet]\nhung ansible_host=127.0.0.1 ansible_port={port}\n"),
+        1,
+    );
+    std::fs::write(&inv, text).expect("write");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["exec", "all", "-i"])
+        .arg(&inv)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args([
+            "--ssh-config",
+            "/dev/null",
+            "--connect-timeout",
+            "2",
+            "--output",
+            "json",
+            "--",
+            "echo",
+            "fine",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["host"], "hung");
+    assert_eq!(lines[0]["status"], "unreachable");
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1]["stdout"], "fine\n");
+    assert_eq!(lines[2]["stdout"], "fine\n");
+    // Not a speed assertion: only that the 2 s connect timeout, not the hung host's 60 s,
+    // bounded the run (the margin is wide on purpose).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the hung host stalled the run"
+    );
+}
