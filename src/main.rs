@@ -441,17 +441,14 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
         user: args.connection.user.clone(),
         private_key: args.connection.private_key.clone(),
     };
-    let mut targets = Vec::with_capacity(selection.hosts.len());
-    for h in &selection.hosts {
-        let vars = inv.host_vars(&h.name).unwrap_or_default();
-        match Target::resolve_with(&h.name, &vars, &defaults, &opts) {
-            Ok(t) => targets.push(t),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
+    let names = selection.hosts.iter().map(|h| h.name.as_str());
+    let targets = match olympus::engine::targets(&inv, names, &defaults, &opts) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
         }
-    }
+    };
     let escalation = args.connection.become_.then(|| Escalation {
         method: match args.connection.become_method {
             Some(BecomeMethod::Su) => EscalationMethod::Su,

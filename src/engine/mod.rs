@@ -5,3 +5,22 @@
 //! (it reports progress through callbacks) or know how a connection is made.
 
 pub mod adhoc;
+
+use crate::connection::{ConnectOptions, HostDefaults, Target, TargetError};
+use crate::inventory::Inventory;
+
+/// Connection targets for the named hosts, from their merged inventory variables, in order.
+pub fn targets<'a>(
+    inv: &Inventory,
+    hosts: impl IntoIterator<Item = &'a str>,
+    defaults: &HostDefaults,
+    opts: &ConnectOptions,
+) -> Result<Vec<Target>, TargetError> {
+    hosts
+        .into_iter()
+        .map(|name| {
+            let vars = inv.host_vars(name).unwrap_or_default();
+            Target::resolve_with(name, &vars, defaults, opts)
+        })
+        .collect()
+}

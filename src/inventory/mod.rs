@@ -477,11 +477,7 @@ impl Inventory {
             .collect();
         groups.sort_by(|a, b| (a.depth, a.priority, &a.name).cmp(&(b.depth, b.priority, &b.name)));
         let mut out = Vars::new();
-        let mut merge = |v: &Vars| {
-            for (k, val) in v {
-                out.insert(k.clone(), val.clone());
-            }
-        };
+        let mut merge = |v: &Vars| combine(&mut out, v);
         if let Some(all) = self.groups.get("all") {
             merge(&all.vars);
         }
@@ -514,12 +510,8 @@ impl Inventory {
     pub fn group_vars(&self, name: &str) -> Option<Vars> {
         let g = self.groups.get(name)?;
         let mut out = g.vars.clone();
-        for vd in &self.vars_dirs {
-            if let Some(v) = vd.groups.get(name) {
-                for (k, val) in v {
-                    out.insert(k.clone(), val.clone());
-                }
-            }
+        for v in self.vars_dirs.iter().filter_map(|vd| vd.groups.get(name)) {
+            combine(&mut out, v);
         }
         Some(out)
     }
@@ -528,14 +520,17 @@ impl Inventory {
     pub fn own_host_vars(&self, name: &str) -> Option<Vars> {
         let h = self.host(name)?;
         let mut out = h.vars.clone();
-        for vd in &self.vars_dirs {
-            if let Some(v) = vd.hosts.get(name) {
-                for (k, val) in v {
-                    out.insert(k.clone(), val.clone());
-                }
-            }
+        for v in self.vars_dirs.iter().filter_map(|vd| vd.hosts.get(name)) {
+            combine(&mut out, v);
         }
         Some(out)
+    }
+}
+
+/// Ansible's `combine_vars` with `hash_behaviour=replace`: later keys replace earlier ones.
+fn combine(out: &mut Vars, layer: &Vars) {
+    for (k, v) in layer {
+        out.insert(k.clone(), v.clone());
     }
 }
 
