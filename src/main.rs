@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use olympus::connection::{
     ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret, SshConfig,
-    Target, ssh_config,
+    ssh_config,
 };
 use olympus::engine::adhoc::{self, AdhocRequest};
 use olympus::inventory::{self, Inventory, render};
