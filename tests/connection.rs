@@ -248,3 +248,51 @@ async fn host_key_checking_off_connects_without_known_hosts() {
     assert_eq!(run(&c, "echo x").await.stdout, b"x\n");
     assert!(!dir.path().join("none").exists(), "off records nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_transfer_as_root_sets_owner_through_become() {
+    use olympus::connection::{Escalation, EscalationMethod};
+    let fleet = Fleet::start(1);
+    if fleet.user == "root" {
+        panic!("this test needs to run as root (it logs in as the unprivileged fleet user)");
+    }
+    let c = connect(&fleet, 0).await;
+    let dir = format!("/tmp/olympus-owner-{}", fleet.hosts[0].addr);
+    let esc = Escalation {
+        method: EscalationMethod::Sudo,
+        user: "root".into(),
+        password: Some(Secret::new(common::fleet::FLEET_SUDO_PASSWORD)),
+    };
+    let mk = c
+        .exec(ExecRequest {
+            command: &format!("rm -rf {dir} && mkdir -m 0755 {dir}"),
+            escalation: Some(&esc),
+            ..Default::default()
+        })
+        .await
+        .expect("mkdir");
+    assert!(mk.success(), "{mk:?}");
+    let attrs = FileAttrs {
+        mode: Some("0600".into()),
+        owner: Some("root".into()),
+        group: Some("root".into()),
+    };
+    let data = b"secret: yes\n";
+    let out = c
+        .put_file(data, &format!("{dir}/f"), &attrs, Some(&esc))
+        .await
+        .expect("put");
+    assert!(out.success(), "{out:?}");
+    let st = run(&c, &format!("stat -c '%U %G %a %s' {dir}/f")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&st.stdout),
+        format!("root root 600 {}\n", data.len())
+    );
+    let _ = c
+        .exec(ExecRequest {
+            command: &format!("rm -rf {dir}"),
+            escalation: Some(&esc),
+            ..Default::default()
+        })
+        .await;
+}

@@ -432,3 +432,96 @@ fn a_host_that_never_answers_times_out_without_stalling_the_others() {
         "the hung host stalled the run"
     );
 }
+
+#[test]
+fn password_authentication_only_when_a_password_is_given() {
+    let fleet = Fleet::builder(1).password_auth().start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing_key = dir.path().join("no-such-key");
+    let run = |pw: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_olympus"));
+        c.args(["exec", "all", "-i"])
+            .arg(format!("{}:{},", fleet.hosts[0].addr, fleet.hosts[0].port))
+            .args(["-u", &fleet.user, "--private-key"])
+            .arg(&missing_key)
+            .arg("--known-hosts")
+            .arg(&fleet.known_hosts)
+            .args([
+                "--ssh-config",
+                "/dev/null",
+                "--output",
+                "json",
+                "--",
+                "id",
+                "-un",
+            ])
+            .env("HOME", dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("OLYMPUS_PASSWORD");
+        if let Some(pw) = pw {
+            c.env("OLYMPUS_PASSWORD", pw);
+        }
+        c.output().expect("run")
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = json_lines(&out)[0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(err.contains("no-such-key (does not exist)"), "{err}");
+    assert!(!err.contains(", password"), "no password was tried: {err}");
+    let out = run(Some(FLEET_SUDO_PASSWORD));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["stdout"], format!("{}\n", fleet.user));
+    let out = run(Some("not-the-password"));
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        json_lines(&out)[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("password")
+    );
+}
+
+#[test]
+fn become_with_su_answers_its_prompt() {
+    use common::fleet::{SU_PASSWORD, SU_USER};
+    let fleet = Fleet::start(1);
+    if fleet.user == "root" {
+        panic!("this test needs to run as root (it creates the fleet users)");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["exec", "all", "-i"])
+        .arg(&fleet.inventory)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args([
+            "--ssh-config",
+            "/dev/null",
+            "--output",
+            "json",
+            "--timeout",
+            "20",
+        ])
+        .args([
+            "--become",
+            "--become-method",
+            "su",
+            "--become-user",
+            SU_USER,
+        ])
+        .args(["--", "id", "-un"])
+        .env("OLYMPUS_BECOME_PASSWORD", SU_PASSWORD)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(
+        line["stdout"].as_str().map(str::trim),
+        Some(SU_USER),
+        "{line}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SU_PASSWORD));
+}

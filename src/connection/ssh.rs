@@ -307,14 +307,12 @@ async fn authenticate(
     let user = target.user.clone();
     let mut tried: Vec<String> = Vec::new();
     let proto = |e: russh::Error| ConnectionError::Protocol(e.to_string());
-    for path in &target.identity_files {
+    for (i, path) in target.identity_files.iter().enumerate() {
         if !path.exists() {
-            if target.explicit_identities && tried.is_empty() {
-                tracing::warn!(
-                    "{}: identity file {} does not exist",
-                    target.name,
-                    path.display()
-                );
+            // Named explicitly (inventory, --private-key, IdentityFile): say so. The
+            // ~/.ssh/id_* defaults are only tried when present.
+            if i < target.explicit_count() {
+                tried.push(format!("{} (does not exist)", path.display()));
             }
             continue;
         }

@@ -100,8 +100,10 @@ pub struct Target {
     pub user: String,
     /// Key files to try, in order.
     pub identity_files: Vec<PathBuf>,
-    /// Whether the identity files were named explicitly (missing ones are then an error).
+    /// Whether the first `explicit_identities_len` identity files were named explicitly
+    /// (a missing one is then reported).
     pub explicit_identities: bool,
+    pub explicit_identities_len: usize,
     pub identities_only: bool,
     pub password: Option<Secret>,
     /// known_hosts files to read, in order; the first is where new keys are recorded.
@@ -159,6 +161,15 @@ pub struct HostDefaults {
 }
 
 impl Target {
+    /// How many of the identity files at the front were named explicitly.
+    pub fn explicit_count(&self) -> usize {
+        if self.explicit_identities {
+            self.explicit_identities_len
+        } else {
+            0
+        }
+    }
+
     /// [`Target::resolve`] with command-line fallbacks filled in first.
     pub fn resolve_with(
         name: &str,
@@ -237,6 +248,7 @@ impl Target {
             t.identity_files.retain(|f| f != &p);
             t.identity_files.insert(0, p);
             t.explicit_identities = true;
+            t.explicit_identities_len += 1;
         }
         t.password = password;
         if opts.host_key_checking.is_none()
@@ -278,6 +290,7 @@ impl Target {
             .map(|f| expand_path(f, ssh_name, port, &user))
             .collect();
         let explicit_identities = !identity_files.is_empty();
+        let explicit_identities_len = identity_files.len();
         if !cfg.identities_only.unwrap_or(false) {
             for default in ["id_ed25519", "id_ecdsa", "id_rsa"] {
                 let p = home_dir().join(".ssh").join(default);
@@ -340,6 +353,7 @@ impl Target {
             user,
             identity_files,
             explicit_identities,
+            explicit_identities_len,
             identities_only: cfg.identities_only.unwrap_or(false),
             password: None,
             known_hosts,

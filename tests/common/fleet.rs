@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 
 /// The login user the fleet creates when the tests run as root.
 pub const FLEET_USER: &str = "olympus-fleet";
-/// The fleet user's password, which sudo asks for (`become` tests); never used to log in.
+/// The fleet user's password, which sudo asks for (`become` tests) and which password
+/// authentication accepts on fleets started with `password_auth()`.
 pub const FLEET_SUDO_PASSWORD: &str = "fleet-sudo-pw";
+/// A second unprivileged user that `become_method: su` tests switch to.
+pub const SU_USER: &str = "olympus-fleet-su";
+pub const SU_PASSWORD: &str = "fleet-su-pw";
 const MAX_LISTEN_PER_SSHD: usize = 16;
 
 static FLEET_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -53,6 +57,7 @@ pub struct Fleet {
 pub struct FleetBuilder {
     n: usize,
     per_host: bool,
+    password_auth: bool,
 }
 
 impl FleetBuilder {
@@ -62,8 +67,14 @@ impl FleetBuilder {
         self
     }
 
+    /// sshd also accepts password authentication (the fleet user's password).
+    pub fn password_auth(mut self) -> Self {
+        self.password_auth = true;
+        self
+    }
+
     pub fn start(self) -> Fleet {
-        Fleet::start_with(self.n, self.per_host)
+        Fleet::start_with(self.n, self.per_host, self.password_auth)
     }
 }
 
@@ -108,12 +119,16 @@ fn ensure_fleet_user() {
     let script = format!(
         "id -u {u} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh {u}; \
          echo '{u}:{pw}' | chpasswd; \
+         id -u {su} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh {su}; \
+         echo '{su}:{supw}' | chpasswd; \
          home=$(getent passwd {u} | cut -d: -f6); rm -f \"$home/.bashrc\" \"$home/.profile\" \"$home/.bash_logout\"; \
          if [ -d /etc/sudoers.d ]; then \
            printf 'Defaults:{u} timestamp_timeout=0\\n{u} ALL=(ALL:ALL) ALL\\n' > /etc/sudoers.d/olympus-fleet; \
            chmod 0440 /etc/sudoers.d/olympus-fleet; fi",
         u = FLEET_USER,
         pw = FLEET_SUDO_PASSWORD,
+        su = SU_USER,
+        supw = SU_PASSWORD,
     );
     run(Command::new("flock")
         .arg("/tmp/olympus-fleet-user.lock")
@@ -143,10 +158,14 @@ impl Fleet {
     }
 
     pub fn builder(n: usize) -> FleetBuilder {
-        FleetBuilder { n, per_host: false }
+        FleetBuilder {
+            n,
+            per_host: false,
+            password_auth: false,
+        }
     }
 
-    fn start_with(n: usize, per_host: bool) -> Fleet {
+    fn start_with(n: usize, per_host: bool, password_auth: bool) -> Fleet {
         assert!(n > 0, "a fleet needs at least one host");
         let sshd = sshd_path();
         let (me, root) = current_user();
@@ -222,7 +241,7 @@ impl Fleet {
                     .collect();
                 let text = format!(
                     "{listen}HostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {auth}\nStrictModes no\n\
-                     UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     UsePAM no\nPasswordAuthentication {pwauth}\nKbdInteractiveAuthentication no\n\
                      PermitRootLogin prohibit-password\nUseDNS no\nPrintMotd no\n\
                      MaxStartups 200:30:500\nMaxSessions 10\nLogLevel INFO\n\
                      Subsystem sftp internal-sftp\nAllowUsers {user}\n",
@@ -230,6 +249,7 @@ impl Fleet {
                     pid = d.join(format!("sshd.{g}.pid")).display(),
                     auth = auth.display(),
                     user = fleet.user,
+                    pwauth = if password_auth { "yes" } else { "no" },
                 );
                 std::fs::write(&cfg, text).expect("sshd_config");
                 fleet.sshd_configs.push(cfg);
