@@ -7,5 +7,6 @@ pub mod connection;
 pub mod engine;
 pub mod inventory;
 pub mod output;
+pub mod playbook;
 pub mod suggest;
 pub mod yaml;

@@ -38,15 +38,31 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     let limit = (name.chars().count() / 3).max(1);
+    // Ties go to the candidate sharing more letters with the name ("taks" → "tasks", not
+    // "tags").
     candidates
         .into_iter()
-        .map(|c| (distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|c| (distance(name, c), usize::MAX - shared_letters(name, c), c))
+        .filter(|(d, _, _)| *d <= limit)
+        .min_by_key(|(d, s, _)| (*d, *s))
+        .map(|(_, _, c)| c)
 }
 
-/// ", did you mean 'x'?" or an empty string.
+/// How many letters two words have in common, counted with repeats.
+fn shared_letters(a: &str, b: &str) -> usize {
+    let mut rest: Vec<char> = b.chars().collect();
+    a.chars()
+        .filter(|c| match rest.iter().position(|r| r == c) {
+            Some(i) => {
+                rest.swap_remove(i);
+                true
+            }
+            None => false,
+        })
+        .count()
+}
+
+/// "did you mean 'x'?" or an empty string.
 pub fn did_you_mean<'a, I>(name: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'a str>,
@@ -75,5 +91,6 @@ mod tests {
         assert_eq!(closest("chldren", c), Some("children"));
         assert_eq!(closest("var", c), Some("vars"));
         assert_eq!(closest("something", c), None);
+        assert_eq!(closest("taks", ["tags", "tasks"]), Some("tasks"));
     }
 }

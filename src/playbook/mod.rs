@@ -1,0 +1,1008 @@
+//! Playbooks, parsed and checked before anything runs.
+//!
+//! Owns: reading playbook files (with `import_playbook` and `import_tasks` resolved
+//! statically), turning plays, blocks, tasks and handlers into typed structures that keep
+//! their file and line, splitting free-form module arguments, and refusing — by name, with
+//! file, line and the nearest valid name — every keyword or module olympus does not implement.
+//! Must not: template values (they stay as written, rendered later per host), touch hosts, or
+//! decide execution order.
+
+mod kv;
+mod names;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use kv::{parse_kv, split_args};
+pub use names::{MODULES, canonical_module};
+
+use crate::suggest;
+use crate::yaml::{self, Node, NodeValue, Pos, Vars, YamlError};
+
+/// Why a playbook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    #[error("{}:{pos}: {message}{}", path.display(), hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        pos: Pos,
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+/// Where something was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<PathBuf>,
+    pub pos: Pos,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.pos)
+    }
+}
+
+/// `strategy:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    Linear,
+    Free,
+}
+
+/// A playbook file: its plays in order (imported playbooks inlined).
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+/// Keywords that plays, blocks and tasks share; values stay as written (templated later).
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    pub vars: Vars,
+    pub tags: Vec<String>,
+    pub when: Vec<Value>,
+    pub become_: Option<Value>,
+    pub become_user: Option<Value>,
+    pub become_method: Option<Value>,
+    pub remote_user: Option<Value>,
+    pub environment: Option<Value>,
+    pub no_log: Option<Value>,
+    pub check_mode: Option<Value>,
+    pub diff: Option<Value>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<Value>,
+    pub any_errors_fatal: Option<Value>,
+    pub run_once: Option<Value>,
+    pub delegate_to: Option<Value>,
+    pub timeout: Option<Value>,
+}
+
+/// One play.
+#[derive(Debug, Clone)]
+pub struct Play {
+    pub origin: Origin,
+    pub name: Option<String>,
+    /// The host pattern (a list is joined with ',').
+    pub hosts: String,
+    pub vars_files: Vec<Value>,
+    pub vars_prompt: Vec<Value>,
+    pub gather_facts: Option<Value>,
+    pub serial: Option<Value>,
+    pub max_fail_percentage: Option<Value>,
+    pub strategy: Strategy,
+    pub order: Option<String>,
+    pub force_handlers: Option<Value>,
+    pub roles: Vec<Value>,
+    pub pre_tasks: Vec<Task>,
+    pub tasks: Vec<Task>,
+    pub post_tasks: Vec<Task>,
+    pub handlers: Vec<Task>,
+    pub common: Common,
+}
+
+/// How a task loops.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loop {
+    /// `loop:` (no flattening).
+    Items(Value),
+    /// `with_items:` / `with_list:`: `with_items` flattens one level, as Ansible does.
+    WithItems {
+        items: Value,
+        flatten: bool,
+    },
+    WithDict(Value),
+    WithFileglob(Value),
+    WithSequence(Value),
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Run a module (canonical short name, e.g. `copy`).
+    Module { name: String, args: Vars },
+    Block {
+        block: Vec<Task>,
+        rescue: Vec<Task>,
+        always: Vec<Task>,
+    },
+}
+
+/// A task, block or handler.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub origin: Origin,
+    pub name: Option<String>,
+    pub action: Action,
+    pub loop_: Option<Loop>,
+    pub loop_control: Option<Value>,
+    pub register: Option<String>,
+    pub notify: Vec<String>,
+    pub listen: Vec<String>,
+    pub changed_when: Option<Value>,
+    pub failed_when: Option<Value>,
+    pub until: Option<Value>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub common: Common,
+}
+
+impl Task {
+    /// The name shown in output: `name:`, else the module name (Ansible's default).
+    pub fn display_name(&self) -> String {
+        match (&self.name, &self.action) {
+            (Some(n), _) => n.clone(),
+            (None, Action::Module { name, .. }) => name.clone(),
+            (None, Action::Block { .. }) => "block".into(),
+        }
+    }
+}
+
+/// Keywords valid on plays, blocks and tasks alike.
+const COMMON_KEYWORDS: &[&str] = &[
+    "name",
+    "vars",
+    "tags",
+    "when",
+    "become",
+    "become_user",
+    "become_method",
+    "remote_user",
+    "environment",
+    "no_log",
+    "check_mode",
+    "diff",
+    "ignore_errors",
+    "ignore_unreachable",
+    "any_errors_fatal",
+    "run_once",
+    "delegate_to",
+    "timeout",
+];
+
+const PLAY_KEYWORDS: &[&str] = &[
+    "hosts",
+    "vars_files",
+    "vars_prompt",
+    "gather_facts",
+    "serial",
+    "max_fail_percentage",
+    "strategy",
+    "order",
+    "force_handlers",
+    "roles",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+];
+
+const TASK_KEYWORDS: &[&str] = &[
+    "action",
+    "local_action",
+    "args",
+    "loop",
+    "loop_control",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_fileglob",
+    "with_sequence",
+    "register",
+    "notify",
+    "changed_when",
+    "failed_when",
+    "until",
+    "retries",
+    "delay",
+];
+
+const BLOCK_KEYWORDS: &[&str] = &["block", "rescue", "always"];
+
+/// Ansible keywords olympus does not implement yet: refused by name rather than called
+/// unknown.
+const UNSUPPORTED_KEYWORDS: &[&str] = &[
+    "async",
+    "poll",
+    "throttle",
+    "debugger",
+    "module_defaults",
+    "collections",
+    "delegate_facts",
+    "connection",
+    "port",
+    "become_exe",
+    "become_flags",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
+    "with_nested",
+    "with_together",
+    "with_subelements",
+    "with_first_found",
+    "with_lines",
+    "with_random_choice",
+    "with_indexed_items",
+    "with_inventory_hostnames",
+    "with_flattened",
+    "with_file",
+    "with_fileglobs",
+    "with_env",
+    "with_ini",
+    "with_password",
+    "with_cartesian",
+];
+
+struct Ctx<'a> {
+    file: Arc<PathBuf>,
+    dir: &'a Path,
+    /// Files being imported, to refuse import loops.
+    stack: Vec<PathBuf>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, pos: Pos, message: impl Into<String>, hint: Option<String>) -> PlaybookError {
+        PlaybookError::Parse {
+            path: self.file.as_ref().clone(),
+            pos,
+            message: message.into(),
+            hint: hint.filter(|h| !h.is_empty()),
+        }
+    }
+
+    fn origin(&self, pos: Pos) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            pos,
+        }
+    }
+}
+
+/// Reads and checks a playbook file.
+pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
+    let mut plays = Vec::new();
+    load_into(path, &mut plays, &mut Vec::new())?;
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
+}
+
+fn load_into(
+    path: &Path,
+    plays: &mut Vec<Play>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), PlaybookError> {
+    let root = yaml::load_file(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = Arc::new(path.to_path_buf());
+    let ctx = Ctx {
+        file: file.clone(),
+        dir,
+        stack: stack.clone(),
+    };
+    let NodeValue::Seq(items) = &root.value else {
+        return Err(ctx.err(
+            root.pos,
+            format!(
+                "a playbook must be a list of plays, got {}",
+                root.value.kind()
+            ),
+            Some("start each play with '- hosts: ...'".into()),
+        ));
+    };
+    for item in items {
+        let Some(map) = item.as_map() else {
+            return Err(ctx.err(
+                item.pos,
+                format!("a play must be a mapping, got {}", item.value.kind()),
+                None,
+            ));
+        };
+        if let Some((k, v)) = map.iter().find(|(k, _)| {
+            matches!(
+                k.as_str(),
+                Some("import_playbook" | "ansible.builtin.import_playbook")
+            )
+        }) {
+            let Some(rel) = v.as_str() else {
+                return Err(ctx.err(v.pos, "import_playbook needs a file name", None));
+            };
+            if map.len() > 1 {
+                let other = map.iter().find(|(kk, _)| kk.pos != k.pos).map(|(kk, _)| kk);
+                if let Some(o) = other {
+                    return Err(ctx.err(
+                        o.pos,
+                        format!(
+                            "'{}' next to import_playbook is not supported",
+                            o.as_key().unwrap_or_default()
+                        ),
+                        None,
+                    ));
+                }
+            }
+            let target = dir.join(rel);
+            let canon = target.canonicalize().unwrap_or_else(|_| target.clone());
+            if stack.contains(&canon) {
+                return Err(ctx.err(
+                    v.pos,
+                    format!("import_playbook loop: '{rel}' imports itself"),
+                    None,
+                ));
+            }
+            if !target.is_file() {
+                return Err(ctx.err(
+                    v.pos,
+                    format!("imported playbook '{}' does not exist", target.display()),
+                    None,
+                ));
+            }
+            stack.push(canon);
+            load_into(&target, plays, stack)?;
+            stack.pop();
+            continue;
+        }
+        plays.push(parse_play(&ctx, item)?);
+    }
+    Ok(())
+}
+
+fn key_of(ctx: &Ctx<'_>, k: &Node) -> Result<String, PlaybookError> {
+    k.as_str().map(str::to_string).ok_or_else(|| {
+        ctx.err(
+            k.pos,
+            format!("keys must be strings, got {}", k.value.kind()),
+            None,
+        )
+    })
+}
+
+fn string_list(ctx: &Ctx<'_>, v: &Node, what: &str) -> Result<Vec<String>, PlaybookError> {
+    match &v.value {
+        NodeValue::Null => Ok(Vec::new()),
+        NodeValue::Str(s) => Ok(s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()),
+        NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_) => {
+            Ok(vec![v.as_key().unwrap_or_default()])
+        }
+        NodeValue::Seq(items) => items
+            .iter()
+            .map(|i| {
+                i.as_key().ok_or_else(|| {
+                    ctx.err(
+                        i.pos,
+                        format!("{what} must be strings, got {}", i.value.kind()),
+                        None,
+                    )
+                })
+            })
+            .collect(),
+        NodeValue::Map(_) => Err(ctx.err(
+            v.pos,
+            format!("{what} must be a string or a list, got a mapping"),
+            None,
+        )),
+    }
+}
+
+fn vars_map(ctx: &Ctx<'_>, v: &Node) -> Result<Vars, PlaybookError> {
+    match v.to_value() {
+        Value::Null => Ok(Vars::new()),
+        Value::Object(m) => Ok(m),
+        _ => Err(ctx.err(
+            v.pos,
+            format!("vars must be a mapping, got {}", v.value.kind()),
+            None,
+        )),
+    }
+}
+
+/// Sets a shared keyword; false when `key` is not one.
+fn set_common(ctx: &Ctx<'_>, c: &mut Common, key: &str, v: &Node) -> Result<bool, PlaybookError> {
+    let val = || Some(v.to_value());
+    match key {
+        "vars" => c.vars = vars_map(ctx, v)?,
+        "tags" => c.tags = string_list(ctx, v, "tags")?,
+        "when" => {
+            c.when = match v.to_value() {
+                Value::Array(items) => items,
+                Value::Null => Vec::new(),
+                other => vec![other],
+            }
+        }
+        "become" => c.become_ = val(),
+        "become_user" => c.become_user = val(),
+        "become_method" => c.become_method = val(),
+        "remote_user" => c.remote_user = val(),
+        "environment" => c.environment = val(),
+        "no_log" => c.no_log = val(),
+        "check_mode" => c.check_mode = val(),
+        "diff" => c.diff = val(),
+        "ignore_errors" => c.ignore_errors = val(),
+        "ignore_unreachable" => c.ignore_unreachable = val(),
+        "any_errors_fatal" => c.any_errors_fatal = val(),
+        "run_once" => c.run_once = val(),
+        "delegate_to" => c.delegate_to = val(),
+        "timeout" => c.timeout = val(),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn unsupported_or_unknown(
+    ctx: &Ctx<'_>,
+    k: &Node,
+    key: &str,
+    valid: &[&str],
+    what: &str,
+) -> PlaybookError {
+    if UNSUPPORTED_KEYWORDS.contains(&key) {
+        return ctx.err(
+            k.pos,
+            format!("keyword '{key}' is not supported by olympus yet"),
+            None,
+        );
+    }
+    let hint = suggest::did_you_mean(key, valid.iter().copied());
+    ctx.err(
+        k.pos,
+        format!("'{key}' is not a valid {what} keyword"),
+        Some(hint),
+    )
+}
+
+fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
+    let map = node.as_map().unwrap_or_default();
+    let mut play = Play {
+        origin: ctx.origin(node.pos),
+        name: None,
+        hosts: String::new(),
+        vars_files: Vec::new(),
+        vars_prompt: Vec::new(),
+        gather_facts: None,
+        serial: None,
+        max_fail_percentage: None,
+        strategy: Strategy::Linear,
+        order: None,
+        force_handlers: None,
+        roles: Vec::new(),
+        pre_tasks: Vec::new(),
+        tasks: Vec::new(),
+        post_tasks: Vec::new(),
+        handlers: Vec::new(),
+        common: Common::default(),
+    };
+    let mut has_hosts = false;
+    for (k, v) in map {
+        let key = key_of(ctx, k)?;
+        if key == "name" {
+            play.name = v.as_key();
+            continue;
+        }
+        if set_common(ctx, &mut play.common, &key, v)? {
+            continue;
+        }
+        match key.as_str() {
+            "hosts" => {
+                has_hosts = true;
+                play.hosts = string_list(ctx, v, "hosts")?.join(",");
+            }
+            "vars_files" => play.vars_files = list_values(v),
+            "vars_prompt" => play.vars_prompt = list_values(v),
+            "gather_facts" => play.gather_facts = Some(v.to_value()),
+            "serial" => play.serial = Some(v.to_value()),
+            "max_fail_percentage" => play.max_fail_percentage = Some(v.to_value()),
+            "strategy" => {
+                play.strategy = match v.as_str() {
+                    Some("linear") => Strategy::Linear,
+                    Some("free") => Strategy::Free,
+                    other => {
+                        let got = other.unwrap_or("?");
+                        return Err(ctx.err(
+                            v.pos,
+                            format!(
+                                "strategy '{got}' is not supported; olympus has 'linear' and 'free'"
+                            ),
+                            Some(suggest::did_you_mean(got, ["linear", "free"])),
+                        ));
+                    }
+                }
+            }
+            "order" => {
+                let o = v.as_str().unwrap_or_default();
+                const ORDERS: [&str; 5] = [
+                    "inventory",
+                    "reverse_inventory",
+                    "sorted",
+                    "reverse_sorted",
+                    "shuffle",
+                ];
+                if !ORDERS.contains(&o) {
+                    return Err(ctx.err(
+                        v.pos,
+                        format!("order '{o}' is not valid"),
+                        Some(suggest::did_you_mean(o, ORDERS)),
+                    ));
+                }
+                play.order = Some(o.to_string());
+            }
+            "force_handlers" => play.force_handlers = Some(v.to_value()),
+            "roles" => play.roles = list_values(v),
+            "pre_tasks" => play.pre_tasks = parse_tasks(ctx, v, false)?,
+            "tasks" => play.tasks = parse_tasks(ctx, v, false)?,
+            "post_tasks" => play.post_tasks = parse_tasks(ctx, v, false)?,
+            "handlers" => play.handlers = parse_tasks(ctx, v, true)?,
+            _ => {
+                let valid: Vec<&str> = COMMON_KEYWORDS
+                    .iter()
+                    .chain(PLAY_KEYWORDS)
+                    .copied()
+                    .collect();
+                let mut e = unsupported_or_unknown(ctx, k, &key, &valid, "play");
+                if names::canonical_module(&key).is_some()
+                    && let PlaybookError::Parse { hint, .. } = &mut e
+                {
+                    *hint = Some("modules go in a task, under 'tasks:'".into());
+                }
+                return Err(e);
+            }
+        }
+    }
+    if !has_hosts {
+        return Err(ctx.err(
+            node.pos,
+            "a play needs 'hosts:'",
+            Some("for example 'hosts: all' or 'hosts: localhost'".into()),
+        ));
+    }
+    if !play.roles.is_empty() {
+        return Err(ctx.err(
+            node.pos,
+            "'roles:' is not supported by olympus yet",
+            Some("use import_tasks with the role's tasks file until roles land".into()),
+        ));
+    }
+    Ok(play)
+}
+
+fn list_values(v: &Node) -> Vec<Value> {
+    match v.to_value() {
+        Value::Array(a) => a,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn parse_tasks(ctx: &Ctx<'_>, v: &Node, handlers: bool) -> Result<Vec<Task>, PlaybookError> {
+    match &v.value {
+        NodeValue::Null => Ok(Vec::new()),
+        NodeValue::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(parse_task(ctx, item, handlers)?);
+            }
+            Ok(out)
+        }
+        other => Err(ctx.err(
+            v.pos,
+            format!("a task list must be a list, got {}", other.kind()),
+            None,
+        )),
+    }
+}
+
+/// Modules whose free-form string is entirely their `_raw_params`.
+const RAW_ONLY: [&str; 5] = [
+    "include_tasks",
+    "import_tasks",
+    "include_vars",
+    "meta",
+    "fail",
+];
+/// Modules whose free-form string is a command line plus a few `k=v` options.
+const COMMAND_LIKE: [&str; 4] = ["command", "shell", "raw", "script"];
+
+fn module_args(ctx: &Ctx<'_>, module: &str, v: &Node) -> Result<Vars, PlaybookError> {
+    match &v.value {
+        NodeValue::Null => Ok(Vars::new()),
+        NodeValue::Map(_) => vars_map(ctx, v),
+        NodeValue::Str(s) => {
+            if RAW_ONLY.contains(&module) && !(module == "fail" && s.contains('=')) {
+                let mut m = Vars::new();
+                m.insert("_raw_params".into(), Value::String(s.clone()));
+                return Ok(m);
+            }
+            kv::parse_kv(s, COMMAND_LIKE.contains(&module)).map_err(|e| ctx.err(v.pos, e, None))
+        }
+        NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_)
+            if RAW_ONLY.contains(&module) =>
+        {
+            let mut m = Vars::new();
+            m.insert(
+                "_raw_params".into(),
+                Value::String(v.as_key().unwrap_or_default()),
+            );
+            Ok(m)
+        }
+        other => Err(ctx.err(
+            v.pos,
+            format!(
+                "arguments of '{module}' must be a mapping or a string, got {}",
+                other.kind()
+            ),
+            None,
+        )),
+    }
+}
+
+fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, PlaybookError> {
+    let Some(map) = node.as_map() else {
+        return Err(ctx.err(
+            node.pos,
+            format!("a task must be a mapping, got {}", node.value.kind()),
+            None,
+        ));
+    };
+    let is_block = map.iter().any(|(k, _)| k.as_str() == Some("block"));
+    let mut task = Task {
+        origin: ctx.origin(node.pos),
+        name: None,
+        action: Action::Block {
+            block: Vec::new(),
+            rescue: Vec::new(),
+            always: Vec::new(),
+        },
+        loop_: None,
+        loop_control: None,
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        until: None,
+        retries: None,
+        delay: None,
+        common: Common::default(),
+    };
+    let mut module: Option<(String, &Node, &Node)> = None;
+    let mut extra_args: Option<&Node> = None;
+    let (mut block, mut rescue, mut always) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in map {
+        let key = key_of(ctx, k)?;
+        if key == "name" {
+            task.name = v.as_key();
+            continue;
+        }
+        if set_common(ctx, &mut task.common, &key, v)? {
+            continue;
+        }
+        if is_block {
+            match key.as_str() {
+                "block" => block = parse_tasks(ctx, v, handler)?,
+                "rescue" => rescue = parse_tasks(ctx, v, handler)?,
+                "always" => always = parse_tasks(ctx, v, handler)?,
+                "notify" if handler => task.notify = string_list(ctx, v, "notify")?,
+                _ => {
+                    let valid: Vec<&str> = COMMON_KEYWORDS
+                        .iter()
+                        .chain(BLOCK_KEYWORDS)
+                        .copied()
+                        .collect();
+                    if names::canonical_module(&key).is_some() {
+                        return Err(ctx.err(
+                            k.pos,
+                            format!("a block cannot also run a module ('{key}')"),
+                            Some("put the module in a task inside 'block:'".into()),
+                        ));
+                    }
+                    return Err(unsupported_or_unknown(ctx, k, &key, &valid, "block"));
+                }
+            }
+            continue;
+        }
+        match key.as_str() {
+            "args" => extra_args = Some(v),
+            "loop" => set_loop(ctx, &mut task, k, Loop::Items(v.to_value()))?,
+            "with_items" => set_loop(
+                ctx,
+                &mut task,
+                k,
+                Loop::WithItems {
+                    items: v.to_value(),
+                    flatten: true,
+                },
+            )?,
+            "with_list" => set_loop(
+                ctx,
+                &mut task,
+                k,
+                Loop::WithItems {
+                    items: v.to_value(),
+                    flatten: false,
+                },
+            )?,
+            "with_dict" => set_loop(ctx, &mut task, k, Loop::WithDict(v.to_value()))?,
+            "with_fileglob" => set_loop(ctx, &mut task, k, Loop::WithFileglob(v.to_value()))?,
+            "with_sequence" => set_loop(ctx, &mut task, k, Loop::WithSequence(v.to_value()))?,
+            "loop_control" => task.loop_control = Some(v.to_value()),
+            "register" => {
+                let r = v.as_str().unwrap_or_default();
+                if r.is_empty()
+                    || !r.chars().all(|c| c.is_alphanumeric() || c == '_')
+                    || r.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    return Err(ctx.err(
+                        v.pos,
+                        format!(
+                            "register needs a variable name, got '{}'",
+                            v.as_key().unwrap_or_default()
+                        ),
+                        None,
+                    ));
+                }
+                task.register = Some(r.to_string());
+            }
+            "notify" => task.notify = string_list(ctx, v, "notify")?,
+            "listen" if handler => task.listen = string_list(ctx, v, "listen")?,
+            "changed_when" => task.changed_when = Some(v.to_value()),
+            "failed_when" => task.failed_when = Some(v.to_value()),
+            "until" => task.until = Some(v.to_value()),
+            "retries" => task.retries = Some(v.to_value()),
+            "delay" => task.delay = Some(v.to_value()),
+            "action" | "local_action" => {
+                let (name, args) = action_keyword(ctx, v)?;
+                if key == "local_action" {
+                    task.common.delegate_to = Some(Value::from("localhost"));
+                }
+                if let Some((prev, pk, _)) = &module {
+                    return Err(ctx.err(
+                        k.pos,
+                        format!(
+                            "conflicting actions: '{prev}' (line {}) and '{key}'",
+                            pk.pos.line
+                        ),
+                        None,
+                    ));
+                }
+                let resolved = resolve_module(ctx, k, &name)?;
+                module = Some((resolved, k, v));
+                let _ = args;
+            }
+            _ => {
+                let Some(canon) = names::canonical_module(&key) else {
+                    let mut valid: Vec<&str> = COMMON_KEYWORDS
+                        .iter()
+                        .chain(TASK_KEYWORDS)
+                        .copied()
+                        .collect();
+                    valid.extend(MODULES.iter().copied());
+                    if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) {
+                        return Err(ctx.err(
+                            k.pos,
+                            format!("keyword '{key}' is not supported by olympus yet"),
+                            None,
+                        ));
+                    }
+                    if names::is_known_ansible_module(&key)
+                        || (key.contains('.') && !key.starts_with("ansible."))
+                    {
+                        // Always an error for these names; it says why.
+                        resolve_module(ctx, k, &key)?;
+                    }
+                    return Err(ctx.err(
+                        k.pos,
+                        format!("'{key}' is neither a task keyword nor a module"),
+                        Some(suggest::did_you_mean(&key, valid.iter().copied())),
+                    ));
+                };
+                if let Some((prev, pk, _)) = &module {
+                    return Err(ctx.err(
+                        k.pos,
+                        format!(
+                            "conflicting actions: '{prev}' (line {}) and '{key}'",
+                            pk.pos.line
+                        ),
+                        Some("a task runs one module; split it into two tasks".into()),
+                    ));
+                }
+                module = Some((canon.to_string(), k, v));
+            }
+        }
+    }
+    if is_block {
+        task.action = Action::Block {
+            block,
+            rescue,
+            always,
+        };
+        return Ok(task);
+    }
+    let Some((name, k, v)) = module else {
+        return Err(ctx.err(
+            node.pos,
+            "this task has no module to run",
+            Some("add a module such as 'command: ...' or 'debug: msg=...'".into()),
+        ));
+    };
+    let mut args = if matches!(k.as_str(), Some("action" | "local_action")) {
+        action_keyword(ctx, v)?.1
+    } else {
+        module_args(ctx, &name, v)?
+    };
+    if let Some(extra) = extra_args {
+        for (ak, av) in vars_map(ctx, extra)? {
+            args.entry(ak).or_insert(av);
+        }
+    }
+    if name == "import_tasks" {
+        return import_tasks(ctx, task, &args, k, handler);
+    }
+    task.action = Action::Module { name, args };
+    Ok(task)
+}
+
+fn set_loop(ctx: &Ctx<'_>, task: &mut Task, k: &Node, l: Loop) -> Result<(), PlaybookError> {
+    if task.loop_.is_some() {
+        return Err(ctx.err(
+            k.pos,
+            "a task can have only one loop ('loop' or one 'with_*')",
+            None,
+        ));
+    }
+    task.loop_ = Some(l);
+    Ok(())
+}
+
+/// `action: module k=v` or `action: {module: x, k: v}`.
+fn action_keyword(ctx: &Ctx<'_>, v: &Node) -> Result<(String, Vars), PlaybookError> {
+    match &v.value {
+        NodeValue::Str(s) => {
+            let s = s.trim();
+            let (m, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+            let canon = resolve_module(ctx, v, m)?;
+            let mut args = Vars::new();
+            if !rest.trim().is_empty() {
+                let node = Node {
+                    value: NodeValue::Str(rest.trim().to_string()),
+                    pos: v.pos,
+                };
+                args = module_args(ctx, &canon, &node)?;
+            }
+            Ok((canon, args))
+        }
+        NodeValue::Map(pairs) => {
+            let Some((_, mv)) = pairs.iter().find(|(k, _)| k.as_str() == Some("module")) else {
+                return Err(ctx.err(v.pos, "action needs 'module:'", None));
+            };
+            let canon = resolve_module(ctx, mv, mv.as_str().unwrap_or_default())?;
+            let mut args = vars_map(ctx, v)?;
+            args.shift_remove("module");
+            Ok((canon, args))
+        }
+        other => Err(ctx.err(
+            v.pos,
+            format!("action must be a string or mapping, got {}", other.kind()),
+            None,
+        )),
+    }
+}
+
+fn resolve_module(ctx: &Ctx<'_>, at: &Node, name: &str) -> Result<String, PlaybookError> {
+    if let Some(c) = names::canonical_module(name) {
+        return Ok(c.to_string());
+    }
+    let short = name.rsplit('.').next().unwrap_or(name);
+    if names::is_known_ansible_module(name) {
+        return Err(ctx.err(
+            at.pos,
+            format!("module '{name}' is not implemented by olympus yet"),
+            None,
+        ));
+    }
+    if name.contains('.') && !name.starts_with("ansible.") {
+        return Err(ctx.err(
+            at.pos,
+            format!(
+                "module '{name}' comes from a collection; olympus runs ansible.builtin modules only"
+            ),
+            None,
+        ));
+    }
+    Err(ctx.err(
+        at.pos,
+        format!("unknown module '{name}'"),
+        Some(suggest::did_you_mean(short, MODULES.iter().copied())),
+    ))
+}
+
+/// `import_tasks: file.yml` is resolved now: a block holding the file's tasks, with the
+/// import's own keywords (when, tags, vars, ...) on the block.
+fn import_tasks(
+    ctx: &Ctx<'_>,
+    mut task: Task,
+    args: &Vars,
+    k: &Node,
+    handler: bool,
+) -> Result<Task, PlaybookError> {
+    let Some(rel) = args
+        .get("_raw_params")
+        .or_else(|| args.get("file"))
+        .and_then(Value::as_str)
+    else {
+        return Err(ctx.err(k.pos, "import_tasks needs a file name", None));
+    };
+    if rel.contains("{{") {
+        return Err(ctx.err(
+            k.pos,
+            "import_tasks is static: its file name cannot use variables",
+            Some("use include_tasks for a templated file name".into()),
+        ));
+    }
+    let candidates = [ctx.dir.join(rel), ctx.dir.join("tasks").join(rel)];
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        return Err(ctx.err(
+            k.pos,
+            format!(
+                "imported task file '{rel}' not found next to {} (or in tasks/)",
+                ctx.file.display()
+            ),
+            None,
+        ));
+    };
+    let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
+    if ctx.stack.contains(&canon) {
+        return Err(ctx.err(
+            k.pos,
+            format!("import_tasks loop: '{rel}' imports itself"),
+            None,
+        ));
+    }
+    let root = yaml::load_file(path)?;
+    let mut stack = ctx.stack.clone();
+    stack.push(canon);
+    let sub = Ctx {
+        file: Arc::new(path.clone()),
+        dir: path.parent().unwrap_or(Path::new(".")),
+        stack,
+    };
+    let tasks = parse_tasks(&sub, &root, handler)?;
+    task.action = Action::Block {
+        block: tasks,
+        rescue: Vec::new(),
+        always: Vec::new(),
+    };
+    Ok(task)
+}
+
+#[cfg(test)]
+mod tests;
