@@ -8,5 +8,6 @@ pub mod engine;
 pub mod inventory;
 pub mod output;
 pub mod playbook;
+pub mod pyrepr;
 pub mod suggest;
 pub mod yaml;

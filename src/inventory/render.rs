@@ -131,7 +131,11 @@ fn graph_vars(out: &mut String, depth: usize, vars: &Map<String, Value>) {
     let mut keys: Vec<&String> = vars.keys().collect();
     keys.sort();
     for k in keys {
-        graph_line(out, depth, &format!("{{{k} = {}}}", python_repr(&vars[k])));
+        graph_line(
+            out,
+            depth,
+            &format!("{{{k} = {}}}", crate::pyrepr::str_of(&vars[k])),
+        );
     }
 }
 
@@ -165,76 +169,6 @@ fn graph_group(
     }
     if vars.is_some() {
         graph_vars(out, depth + 1, &inv.group_vars(name).unwrap_or_default());
-    }
-}
-
-/// How Python's `str()` shows a value, for `--graph --vars` lines: strings bare at the top,
-/// `repr()` inside containers.
-fn python_repr(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => {
-            let mut out = String::new();
-            repr_into(&mut out, other);
-            out
-        }
-    }
-}
-
-fn repr_into(out: &mut String, v: &Value) {
-    match v {
-        Value::Null => out.push_str("None"),
-        Value::Bool(true) => out.push_str("True"),
-        Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => {
-            // Python picks double quotes only when the text has ' and no ".
-            let q = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            out.push(q);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == q => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                        let _ = write!(out, "\\x{:02x}", c as u32);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(q);
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                repr_into(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                repr_into(out, &Value::String(k.clone()));
-                out.push_str(": ");
-                repr_into(out, item);
-            }
-            out.push('}');
-        }
     }
 }
 
@@ -298,7 +232,7 @@ fn newline(out: &mut String, depth: usize) {
     }
 }
 
-fn write_number(out: &mut String, n: &serde_json::Number) {
+pub(crate) fn write_number(out: &mut String, n: &serde_json::Number) {
     if n.is_f64() {
         let f = n.as_f64().unwrap_or(0.0);
         // Python's repr: 1e+16 rather than 1e16, and always a '.0' on whole floats.
@@ -354,14 +288,5 @@ mod tests {
     fn python_json_keeps_unicode_and_escapes_controls() {
         assert_eq!(to_python_json(&json!("é😀")), "\"é😀\"");
         assert_eq!(to_python_json(&json!("a\u{1}\n")), "\"a\\u0001\\n\"");
-    }
-
-    #[test]
-    fn python_repr_of_nested_values() {
-        let v = json!({"cpu": 2, "mem": "4G", "l": [true, null, 1.5, "it's"]});
-        assert_eq!(
-            python_repr(&v),
-            "{'cpu': 2, 'mem': '4G', 'l': [True, None, 1.5, \"it's\"]}"
-        );
     }
 }
