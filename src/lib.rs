@@ -10,4 +10,5 @@ pub mod output;
 pub mod playbook;
 pub mod pyrepr;
 pub mod suggest;
+pub mod template;
 pub mod yaml;

@@ -1,0 +1,667 @@
+//! Ansible's filters, tests and lookups, on top of minijinja's builtins and pycompat.
+
+use std::path::Path;
+
+use minijinja::value::{Kwargs, Rest, Value as JValue};
+use minijinja::{Environment, Error, ErrorKind, State};
+use serde_json::Value;
+
+use super::{ansible_bool, from_json, to_json};
+
+fn fail(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+fn regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<regex::Regex, Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(ignorecase)
+        .multi_line(multiline)
+        .build()
+        .map_err(|e| fail(format!("invalid regular expression '{pattern}': {e}")))
+}
+
+/// Python replacement syntax (`\1`, `\g<name>`) to the regex crate's (`${1}`, `${name}`).
+fn python_replacement(repl: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = repl.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '$' {
+            out.push_str("$$");
+        } else if c == '\\' && i + 1 < chars.len() {
+            let n = chars[i + 1];
+            if n.is_ascii_digit() {
+                out.push_str(&format!("${{{n}}}"));
+                i += 2;
+                continue;
+            }
+            if n == 'g'
+                && chars.get(i + 2) == Some(&'<')
+                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
+            {
+                {
+                    let name: String = chars[i + 3..i + 3 + end].iter().collect();
+                    out.push_str(&format!("${{{name}}}"));
+                    i += 4 + end;
+                    continue;
+                }
+            }
+            match n {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                '\\' => out.push('\\'),
+                other => {
+                    out.push('\\');
+                    out.push(other);
+                }
+            }
+            i += 2;
+            continue;
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn kw_bool(kw: &Kwargs, name: &str) -> Result<bool, Error> {
+    Ok(kw.get::<Option<bool>>(name)?.unwrap_or(false))
+}
+
+fn json_of(v: &JValue) -> Value {
+    to_json(v)
+}
+
+/// Deep merge for `combine(recursive=true)`.
+fn merge(a: &mut Value, b: &Value, recursive: bool, list_merge: &str) {
+    match (a, b) {
+        (Value::Object(am), Value::Object(bm)) if recursive => {
+            for (k, bv) in bm {
+                match am.get_mut(k) {
+                    Some(av) if av.is_object() && bv.is_object() => merge(av, bv, true, list_merge),
+                    Some(Value::Array(al)) if bv.is_array() && list_merge != "replace" => {
+                        let bl = bv.as_array().cloned().unwrap_or_default();
+                        match list_merge {
+                            "append" => al.extend(bl),
+                            "prepend" => {
+                                let mut n = bl;
+                                n.append(al);
+                                *al = n;
+                            }
+                            "append_rp" => {
+                                al.retain(|x| !bl.contains(x));
+                                al.extend(bl);
+                            }
+                            "prepend_rp" => {
+                                let mut n = bl.clone();
+                                n.extend(al.drain(..).filter(|x| !bl.contains(x)));
+                                *al = n;
+                            }
+                            _ => *al = bl,
+                        }
+                    }
+                    _ => {
+                        am.insert(k.clone(), bv.clone());
+                    }
+                }
+            }
+        }
+        (Value::Object(am), Value::Object(bm)) => {
+            for (k, bv) in bm {
+                am.insert(k.clone(), bv.clone());
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
+}
+
+fn flatten_into(items: &[Value], levels: Option<usize>, out: &mut Vec<Value>) {
+    for i in items {
+        match i {
+            Value::Array(sub) if levels != Some(0) => flatten_into(sub, levels.map(|l| l - 1), out),
+            Value::Null => {}
+            other => out.push(other.clone()),
+        }
+    }
+}
+
+fn list_of(v: &JValue) -> Vec<Value> {
+    match json_of(v) {
+        Value::Array(a) => a,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn unique(items: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Compares dotted versions the way `LooseVersion` mostly does: numbers numerically,
+/// other parts as text.
+fn cmp_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| -> Vec<String> {
+        let mut parts = Vec::new();
+        let mut cur = String::new();
+        let mut digit = None;
+        for c in s.chars() {
+            if c == '.' || c == '-' || c == '_' || c == '+' {
+                if !cur.is_empty() {
+                    parts.push(std::mem::take(&mut cur));
+                }
+                digit = None;
+                continue;
+            }
+            let d = c.is_ascii_digit();
+            if digit.is_some_and(|p| p != d) && !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            digit = Some(d);
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            parts.push(cur);
+        }
+        parts
+    };
+    let (pa, pb) = (split(a), split(b));
+    for i in 0..pa.len().max(pb.len()) {
+        let (x, y) = (pa.get(i), pb.get(i));
+        let ord = match (x, y) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => match (x.parse::<u64>(), y.parse::<u64>()) {
+                (Ok(n), Ok(m)) => n.cmp(&m),
+                _ => x.cmp(y),
+            },
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+fn result_flag(v: &JValue, key: &str) -> bool {
+    match json_of(v) {
+        Value::Object(m) => m.get(key).is_some_and(ansible_bool),
+        _ => false,
+    }
+}
+
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("bool", |v: JValue| ansible_bool(&json_of(&v)));
+    env.add_filter("d", minijinja::filters::default);
+    env.add_filter("to_json", |v: JValue| -> Result<String, Error> {
+        serde_json::to_string(&json_of(&v)).map_err(|e| fail(e.to_string()))
+    });
+    env.add_filter(
+        "to_nice_json",
+        |v: JValue, kw: Kwargs| -> Result<String, Error> {
+            let indent: usize = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
+            kw.assert_all_used()?;
+            let sorted = crate::inventory::render::to_python_json(&json_of(&v));
+            Ok(if indent == 4 {
+                sorted
+            } else {
+                sorted.replace("    ", &" ".repeat(indent))
+            })
+        },
+    );
+    env.add_filter("from_json", |s: String| -> Result<JValue, Error> {
+        serde_json::from_str::<Value>(&s)
+            .map(|v| from_json(&v))
+            .map_err(|e| fail(format!("from_json: {e}")))
+    });
+    env.add_filter("from_yaml", |s: String| -> Result<JValue, Error> {
+        crate::yaml::parse_str(&s, Path::new("<from_yaml>"))
+            .map(|n| from_json(&n.to_value()))
+            .map_err(|e| fail(e.to_string()))
+    });
+    let to_yaml = |v: JValue| -> Result<String, Error> {
+        serde_saphyr::to_string(&json_of(&v)).map_err(|e| fail(format!("to_yaml: {e}")))
+    };
+    env.add_filter("to_yaml", to_yaml);
+    env.add_filter("to_nice_yaml", to_yaml);
+    env.add_filter(
+        "mandatory",
+        |v: JValue, msg: Option<String>| -> Result<JValue, Error> {
+            if v.is_undefined() {
+                return Err(fail(
+                    msg.unwrap_or_else(|| "mandatory variable is not defined".into()),
+                ));
+            }
+            Ok(v)
+        },
+    );
+    env.add_filter(
+        "ternary",
+        |v: JValue, t: JValue, f: JValue, none: Option<JValue>| {
+            if v.is_none()
+                && let Some(n) = none
+            {
+                return n;
+            }
+            if v.is_true() { t } else { f }
+        },
+    );
+    env.add_filter(
+        "regex_replace",
+        |s: String, pat: String, repl: Option<String>, kw: Kwargs| -> Result<String, Error> {
+            let re = regex(
+                &pat,
+                kw_bool(&kw, "ignorecase")?,
+                kw_bool(&kw, "multiline")?,
+            )?;
+            let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
+            kw.assert_all_used()?;
+            let r = python_replacement(&repl.unwrap_or_default());
+            Ok(re.replacen(&s, count, r.as_str()).into_owned())
+        },
+    );
+    env.add_filter(
+        "regex_search",
+        |s: String, pat: String, kw: Kwargs| -> Result<JValue, Error> {
+            let re = regex(
+                &pat,
+                kw_bool(&kw, "ignorecase")?,
+                kw_bool(&kw, "multiline")?,
+            )?;
+            kw.assert_all_used()?;
+            Ok(re
+                .find(&s)
+                .map(|m| JValue::from(m.as_str()))
+                .unwrap_or(JValue::from(())))
+        },
+    );
+    env.add_filter(
+        "regex_findall",
+        |s: String, pat: String, kw: Kwargs| -> Result<JValue, Error> {
+            let re = regex(
+                &pat,
+                kw_bool(&kw, "ignorecase")?,
+                kw_bool(&kw, "multiline")?,
+            )?;
+            kw.assert_all_used()?;
+            let found: Vec<String> = re
+                .captures_iter(&s)
+                .map(|c| {
+                    c.get(1)
+                        .or_else(|| c.get(0))
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default()
+                })
+                .collect();
+            Ok(JValue::from(found))
+        },
+    );
+    env.add_filter("regex_escape", |s: String| regex::escape(&s));
+    env.add_filter(
+        "combine",
+        |base: JValue, others: Rest<JValue>, kw: Kwargs| -> Result<JValue, Error> {
+            let recursive = kw_bool(&kw, "recursive")?;
+            let list_merge: String = kw
+                .get::<Option<String>>("list_merge")?
+                .unwrap_or_else(|| "replace".into());
+            kw.assert_all_used()?;
+            let mut acc = json_of(&base);
+            let mut layers = Vec::new();
+            for o in others.iter() {
+                match json_of(o) {
+                    Value::Array(items) => layers.extend(items),
+                    other => layers.push(other),
+                }
+            }
+            for l in layers {
+                if !l.is_object() {
+                    return Err(fail("combine expects dictionaries"));
+                }
+                merge(&mut acc, &l, recursive, &list_merge);
+            }
+            Ok(from_json(&acc))
+        },
+    );
+    env.add_filter(
+        "dict2items",
+        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
+            let kn: String = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
+            let vn: String = kw
+                .get::<Option<String>>("value_name")?
+                .unwrap_or_else(|| "value".into());
+            kw.assert_all_used()?;
+            let Value::Object(m) = json_of(&v) else {
+                return Err(fail("dict2items requires a dictionary"));
+            };
+            let items: Vec<Value> = m
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut o = serde_json::Map::new();
+                    o.insert(kn.clone(), Value::String(k));
+                    o.insert(vn.clone(), v);
+                    Value::Object(o)
+                })
+                .collect();
+            Ok(from_json(&Value::Array(items)))
+        },
+    );
+    env.add_filter(
+        "items2dict",
+        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
+            let kn: String = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
+            let vn: String = kw
+                .get::<Option<String>>("value_name")?
+                .unwrap_or_else(|| "value".into());
+            kw.assert_all_used()?;
+            let mut out = serde_json::Map::new();
+            for item in list_of(&v) {
+                let (Some(k), Some(val)) = (item.get(&kn), item.get(&vn)) else {
+                    return Err(fail(format!(
+                        "items2dict: each item needs '{kn}' and '{vn}'"
+                    )));
+                };
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| k.to_string());
+                out.insert(key, val.clone());
+            }
+            Ok(from_json(&Value::Object(out)))
+        },
+    );
+    env.add_filter("flatten", |v: JValue, levels: Option<usize>| {
+        let mut out = Vec::new();
+        match json_of(&v) {
+            Value::Array(items) => flatten_into(&items, levels, &mut out),
+            other => out.push(other),
+        }
+        from_json(&Value::Array(out))
+    });
+    env.add_filter("b64encode", |s: String| {
+        data_encoding::BASE64.encode(s.as_bytes())
+    });
+    env.add_filter("b64decode", |s: String| -> Result<String, Error> {
+        let bytes = data_encoding::BASE64
+            .decode(s.trim().as_bytes())
+            .map_err(|e| fail(format!("b64decode: {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    env.add_filter(
+        "hash",
+        |s: String, alg: Option<String>| -> Result<String, Error> {
+            let alg = match alg.as_deref().unwrap_or("sha1") {
+                "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                "sha256" => &ring::digest::SHA256,
+                "sha384" => &ring::digest::SHA384,
+                "sha512" => &ring::digest::SHA512,
+                other => {
+                    return Err(fail(format!(
+                        "hash: unsupported algorithm '{other}' (sha1, sha256, sha384, sha512)"
+                    )));
+                }
+            };
+            Ok(data_encoding::HEXLOWER.encode(ring::digest::digest(alg, s.as_bytes()).as_ref()))
+        },
+    );
+    env.add_filter("checksum", |s: String| {
+        data_encoding::HEXLOWER.encode(
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, s.as_bytes()).as_ref(),
+        )
+    });
+    env.add_filter("quote", |s: JValue| {
+        crate::connection::quote(&s.to_string())
+    });
+    env.add_filter("basename", |s: String| {
+        Path::new(&s)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    env.add_filter("dirname", |s: String| match s.rfind('/') {
+        Some(0) => "/".to_string(),
+        Some(i) => s[..i].to_string(),
+        None => String::new(),
+    });
+    env.add_filter("union", |a: JValue, b: JValue| {
+        let mut v = list_of(&a);
+        v.extend(list_of(&b));
+        from_json(&Value::Array(unique(v)))
+    });
+    env.add_filter("intersect", |a: JValue, b: JValue| {
+        let bl = list_of(&b);
+        from_json(&Value::Array(unique(
+            list_of(&a).into_iter().filter(|x| bl.contains(x)).collect(),
+        )))
+    });
+    env.add_filter("difference", |a: JValue, b: JValue| {
+        let bl = list_of(&b);
+        from_json(&Value::Array(unique(
+            list_of(&a)
+                .into_iter()
+                .filter(|x| !bl.contains(x))
+                .collect(),
+        )))
+    });
+    env.add_filter("symmetric_difference", |a: JValue, b: JValue| {
+        let (al, bl) = (list_of(&a), list_of(&b));
+        let mut out: Vec<Value> = al.iter().filter(|x| !bl.contains(x)).cloned().collect();
+        out.extend(bl.iter().filter(|x| !al.contains(x)).cloned());
+        from_json(&Value::Array(unique(out)))
+    });
+    env.add_filter("type_debug", |v: JValue| {
+        match json_of(&v) {
+            Value::Null => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Number(n) if n.is_f64() => "float",
+            Value::Number(_) => "int",
+            Value::String(_) => "str",
+            Value::Array(_) => "list",
+            Value::Object(_) => "dict",
+        }
+        .to_string()
+    });
+
+    // Tests.
+    env.add_test(
+        "version",
+        |a: String, b: String, op: Option<String>| -> Result<bool, Error> {
+            use std::cmp::Ordering::*;
+            let o = cmp_versions(&a, &b);
+            Ok(match op.as_deref().unwrap_or("eq") {
+                "eq" | "==" | "=" => o == Equal,
+                "ne" | "!=" | "<>" => o != Equal,
+                "lt" | "<" => o == Less,
+                "le" | "<=" => o != Greater,
+                "gt" | ">" => o == Greater,
+                "ge" | ">=" => o != Less,
+                other => return Err(fail(format!("version test: unknown operator '{other}'"))),
+            })
+        },
+    );
+    env.add_test(
+        "version_compare",
+        |a: String, b: String, op: Option<String>| {
+            use std::cmp::Ordering::*;
+            let o = cmp_versions(&a, &b);
+            match op.as_deref().unwrap_or("eq") {
+                "lt" | "<" => o == Less,
+                "le" | "<=" => o != Greater,
+                "gt" | ">" => o == Greater,
+                "ge" | ">=" => o != Less,
+                "ne" | "!=" => o != Equal,
+                _ => o == Equal,
+            }
+        },
+    );
+    env.add_test(
+        "match",
+        |s: String, pat: String, kw: Kwargs| -> Result<bool, Error> {
+            let re = regex(
+                &format!("^(?:{pat})"),
+                kw_bool(&kw, "ignorecase")?,
+                kw_bool(&kw, "multiline")?,
+            )?;
+            kw.assert_all_used()?;
+            Ok(re.is_match(&s))
+        },
+    );
+    env.add_test(
+        "search",
+        |s: String, pat: String, kw: Kwargs| -> Result<bool, Error> {
+            let re = regex(
+                &pat,
+                kw_bool(&kw, "ignorecase")?,
+                kw_bool(&kw, "multiline")?,
+            )?;
+            kw.assert_all_used()?;
+            Ok(re.is_match(&s))
+        },
+    );
+    env.add_test("regex", |s: String, pat: String| -> Result<bool, Error> {
+        Ok(regex(&pat, false, false)?.is_match(&s))
+    });
+    env.add_test("failed", |v: JValue| result_flag(&v, "failed"));
+    env.add_test("failure", |v: JValue| result_flag(&v, "failed"));
+    env.add_test("succeeded", |v: JValue| !result_flag(&v, "failed"));
+    env.add_test("success", |v: JValue| !result_flag(&v, "failed"));
+    env.add_test("successful", |v: JValue| !result_flag(&v, "failed"));
+    env.add_test("changed", |v: JValue| result_flag(&v, "changed"));
+    env.add_test("change", |v: JValue| result_flag(&v, "changed"));
+    env.add_test("skipped", |v: JValue| result_flag(&v, "skipped"));
+    env.add_test("skip", |v: JValue| result_flag(&v, "skipped"));
+    env.add_test("unreachable", |v: JValue| result_flag(&v, "unreachable"));
+    env.add_test("subset", |a: JValue, b: JValue| {
+        let bl = list_of(&b);
+        list_of(&a).iter().all(|x| bl.contains(x))
+    });
+    env.add_test("superset", |a: JValue, b: JValue| {
+        let al = list_of(&a);
+        list_of(&b).iter().all(|x| al.contains(x))
+    });
+    env.add_test("contains", |a: JValue, b: JValue| {
+        list_of(&a).contains(&json_of(&b))
+    });
+    env.add_test("truthy", |v: JValue| v.is_true());
+    env.add_test("falsy", |v: JValue| !v.is_true());
+    env.add_test("exists", |p: String| Path::new(&p).exists());
+    env.add_test("file", |p: String| Path::new(&p).is_file());
+    env.add_test("directory", |p: String| Path::new(&p).is_dir());
+    env.add_test("link", |p: String| Path::new(&p).is_symlink());
+    env.add_test("abs", |p: String| Path::new(&p).is_absolute());
+
+    // Lookups run on the controller, like Ansible's.
+    env.add_function("lookup", lookup);
+    env.add_function(
+        "query",
+        |state: &State, name: String, args: Rest<JValue>| -> Result<JValue, Error> {
+            let v = lookup(
+                state,
+                name,
+                args,
+                Kwargs::from_iter(std::iter::once(("wantlist", JValue::from(true)))),
+            )?;
+            Ok(v)
+        },
+    );
+    env.add_function(
+        "q",
+        |state: &State, name: String, args: Rest<JValue>| -> Result<JValue, Error> {
+            lookup(
+                state,
+                name,
+                args,
+                Kwargs::from_iter(std::iter::once(("wantlist", JValue::from(true)))),
+            )
+        },
+    );
+}
+
+fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result<JValue, Error> {
+    let wantlist = kw.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+    let default: Option<JValue> = kw.get("default")?;
+    let mut results: Vec<JValue> = Vec::new();
+    for a in args.iter() {
+        let term = a.to_string();
+        let v = match name.as_str() {
+            "env" => match std::env::var(&term) {
+                Ok(v) => JValue::from(v),
+                Err(_) => default.clone().unwrap_or(JValue::from("")),
+            },
+            "file" => {
+                let text = std::fs::read_to_string(&term)
+                    .map_err(|e| fail(format!("lookup('file', '{term}'): {e}")))?;
+                JValue::from(text.strip_suffix('\n').unwrap_or(&text).to_string())
+            }
+            "template" => {
+                let text = std::fs::read_to_string(&term)
+                    .map_err(|e| fail(format!("lookup('template', '{term}'): {e}")))?;
+                let tmpl = state.env().template_from_str(&text)?;
+                JValue::from(tmpl.render(state.lookup("vars").unwrap_or_default())?)
+            }
+            "pipe" => {
+                let out = std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(&term)
+                    .output()
+                    .map_err(|e| fail(format!("lookup('pipe', '{term}'): {e}")))?;
+                if !out.status.success() {
+                    return Err(fail(format!(
+                        "lookup('pipe', '{term}') exited {}",
+                        out.status
+                    )));
+                }
+                let s = String::from_utf8_lossy(&out.stdout);
+                JValue::from(s.trim_end_matches('\n').to_string())
+            }
+            "vars" => match state
+                .lookup("vars")
+                .and_then(|v| v.get_attr(&term).ok())
+                .filter(|v| !v.is_undefined())
+            {
+                Some(v) => v,
+                None => match &default {
+                    Some(d) => d.clone(),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::UndefinedError,
+                            format!("lookup('vars', '{term}'): no variable named '{term}'"),
+                        ));
+                    }
+                },
+            },
+            other => {
+                return Err(fail(format!(
+                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, vars)"
+                )));
+            }
+        };
+        results.push(v);
+    }
+    kw.assert_all_used().ok();
+    if wantlist {
+        return Ok(JValue::from(results));
+    }
+    Ok(match results.len() {
+        0 => JValue::from(""),
+        1 => results.pop().unwrap_or_default(),
+        _ => JValue::from(
+            results
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    })
+}

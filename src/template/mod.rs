@@ -1,0 +1,377 @@
+//! Jinja templating with Ansible's semantics, on minijinja.
+//!
+//! Owns: rendering `{{ }}` in any string of a value, lazily (a variable whose value is itself
+//! a template is rendered when used, as Ansible does); native types for whole-value templates
+//! (`"{{ ports }}"` stays a list); conditions (`when:`, `failed_when:`, `that:`) as bare
+//! expressions with Ansible's boolean rules; `omit`; the Ansible filters, tests and lookups
+//! playbooks use; Python's way of printing `True`, `None`, lists and dicts.
+//! Must not: know about hosts, connections or modules; it is given variables and returns
+//! values or a [`TemplateError`].
+
+mod filters;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value as JValue};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde_json::Value;
+
+use crate::yaml::Vars;
+
+/// The placeholder `omit` renders to; module arguments equal to it are dropped.
+pub const OMIT: &str = "__omit_place_holder__olympus__";
+
+/// How deep variables may refer to variables that are templates themselves.
+const MAX_DEPTH: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template error in {what}: {message}")]
+    Render { what: String, message: String },
+    #[error("conditional '{expr}' gave {got}, which is neither true nor false")]
+    NotBoolean { expr: String, got: String },
+    #[error("recursive loop in template: variable '{0}' refers to itself")]
+    Recursive(String),
+}
+
+/// A compiled set of filters and tests; cheap to clone, shared by every host of a run.
+#[derive(Clone)]
+pub struct Templar {
+    env: Arc<Environment<'static>>,
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// True when a string would be changed by templating.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
+/// `{{ expr }}` and nothing else: its expression, to evaluate to a native value.
+fn single_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+pub(crate) fn to_json(v: &JValue) -> Value {
+    if v.is_undefined() || v.is_none() {
+        return Value::Null;
+    }
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+pub(crate) fn from_json(v: &Value) -> JValue {
+    JValue::from(minijinja::value::Serde(v))
+}
+
+/// Variables seen by templates. Values that hold templates are rendered when looked up, in
+/// this same scope, so `a: "{{ b }}"` with `b: 1` makes `{{ a }}` give 1.
+#[derive(Debug)]
+struct Scope {
+    vars: Arc<Vars>,
+    templar: Templar,
+    /// Names being rendered right now, to stop `a: "{{ a }}"`.
+    active: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Templar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templar")
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let name = key.as_str()?;
+        if name == "vars" {
+            return Some(JValue::from_dyn_object(self.clone()));
+        }
+        let raw = self.vars.get(name)?;
+        if !has_template(raw) {
+            return Some(from_json(raw));
+        }
+        {
+            let Ok(mut active) = self.active.lock() else {
+                return Some(JValue::from(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    "poisoned",
+                )));
+            };
+            if active.len() > MAX_DEPTH || !active.insert(name.to_string()) {
+                return Some(JValue::from(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("recursive loop: variable '{name}' refers to itself"),
+                )));
+            }
+        }
+        let rendered = self.templar.render_in(raw, self, name);
+        if let Ok(mut active) = self.active.lock() {
+            active.remove(name);
+        }
+        Some(match rendered {
+            Ok(v) => from_json(&v),
+            Err(e) => JValue::from(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                e.to_string(),
+            )),
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys: Vec<JValue> = self.vars.keys().map(|k| JValue::from(k.as_str())).collect();
+        Enumerator::Values(keys)
+    }
+}
+
+impl Templar {
+    pub fn new() -> Templar {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Ansible's templating keeps a template's final newline and trims the newline after
+        // a block tag.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        env.set_recursion_limit(200);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_formatter(|out, _state, value| {
+            let text = if value.is_none() {
+                "None".to_string()
+            } else if value.kind() == minijinja::value::ValueKind::Bool {
+                if value.is_true() { "True" } else { "False" }.to_string()
+            } else {
+                match value.kind() {
+                    minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
+                        crate::pyrepr::str_of(&to_json(value))
+                    }
+                    _ => value.to_string(),
+                }
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
+        });
+        env.add_global("omit", OMIT);
+        filters::register(&mut env);
+        Templar { env: Arc::new(env) }
+    }
+
+    fn scope(&self, vars: Arc<Vars>) -> Arc<Scope> {
+        Arc::new(Scope {
+            vars,
+            templar: self.clone(),
+            active: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Renders every template inside `value` (strings, and strings inside lists and maps).
+    /// A string that is exactly one `{{ expression }}` becomes the expression's native value.
+    pub fn render(&self, value: &Value, vars: &Arc<Vars>) -> Result<Value, TemplateError> {
+        if !has_template(value) {
+            return Ok(value.clone());
+        }
+        let scope = self.scope(vars.clone());
+        self.render_in(value, &scope, "a value")
+    }
+
+    fn render_in(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+        what: &str,
+    ) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => self.render_str_in(s, scope, what),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| self.render_in(i, scope, what))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = Vars::new();
+                for (k, v) in map {
+                    let key = if is_template(k) {
+                        match self.render_str_in(k, scope, what)? {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        }
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(key, self.render_in(v, scope, what)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn render_str_in(
+        &self,
+        s: &str,
+        scope: &Arc<Scope>,
+        what: &str,
+    ) -> Result<Value, TemplateError> {
+        let ctx = JValue::from_dyn_object(scope.clone());
+        let err = |e: minijinja::Error| TemplateError::Render {
+            what: what.to_string(),
+            message: describe(&e),
+        };
+        if let Some(expr) = single_expression(s) {
+            let compiled = self.env.compile_expression(expr).map_err(err)?;
+            let v = compiled.eval(ctx).map_err(err)?;
+            if v.is_undefined() {
+                return Err(TemplateError::Render {
+                    what: what.to_string(),
+                    message: format!("'{expr}' is undefined"),
+                });
+            }
+            return Ok(to_json(&v));
+        }
+        self.env.render_str(s, ctx).map(Value::String).map_err(err)
+    }
+
+    /// Renders a string to text (a template's result is always a string here).
+    pub fn render_text(&self, s: &str, vars: &Arc<Vars>) -> Result<String, TemplateError> {
+        let scope = self.scope(vars.clone());
+        let ctx = JValue::from_dyn_object(scope);
+        self.env
+            .render_str(s, ctx)
+            .map_err(|e| TemplateError::Render {
+                what: "a template".into(),
+                message: describe(&e),
+            })
+    }
+
+    /// Evaluates a bare expression (`loop:` values written without braces, `that:` items).
+    pub fn eval(&self, expr: &str, vars: &Arc<Vars>) -> Result<Value, TemplateError> {
+        let expr = single_expression(expr).unwrap_or(expr).trim();
+        let scope = self.scope(vars.clone());
+        let err = |e: minijinja::Error| TemplateError::Render {
+            what: format!("'{expr}'"),
+            message: describe(&e),
+        };
+        let v = self
+            .env
+            .compile_expression(expr)
+            .map_err(err)?
+            .eval(JValue::from_dyn_object(scope))
+            .map_err(err)?;
+        if v.is_undefined() {
+            return Err(TemplateError::Render {
+                what: format!("'{expr}'"),
+                message: "it is undefined".into(),
+            });
+        }
+        Ok(to_json(&v))
+    }
+
+    /// Evaluates a condition (`when:`, `failed_when:`, `changed_when:`, `until:`). Booleans
+    /// are taken as they are; strings are bare expressions (braces allowed, as Ansible
+    /// tolerates). A result that is a string must read as a boolean (`yes`, `False`, ...).
+    pub fn condition(&self, cond: &Value, vars: &Arc<Vars>) -> Result<bool, TemplateError> {
+        match cond {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
+            Value::String(s) => {
+                let v = self.eval(s, vars)?;
+                truth(&v).ok_or_else(|| TemplateError::NotBoolean {
+                    expr: s.clone(),
+                    got: v.to_string(),
+                })
+            }
+            Value::Array(items) => {
+                for i in items {
+                    if !self.condition(i, vars)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Value::Object(_) => Err(TemplateError::NotBoolean {
+                expr: cond.to_string(),
+                got: "a mapping".into(),
+            }),
+        }
+    }
+}
+
+/// Ansible's `bool` filter: true for `true`, `yes`, `on`, `1`, `y`, `t` (any case) and 1.
+pub fn ansible_bool(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "true" | "yes" | "on" | "1" | "y" | "t"
+        ),
+        _ => false,
+    }
+}
+
+/// The truth of a condition's result; `None` when it is not a boolean in any reading.
+fn truth(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Null => Some(false),
+        Value::Number(n) => Some(n.as_f64().is_some_and(|f| f != 0.0)),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" | "y" | "t" => Some(true),
+            "false" | "no" | "off" | "0" | "n" | "f" | "" => Some(false),
+            _ => None,
+        },
+        Value::Array(a) => Some(!a.is_empty()),
+        Value::Object(m) => Some(!m.is_empty()),
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut msg = match e.kind() {
+        ErrorKind::UndefinedError => match e.detail() {
+            Some(d) => format!("undefined variable: {d}"),
+            None => "a variable is undefined".to_string(),
+        },
+        _ => e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string()),
+    };
+    if let Some(src) = std::error::Error::source(e) {
+        msg.push_str(&format!(" ({src})"));
+    }
+    msg
+}
+
+/// Drops arguments whose value is `omit`.
+pub fn strip_omitted(args: &mut Vars) {
+    args.retain(|_, v| v.as_str() != Some(OMIT));
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! Unit tests of Ansible-style templating.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn vars(v: Value) -> Arc<Vars> {
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+fn r(t: &str, v: Value) -> Value {
+    Templar::new()
+        .render(&json!(t), &vars(v))
+        .unwrap_or_else(|e| panic!("{t}: {e}"))
+}
+
+fn err(t: &str, v: Value) -> String {
+    Templar::new()
+        .render(&json!(t), &vars(v))
+        .expect_err("must fail")
+        .to_string()
+}
+
+#[test]
+fn whole_value_templates_keep_native_types() {
+    assert_eq!(
+        r("{{ ports }}", json!({"ports": [80, 443]})),
+        json!([80, 443])
+    );
+    assert_eq!(r("{{ n + 1 }}", json!({"n": 41})), json!(42));
+    assert_eq!(r("{{ flag }}", json!({"flag": true})), json!(true));
+    assert_eq!(r("port {{ n }}", json!({"n": 80})), json!("port 80"));
+    assert_eq!(r("plain", json!({})), json!("plain"));
+}
+
+#[test]
+fn python_style_printing() {
+    assert_eq!(
+        r(
+            "x={{ b }} {{ n }} {{ l }}",
+            json!({"b": true, "n": null, "l": ["a", 1]})
+        ),
+        json!("x=True None ['a', 1]")
+    );
+}
+
+#[test]
+fn variables_are_templated_lazily_and_loops_are_caught() {
+    let v =
+        json!({"a": "{{ b }}-x", "b": "{{ c }}", "c": 7, "self": "{{ self }}", "l": ["{{ c }}"]});
+    assert_eq!(r("{{ a }}", v.clone()), json!("7-x"));
+    assert_eq!(r("{{ l }}", v.clone()), json!([7]));
+    assert!(err("{{ self }}", v).contains("recursive"));
+}
+
+#[test]
+fn undefined_variables_are_errors_unless_defaulted() {
+    assert!(err("{{ nope }}", json!({})).contains("undefined"));
+    assert_eq!(r("{{ nope | default('d') }}", json!({})), json!("d"));
+    assert_eq!(r("{{ nope | d(5) }}", json!({})), json!(5));
+    assert_eq!(r("{{ x is defined }}", json!({"x": 1})), json!(true));
+}
+
+#[test]
+fn conditions_follow_ansible() {
+    let t = Templar::new();
+    let v = vars(
+        json!({"n": 3, "s": "yes", "word": "maybe", "res": {"changed": true, "failed": false}}),
+    );
+    assert!(t.condition(&json!("n > 2"), &v).unwrap());
+    assert!(t.condition(&json!("{{ n > 2 }}"), &v).unwrap());
+    assert!(t.condition(&json!(true), &v).unwrap());
+    assert!(
+        t.condition(&json!(["n > 2", "res is changed"]), &v)
+            .unwrap()
+    );
+    assert!(!t.condition(&json!(["n > 2", "res is failed"]), &v).unwrap());
+    assert!(t.condition(&json!("s"), &v).unwrap());
+    assert!(t.condition(&json!("s | bool"), &v).unwrap());
+    assert!(t.condition(&json!("'no' | bool"), &v).map(|b| !b).unwrap());
+    assert!(t.condition(&json!("word"), &v).is_err());
+    assert!(t.condition(&json!("undefined_thing"), &v).is_err());
+    assert!(
+        !t.condition(&json!("undefined_thing is defined"), &v)
+            .unwrap()
+    );
+}
+
+#[test]
+fn ansible_filters() {
+    let v = json!({"d": {"a": 1, "b": {"x": 1}}, "o": {"b": {"y": 2}}, "l": [[1, 2], [3, [4]]], "s": "web-01.example.com"});
+    assert_eq!(
+        r("{{ d | combine(o) }}", v.clone()),
+        json!({"a": 1, "b": {"y": 2}})
+    );
+    assert_eq!(
+        r("{{ d | combine(o, recursive=true) }}", v.clone()),
+        json!({"a": 1, "b": {"x": 1, "y": 2}})
+    );
+    assert_eq!(r("{{ l | flatten }}", v.clone()), json!([1, 2, 3, 4]));
+    assert_eq!(r("{{ l | flatten(1) }}", v.clone()), json!([1, 2, 3, [4]]));
+    assert_eq!(
+        r("{{ {'a': 1} | dict2items }}", json!({})),
+        json!([{"key": "a", "value": 1}])
+    );
+    assert_eq!(
+        r("{{ [{'key': 'a', 'value': 1}] | items2dict }}", json!({})),
+        json!({"a": 1})
+    );
+    assert_eq!(
+        r(
+            "{{ s | regex_replace('^web-(\\\\d+).*$', 'node\\\\1') }}",
+            v.clone()
+        ),
+        json!("node01")
+    );
+    assert_eq!(
+        r("{{ s | regex_search('\\\\d+') }}", v.clone()),
+        json!("01")
+    );
+    assert_eq!(
+        r("{{ 'yes' | bool }} {{ 'off' | bool }}", json!({})),
+        json!("True False")
+    );
+    assert_eq!(r("{{ true | ternary('a', 'b') }}", json!({})), json!("a"));
+    assert_eq!(r("{{ 'hi' | b64encode }}", json!({})), json!("aGk="));
+    assert_eq!(r("{{ 'aGk=' | b64decode }}", json!({})), json!("hi"));
+    assert_eq!(
+        r("{{ 'abc' | hash('sha1') }}", json!({})),
+        json!("a9993e364706816aba3e25717850c26c9cd0d89d")
+    );
+    assert_eq!(r("{{ \"it's\" | quote }}", json!({})), json!("'it'\\''s'"));
+    assert_eq!(
+        r(
+            "{{ '/etc/app/x.conf' | basename }} {{ '/etc/app/x.conf' | dirname }}",
+            json!({})
+        ),
+        json!("x.conf /etc/app")
+    );
+    assert_eq!(
+        r("{{ [1,2,3] | union([3,4]) }}", json!({})),
+        json!([1, 2, 3, 4])
+    );
+    assert_eq!(
+        r("{{ [1,2,3] | intersect([3,2,9]) }}", json!({})),
+        json!([2, 3])
+    );
+    assert_eq!(
+        r("{{ [1,2,3] | difference([2]) }}", json!({})),
+        json!([1, 3])
+    );
+    assert_eq!(
+        r("{{ {'b': 1, 'a': [1]} | to_json }}", json!({})),
+        json!("{\"b\":1,\"a\":[1]}")
+    );
+    assert_eq!(
+        r("{{ '{\"k\": [1]}' | from_json }}", json!({})),
+        json!({"k": [1]})
+    );
+    assert_eq!(
+        r("{{ 'k: [1, yes]' | from_yaml }}", json!({})),
+        json!({"k": [1, true]})
+    );
+    assert!(err("{{ nope | mandatory('set nope!') }}", json!({})).contains("set nope!"));
+    assert_eq!(r("{{ 'a,b' .split(',') }}", json!({})), json!(["a", "b"]));
+}
+
+#[test]
+fn ansible_tests() {
+    assert_eq!(
+        r("{{ '2.10.1' is version('2.9', '>') }}", json!({})),
+        json!(true)
+    );
+    assert_eq!(
+        r("{{ '1.0' is version('1.0.0', 'lt') }}", json!({})),
+        json!(true)
+    );
+    assert_eq!(r("{{ 'web01' is match('web') }}", json!({})), json!(true));
+    assert_eq!(r("{{ 'aweb01' is match('web') }}", json!({})), json!(false));
+    assert_eq!(r("{{ 'aweb01' is search('web') }}", json!({})), json!(true));
+    assert_eq!(
+        r(
+            "{{ [1] is subset([1,2]) }} {{ [1,2] is superset([2]) }}",
+            json!({})
+        ),
+        json!("True True")
+    );
+    let v = json!({"res": {"changed": true, "failed": false, "skipped": false}});
+    assert_eq!(
+        r(
+            "{{ res is changed }} {{ res is succeeded }} {{ res is skipped }} {{ res is failed }}",
+            v
+        ),
+        json!("True True False False")
+    );
+}
+
+#[test]
+fn lookups_and_omit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, "content\n").expect("write");
+    let fp = f.to_string_lossy().to_string();
+    assert_eq!(
+        r(&format!("{{{{ lookup('file', '{fp}') }}}}"), json!({})),
+        json!("content")
+    );
+    assert_eq!(r("{{ lookup('pipe', 'echo hi') }}", json!({})), json!("hi"));
+    assert_eq!(r("{{ lookup('vars', 'x') }}", json!({"x": 3})), json!(3));
+    assert_eq!(
+        r(
+            "{{ lookup('env', 'OLYMPUS_SURELY_UNSET', default='dflt') }}",
+            json!({})
+        ),
+        json!("dflt")
+    );
+    assert!(err("{{ lookup('redis', 'k') }}", json!({})).contains("not supported"));
+    let mut args = r("{{ {'a': 1, 'b': omit} }}", json!({}))
+        .as_object()
+        .cloned()
+        .expect("map");
+    strip_omitted(&mut args);
+    assert_eq!(Value::Object(args), json!({"a": 1}));
+}
+
+#[test]
+fn templates_inside_structures_and_keys() {
+    let v = json!({"n": "web", "p": 8080});
+    let input = json!({"name": "{{ n }}", "ports": ["{{ p }}", 22], "{{ n }}_key": true});
+    let out = Templar::new().render(&input, &vars(v)).expect("renders");
+    assert_eq!(
+        out,
+        json!({"name": "web", "ports": [8080, 22], "web_key": true})
+    );
+}
