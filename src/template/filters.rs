@@ -40,12 +40,10 @@ fn python_replacement(repl: &str) -> String {
                 && chars.get(i + 2) == Some(&'<')
                 && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
             {
-                {
-                    let name: String = chars[i + 3..i + 3 + end].iter().collect();
-                    out.push_str(&format!("${{{name}}}"));
-                    i += 4 + end;
-                    continue;
-                }
+                let name: String = chars[i + 3..i + 3 + end].iter().collect();
+                out.push_str(&format!("${{{name}}}"));
+                i += 4 + end;
+                continue;
             }
             match n {
                 'n' => out.push('\n'),
