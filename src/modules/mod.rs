@@ -1,0 +1,137 @@
+//! Modules: what a task does, decided on the controller and carried out by shell commands
+//! sent over the host's connection (no Python, no agent on hosts).
+//!
+//! Owns: each module's argument checking, the one shell script it sends (query and change
+//! in one round trip, so check mode and diff come from the same code), and how the script's
+//! output becomes a [`ModuleResult`]. Modules that only compute on the controller (`debug`,
+//! `set_fact`, `assert`, `fail`) return their result directly.
+//! Must not: print, open connections, or decide about other hosts; the engine runs the plan.
+
+mod command;
+mod local;
+
+use serde_json::Value;
+
+use crate::connection::ExecOutput;
+use crate::template::Templar;
+use crate::yaml::Vars;
+
+/// The outcome of a module on one host, as Ansible reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleResult {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    pub msg: Option<String>,
+    /// Module-specific return values (`rc`, `stdout`, `stdout_lines`, `ping`, ...).
+    pub data: Vars,
+    /// Facts to set on the host (`set_fact`).
+    pub facts: Vars,
+}
+
+impl ModuleResult {
+    pub fn ok() -> Self {
+        ModuleResult::default()
+    }
+
+    pub fn failed(msg: impl Into<String>) -> Self {
+        ModuleResult {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The registered form: data plus `changed`, `failed`, `skipped`, `msg`.
+    pub fn to_register(&self) -> Value {
+        let mut m = self.data.clone();
+        m.insert("changed".into(), Value::Bool(self.changed));
+        m.insert("failed".into(), Value::Bool(self.failed));
+        if self.skipped {
+            m.insert("skipped".into(), Value::Bool(true));
+        }
+        if let Some(msg) = &self.msg {
+            m.insert("msg".into(), Value::String(msg.clone()));
+        }
+        Value::Object(m)
+    }
+}
+
+/// What the engine must do to run a module on a host.
+pub enum Plan {
+    /// Already decided on the controller.
+    Done(ModuleResult),
+    /// Run `script` with `/bin/sh` on the host, then turn its output into a result.
+    Remote {
+        script: String,
+        stdin: Option<Vec<u8>>,
+        finish: fn(ExecOutput, &Vars) -> ModuleResult,
+        /// Arguments `finish` needs (e.g. the command line, for the result's `cmd`).
+        state: Vars,
+    },
+}
+
+/// Everything a module may look at.
+pub struct ModuleCtx<'a> {
+    pub check_mode: bool,
+    pub diff: bool,
+    pub templar: &'a Templar,
+    pub vars: &'a std::sync::Arc<Vars>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("module '{module}': {message}")]
+    Args { module: String, message: String },
+    #[error("module '{0}' is not implemented by olympus yet")]
+    NotImplemented(String),
+}
+
+/// Modules whose run the engine handles itself (they change what runs, not hosts).
+pub const ENGINE_MODULES: [&str; 3] = ["meta", "include_tasks", "include_vars"];
+
+/// True when `plan` can run this module.
+pub fn implemented(name: &str) -> bool {
+    matches!(
+        name,
+        "command" | "shell" | "raw" | "debug" | "set_fact" | "assert" | "fail" | "ping"
+    ) || ENGINE_MODULES.contains(&name)
+}
+
+/// Plans a module run with already-templated arguments.
+pub fn plan(name: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
+    match name {
+        "command" | "shell" | "raw" => command::plan(name, args, ctx),
+        "ping" => Ok(command::ping()),
+        "debug" => local::debug(args, ctx),
+        "set_fact" => local::set_fact(args),
+        "assert" => local::assert(args, ctx),
+        "fail" => Ok(Plan::Done(local::fail(args))),
+        other => Err(ModuleError::NotImplemented(other.to_string())),
+    }
+}
+
+pub(crate) fn arg_str<'a>(args: &'a Vars, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
+}
+
+pub(crate) fn args_error(module: &str, message: impl Into<String>) -> ModuleError {
+    ModuleError::Args {
+        module: module.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Keys a module accepts; anything else is refused by name.
+pub(crate) fn check_keys(module: &str, args: &Vars, allowed: &[&str]) -> Result<(), ModuleError> {
+    for k in args.keys() {
+        if !allowed.contains(&k.as_str()) {
+            let hint = crate::suggest::did_you_mean(k, allowed.iter().copied().filter(|a| !a.starts_with('_')));
+            return Err(args_error(
+                module,
+                format!("unsupported parameter '{k}'{}", if hint.is_empty() { String::new() } else { format!("; {hint}") }),
+            ));
+        }
+    }
+    Ok(())
+}
