@@ -17,14 +17,31 @@ pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Pla
     check_keys(
         module,
         args,
-        &["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "executable", "stdin", "stdin_add_newline", "strip_empty_ends"],
+        &[
+            "_raw_params",
+            "cmd",
+            "argv",
+            "chdir",
+            "creates",
+            "removes",
+            "executable",
+            "stdin",
+            "stdin_add_newline",
+            "strip_empty_ends",
+        ],
     )?;
     let line: String = if let Some(argv) = args.get("argv").and_then(Value::as_array) {
         if module != "command" {
             return Err(args_error(module, "'argv' is only for the command module"));
         }
         argv.iter()
-            .map(|a| quote(&a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())))
+            .map(|a| {
+                quote(
+                    &a.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| a.to_string()),
+                )
+            })
             .collect::<Vec<_>>()
             .join(" ")
     } else {
@@ -64,14 +81,20 @@ pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Pla
             script.push_str(&format!("cd {} || exit 1\n", quote(d)));
         }
         match (module, arg_str(args, "executable")) {
-            ("shell", Some(exe)) => script.push_str(&format!("exec {} -c {}\n", quote(exe), quote(&line))),
+            ("shell", Some(exe)) => {
+                script.push_str(&format!("exec {} -c {}\n", quote(exe), quote(&line)))
+            }
             ("command", _) => script.push_str(&format!("exec {line}\n")),
             _ => script.push_str(&format!("{line}\n")),
         }
     }
     let stdin = arg_str(args, "stdin").map(|s| {
         let mut b = s.as_bytes().to_vec();
-        if args.get("stdin_add_newline").and_then(Value::as_bool).unwrap_or(true) {
+        if args
+            .get("stdin_add_newline")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+        {
             b.push(b'\n');
         }
         b
@@ -95,14 +118,24 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let mut r = ModuleResult::ok();
-    r.data.insert("cmd".into(), state.get("cmd").cloned().unwrap_or(Value::Null));
+    r.data.insert(
+        "cmd".into(),
+        state.get("cmd").cloned().unwrap_or(Value::Null),
+    );
     if let Some(reason) = stdout.strip_prefix(SKIP_MARK) {
         r.msg = Some(format!("Did not run command since {reason}"));
         r.data.insert("rc".into(), Value::from(0));
-        r.data.insert("stdout".into(), Value::from(format!("skipped, since {reason}")));
-        r.data.insert("stdout_lines".into(), lines(&format!("skipped, since {reason}")));
+        r.data.insert(
+            "stdout".into(),
+            Value::from(format!("skipped, since {reason}")),
+        );
+        r.data.insert(
+            "stdout_lines".into(),
+            lines(&format!("skipped, since {reason}")),
+        );
         r.data.insert("stderr".into(), Value::from(""));
-        r.data.insert("stderr_lines".into(), Value::Array(Vec::new()));
+        r.data
+            .insert("stderr_lines".into(), Value::Array(Vec::new()));
         return r;
     }
     if stdout == "__OLYMPUS_CHECK__" {
@@ -113,8 +146,14 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
     r.changed = true;
     let rc = out.rc.map(i64::from).unwrap_or(-1);
     r.data.insert("rc".into(), Value::from(rc));
-    r.data.insert("stdout".into(), Value::from(stdout.strip_suffix('\n').unwrap_or(&stdout)));
-    r.data.insert("stderr".into(), Value::from(stderr.strip_suffix('\n').unwrap_or(&stderr)));
+    r.data.insert(
+        "stdout".into(),
+        Value::from(stdout.strip_suffix('\n').unwrap_or(&stdout)),
+    );
+    r.data.insert(
+        "stderr".into(),
+        Value::from(stderr.strip_suffix('\n').unwrap_or(&stderr)),
+    );
     r.data.insert("stdout_lines".into(), lines(&stdout));
     r.data.insert("stderr_lines".into(), lines(&stderr));
     if out.rc != Some(0) {
@@ -216,7 +255,10 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(shell_words("echo 'a b' \"c $d\" e\\ f").unwrap(), ["echo", "a b", "c $d", "e f"]);
+        assert_eq!(
+            shell_words("echo 'a b' \"c $d\" e\\ f").unwrap(),
+            ["echo", "a b", "c $d", "e f"]
+        );
         assert!(shell_words("echo 'x").is_err());
     }
 
@@ -244,6 +286,9 @@ mod tests {
             &st,
         );
         assert!(!r.changed && !r.failed);
-        assert_eq!(r.msg.as_deref(), Some("Did not run command since /tmp/x exists"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Did not run command since /tmp/x exists")
+        );
     }
 }

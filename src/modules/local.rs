@@ -9,9 +9,17 @@ pub(super) fn debug(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErro
     check_keys("debug", args, &["msg", "var", "verbosity"])?;
     let mut r = ModuleResult::ok();
     match (args.get("msg"), args.get("var")) {
-        (Some(_), Some(_)) => return Err(args_error("debug", "'msg' and 'var' are mutually exclusive")),
+        (Some(_), Some(_)) => {
+            return Err(args_error(
+                "debug",
+                "'msg' and 'var' are mutually exclusive",
+            ));
+        }
         (_, Some(var)) => {
-            let name = var.as_str().map(str::to_string).unwrap_or_else(|| var.to_string());
+            let name = var
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| var.to_string());
             let value = match ctx.templar.eval(&name, ctx.vars) {
                 Ok(v) => v,
                 Err(_) => Value::from("VARIABLE IS NOT DEFINED!"),
@@ -34,20 +42,31 @@ pub(super) fn set_fact(args: &Vars) -> Result<Plan, ModuleError> {
         if k == "cacheable" {
             continue;
         }
-        if k == "_raw_params" || !k.chars().all(|c| c.is_alphanumeric() || c == '_') || k.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(args_error("set_fact", format!("'{k}' is not a valid variable name")));
+        if k == "_raw_params"
+            || !k.chars().all(|c| c.is_alphanumeric() || c == '_')
+            || k.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(args_error(
+                "set_fact",
+                format!("'{k}' is not a valid variable name"),
+            ));
         }
         r.facts.insert(k.clone(), v.clone());
     }
     if r.facts.is_empty() {
         return Err(args_error("set_fact", "no facts given"));
     }
-    r.data.insert("ansible_facts".into(), Value::Object(r.facts.clone()));
+    r.data
+        .insert("ansible_facts".into(), Value::Object(r.facts.clone()));
     Ok(Plan::Done(r))
 }
 
 pub(super) fn assert(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
-    check_keys("assert", args, &["that", "fail_msg", "msg", "success_msg", "quiet"])?;
+    check_keys(
+        "assert",
+        args,
+        &["that", "fail_msg", "msg", "success_msg", "quiet"],
+    )?;
     let that: Vec<Value> = match args.get("that") {
         Some(Value::Array(a)) => a.clone(),
         Some(v) => vec![v.clone()],
@@ -57,7 +76,10 @@ pub(super) fn assert(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErr
         let ok = match ctx.templar.condition(cond, ctx.vars) {
             Ok(b) => b,
             Err(e) => {
-                let mut r = ModuleResult::failed(format!("The conditional check '{}' failed: {e}", cond_text(cond)));
+                let mut r = ModuleResult::failed(format!(
+                    "The conditional check '{}' failed: {e}",
+                    cond_text(cond)
+                ));
                 r.data.insert("assertion".into(), cond.clone());
                 return Ok(Plan::Done(r));
             }
@@ -66,7 +88,11 @@ pub(super) fn assert(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErr
             let msg = args
                 .get("fail_msg")
                 .or_else(|| args.get("msg"))
-                .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+                .map(|m| {
+                    m.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| m.to_string())
+                })
                 .unwrap_or_else(|| "Assertion failed".into());
             let mut r = ModuleResult::failed(msg);
             r.data.insert("assertion".into(), cond.clone());
@@ -85,7 +111,9 @@ pub(super) fn assert(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErr
 }
 
 fn cond_text(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
 }
 
 pub(super) fn fail(args: &Vars) -> ModuleResult {

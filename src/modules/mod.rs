@@ -126,10 +126,20 @@ pub(crate) fn args_error(module: &str, message: impl Into<String>) -> ModuleErro
 pub(crate) fn check_keys(module: &str, args: &Vars, allowed: &[&str]) -> Result<(), ModuleError> {
     for k in args.keys() {
         if !allowed.contains(&k.as_str()) {
-            let hint = crate::suggest::did_you_mean(k, allowed.iter().copied().filter(|a| !a.starts_with('_')));
+            let hint = crate::suggest::did_you_mean(
+                k,
+                allowed.iter().copied().filter(|a| !a.starts_with('_')),
+            );
             return Err(args_error(
                 module,
-                format!("unsupported parameter '{k}'{}", if hint.is_empty() { String::new() } else { format!("; {hint}") }),
+                format!(
+                    "unsupported parameter '{k}'{}",
+                    if hint.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {hint}")
+                    }
+                ),
             ));
         }
     }

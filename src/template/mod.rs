@@ -35,10 +35,43 @@ pub enum TemplateError {
     Recursive(String),
 }
 
+/// Gives other hosts' variables to templates (`hostvars['web1'].x`), looked up only when a
+/// template asks, so a run over thousands of hosts does not copy them all for every task.
+pub trait HostVars: Send + Sync {
+    fn get(&self, host: &str) -> Option<Vars>;
+    fn names(&self) -> Vec<String>;
+}
+
 /// A compiled set of filters and tests; cheap to clone, shared by every host of a run.
 #[derive(Clone)]
 pub struct Templar {
     env: Arc<Environment<'static>>,
+    hostvars: Option<Arc<dyn HostVars>>,
+}
+
+/// `hostvars` as templates see it.
+struct HostVarsObject(Arc<dyn HostVars>, Templar);
+
+impl std::fmt::Debug for HostVarsObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hostvars")
+    }
+}
+
+impl Object for HostVarsObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let vars = self.0.get(key.as_str()?)?;
+        // Each host's variables are lazily templated in that host's own scope.
+        Some(JValue::from_dyn_object(self.1.scope(Arc::new(vars))))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.names().into_iter().map(JValue::from).collect())
+    }
 }
 
 impl Default for Templar {
@@ -107,6 +140,15 @@ impl Object for Scope {
         let name = key.as_str()?;
         if name == "vars" {
             return Some(JValue::from_dyn_object(self.clone()));
+        }
+        if name == "hostvars"
+            && !self.vars.contains_key("hostvars")
+            && let Some(h) = &self.templar.hostvars
+        {
+            return Some(JValue::from_object(HostVarsObject(
+                h.clone(),
+                self.templar.clone(),
+            )));
         }
         let raw = self.vars.get(name)?;
         if !has_template(raw) {
@@ -178,7 +220,18 @@ impl Templar {
         });
         env.add_global("omit", OMIT);
         filters::register(&mut env);
-        Templar { env: Arc::new(env) }
+        Templar {
+            env: Arc::new(env),
+            hostvars: None,
+        }
+    }
+
+    /// The same templar, with `hostvars` answered by `provider`.
+    pub fn with_hostvars(&self, provider: Arc<dyn HostVars>) -> Templar {
+        Templar {
+            env: self.env.clone(),
+            hostvars: Some(provider),
+        }
     }
 
     fn scope(&self, vars: Arc<Vars>) -> Arc<Scope> {

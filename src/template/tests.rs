@@ -235,3 +235,32 @@ fn templates_inside_structures_and_keys() {
         json!({"name": "web", "ports": [8080, 22], "web_key": true})
     );
 }
+
+#[test]
+fn hostvars_are_looked_up_lazily() {
+    struct Hv;
+    impl HostVars for Hv {
+        fn get(&self, host: &str) -> Option<Vars> {
+            (host == "web1").then(|| {
+                json!({"port": 8080, "url": "http://web1:{{ port }}"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+        }
+        fn names(&self) -> Vec<String> {
+            vec!["web1".into()]
+        }
+    }
+    let t = Templar::new().with_hostvars(Arc::new(Hv));
+    let v = vars(json!({}));
+    assert_eq!(
+        t.render(&json!("{{ hostvars['web1'].port }}"), &v).unwrap(),
+        json!(8080)
+    );
+    assert_eq!(
+        t.render(&json!("{{ hostvars.web1.url }}"), &v).unwrap(),
+        json!("http://web1:8080")
+    );
+    assert!(t.render(&json!("{{ hostvars['nope'].port }}"), &v).is_err());
+}
