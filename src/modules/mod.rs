@@ -9,6 +9,7 @@
 
 mod command;
 mod local;
+mod setup;
 
 use serde_json::Value;
 
@@ -94,7 +95,7 @@ pub const ENGINE_MODULES: [&str; 3] = ["meta", "include_tasks", "include_vars"];
 pub fn implemented(name: &str) -> bool {
     matches!(
         name,
-        "command" | "shell" | "raw" | "debug" | "set_fact" | "assert" | "fail" | "ping"
+        "command" | "shell" | "raw" | "debug" | "set_fact" | "assert" | "fail" | "ping" | "setup"
     ) || ENGINE_MODULES.contains(&name)
 }
 
@@ -103,6 +104,7 @@ pub fn plan(name: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Module
     match name {
         "command" | "shell" | "raw" => command::plan(name, args, ctx),
         "ping" => Ok(command::ping()),
+        "setup" => Ok(setup::plan()),
         "debug" => local::debug(args, ctx),
         "set_fact" => local::set_fact(args),
         "assert" => local::assert(args, ctx),
