@@ -66,7 +66,12 @@ enum Command {
     /// Run playbooks against the inventory.
     #[command(after_help = "Examples:
   olympus run playbooks/site.yml -i inventory/ -l web
-  olympus run playbooks/hello.yml            # against the implicit localhost")]
+  olympus run playbooks/hello.yml            # against the implicit localhost
+  olympus run site.yml -i hosts.ini --check --diff -e version=1.2.3
+
+Exit codes: 0 ok; 2 a host failed; 4 a host was unreachable; 8 a play was stopped by
+max_fail_percentage or any_errors_fatal (codes add up: 6 = failed and unreachable);
+3 bad input (playbook, inventory, option); 1 internal error.")]
     Run(RunArgs),
     /// Run one shell command on every host a pattern selects.
     #[command(after_help = "Examples:
@@ -122,6 +127,38 @@ struct RunArgs {
     playbooks: Vec<PathBuf>,
     #[command(flatten)]
     sources: InventorySources,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long)]
+    check: bool,
+    /// Show the differences files would get.
+    #[arg(short = 'D', long)]
+    diff: bool,
+    /// Extra variables (highest precedence): key=value ..., a YAML/JSON mapping, or @FILE.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    extra_vars: Vec<String>,
+    /// Only run tasks with these tags (comma-separated).
+    #[arg(short = 't', long, value_delimiter = ',', value_name = "TAGS")]
+    tags: Vec<String>,
+    /// Skip tasks with these tags (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    skip_tags: Vec<String>,
+    /// Run notified handlers even on hosts that failed.
+    #[arg(long)]
+    force_handlers: bool,
+    /// Start at the task with this name.
+    #[arg(long, value_name = "NAME")]
+    start_at_task: Option<String>,
+    /// Only list the hosts each play would run on.
+    #[arg(long)]
+    list_hosts: bool,
+    /// Only list the tasks each play would run.
+    #[arg(long)]
+    list_tasks: bool,
+    /// Only check the playbooks' syntax.
+    #[arg(long)]
+    syntax_check: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -261,13 +298,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Inventory(args) => cmd_inventory(args),
         Command::Completions { shell } => cmd_completions(shell),
-        Command::Run(args) => match load_inventory(&args.sources) {
-            Ok(_) => {
-                eprintln!("run: not implemented yet");
-                exit::INTERNAL
-            }
-            Err(code) => code,
-        },
+        Command::Run(args) => cmd_run(args, cli.verbose, color),
         Command::Exec(args) => cmd_exec(args, cli.quiet > 0, color),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -514,6 +545,157 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
         tracing::info!("{summary}");
     }
     output::exec::exit_code(&results)
+}
+
+fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
+    use olympus::engine::play::{self, RunOptions, Runner};
+    let mut books = Vec::new();
+    for p in &args.playbooks {
+        match olympus::playbook::load(p) {
+            Ok(pb) => books.push(pb),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    for pb in &books {
+        if let Err(e) = play::preflight(pb) {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    }
+    if args.syntax_check {
+        for p in &args.playbooks {
+            println!("playbook: {}", p.display());
+        }
+        return exit::OK;
+    }
+    let inv = match load_inventory(&args.sources) {
+        Ok(inv) => std::sync::Arc::new(inv),
+        Err(code) => return code,
+    };
+    let limit = match args
+        .sources
+        .limit
+        .as_deref()
+        .map(inventory::pattern::parse_limit)
+    {
+        None => None,
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let mut extra_vars = olympus::yaml::Vars::new();
+    for e in &args.extra_vars {
+        match play::parse_extra_vars(e) {
+            Ok(v) => extra_vars.extend(v),
+            Err(err) => {
+                eprintln!("error: -e {e}: {err}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    if args.list_hosts || args.list_tasks {
+        for pb in &books {
+            println!("\nplaybook: {}", pb.path.display());
+            for p in &pb.plays {
+                let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
+                println!("\n  play ({}): {name}", p.hosts);
+                if args.list_hosts {
+                    match inv.select(&p.hosts, limit.as_deref()) {
+                        Ok(sel) => {
+                            println!("    hosts ({}):", sel.hosts.len());
+                            for h in &sel.hosts {
+                                println!("      {}", h.name);
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return exit::BAD_INPUT;
+                        }
+                    }
+                }
+                if args.list_tasks {
+                    println!("    tasks:");
+                    let mut names = Vec::new();
+                    for section in [&p.pre_tasks, &p.tasks, &p.post_tasks] {
+                        play::task_names(section, &mut names);
+                    }
+                    for (n, tags) in names {
+                        println!("      {n}\tTAGS: [{}]", tags.join(", "));
+                    }
+                }
+            }
+        }
+        return exit::OK;
+    }
+    let connect = match connect_options(&args.connection) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let escalation = args.connection.become_.then(|| Escalation {
+        method: match args.connection.become_method {
+            Some(BecomeMethod::Su) => EscalationMethod::Su,
+            _ => EscalationMethod::Sudo,
+        },
+        user: args
+            .connection
+            .become_user
+            .clone()
+            .unwrap_or_else(|| "root".into()),
+        password: connect.become_password.clone(),
+    });
+    let opts = RunOptions {
+        check: args.check,
+        diff: args.diff,
+        forks: args.connection.forks,
+        extra_vars,
+        limit,
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        force_handlers: args.force_handlers,
+        start_at_task: args.start_at_task.clone(),
+        connect,
+        defaults: HostDefaults {
+            user: args.connection.user.clone(),
+            private_key: args.connection.private_key.clone(),
+        },
+        escalation,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let reporter = output::play::TextReporter::new(std::io::stdout(), color.for_stdout(), verbose);
+    let mut code = exit::OK;
+    for pb in &books {
+        let runner = Runner::new(inv.clone(), &opts, &reporter, &pb.path);
+        match runtime.block_on(runner.run(pb)) {
+            Ok(result) => {
+                code |= result.exit_code();
+                if result.aborted {
+                    break;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    code
 }
 
 fn cmd_completions(shell: Shell) -> i32 {

@@ -150,12 +150,19 @@ fn color_flag_and_no_color() {
 }
 
 #[test]
-fn run_is_not_implemented_yet_but_loads_its_inventory() {
+fn the_readme_playbook_runs_against_the_implicit_localhost() {
     let o = olympus(&["run", "playbooks/hello.yml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("PLAY [Say hello from olympus]"), "{out}");
+    assert!(out.contains("changed: [localhost]"), "{out}");
     assert!(
-        stderr(&o).contains("run: not implemented yet"),
-        "{}",
-        stderr(&o)
+        out.contains("\"msg\": \"olympus ran on localhost: Linux"),
+        "{out}"
+    );
+    assert!(
+        out.contains("localhost                  : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0"),
+        "{out}"
     );
     let o = olympus(&["run", "playbooks/hello.yml", "-i", "/no/such/inventory"]);
     assert_eq!(o.status.code(), Some(3));

@@ -143,8 +143,13 @@ fn hashed_match(hashed: &str, name: &str) -> bool {
 
 /// OpenSSH's `match_pattern`: `*` any run, `?` one character, case-insensitive for hosts.
 pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
+    wildcard_match_case(&pattern.to_lowercase(), &text.to_lowercase())
+}
+
+/// `*` and `?` wildcards, case-sensitive (file names).
+pub(crate) fn wildcard_match_case(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {

@@ -5,6 +5,8 @@
 //! (it reports progress through callbacks) or know how a connection is made.
 
 pub mod adhoc;
+pub mod events;
+pub mod play;
 
 use crate::connection::{ConnectOptions, HostDefaults, Target, TargetError};
 use crate::inventory::Inventory;

@@ -90,7 +90,8 @@ fn finish(out: ExecOutput, _: &Vars) -> ModuleResult {
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let kv: std::collections::HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let kv: std::collections::HashMap<&str, &str> =
+        text.lines().filter_map(|l| l.split_once('=')).collect();
     let get = |k: &str| kv.get(k).copied().unwrap_or("").trim().to_string();
     let num = |k: &str| get(k).parse::<u64>().unwrap_or(0);
     let version = get("os_version");
@@ -126,7 +127,8 @@ fn finish(out: ExecOutput, _: &Vars) -> ModuleResult {
     for (k, v) in &facts {
         r.facts.insert(format!("ansible_{k}"), v.clone());
     }
-    r.facts.insert("ansible_facts".into(), Value::Object(facts.clone()));
+    r.facts
+        .insert("ansible_facts".into(), Value::Object(facts.clone()));
     r.data.insert("ansible_facts".into(), Value::Object(facts));
     r
 }
@@ -149,12 +151,19 @@ mod tests {
         assert_eq!(r.facts["ansible_distribution_major_version"], "24");
         assert_eq!(r.facts["ansible_processor_vcpus"], 4);
         assert_eq!(r.facts["ansible_memtotal_mb"], 2000);
-        assert_eq!(r.facts["ansible_facts"]["default_ipv4"]["address"], "10.0.0.5");
+        assert_eq!(
+            r.facts["ansible_facts"]["default_ipv4"]["address"],
+            "10.0.0.5"
+        );
     }
 
     #[test]
     fn the_script_runs_here() {
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(SCRIPT).output().expect("sh");
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .output()
+            .expect("sh");
         let r = finish(
             ExecOutput {
                 rc: out.status.code().map(|c| c as u32),
@@ -165,7 +174,12 @@ mod tests {
             &Vars::new(),
         );
         assert!(!r.failed, "{r:?}");
-        assert!(!r.facts["ansible_hostname"].as_str().unwrap_or("").is_empty());
+        assert!(
+            !r.facts["ansible_hostname"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+        );
         assert_eq!(r.facts["ansible_system"], "Linux");
     }
 }

@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 
 pub mod exec;
+pub mod play;
 
 /// Exit codes olympus uses, stable for scripts and CI.
 pub mod exit {

@@ -47,6 +47,8 @@ pub trait HostVars: Send + Sync {
 pub struct Templar {
     env: Arc<Environment<'static>>,
     hostvars: Option<Arc<dyn HostVars>>,
+    /// Variables shared by every host (e.g. `groups`), looked up after the host's own.
+    globals: Option<Arc<Vars>>,
 }
 
 /// `hostvars` as templates see it.
@@ -150,7 +152,10 @@ impl Object for Scope {
                 self.templar.clone(),
             )));
         }
-        let raw = self.vars.get(name)?;
+        let raw = match self.vars.get(name) {
+            Some(v) => v,
+            None => self.templar.globals.as_ref()?.get(name)?,
+        };
         if !has_template(raw) {
             return Some(from_json(raw));
         }
@@ -223,14 +228,23 @@ impl Templar {
         Templar {
             env: Arc::new(env),
             hostvars: None,
+            globals: None,
         }
     }
 
     /// The same templar, with `hostvars` answered by `provider`.
     pub fn with_hostvars(&self, provider: Arc<dyn HostVars>) -> Templar {
         Templar {
-            env: self.env.clone(),
             hostvars: Some(provider),
+            ..self.clone()
+        }
+    }
+
+    /// The same templar, with variables every host sees unless it has its own of that name.
+    pub fn with_globals(&self, globals: Arc<Vars>) -> Templar {
+        Templar {
+            globals: Some(globals),
+            ..self.clone()
         }
     }
 

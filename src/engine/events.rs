@@ -1,0 +1,88 @@
+//! What the playbook engine tells the outside world while it runs. The engine decides; a
+//! [`Reporter`] (terminal lines, JSON, JUnit) only shows.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::playbook::Origin;
+
+/// How a task ended on one host (or one loop item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Unreachable,
+}
+
+/// One host's result for a task, as shown and as registered.
+#[derive(Debug, Clone)]
+pub struct HostOutcome {
+    pub host: String,
+    pub status: Status,
+    /// The failure was ignored (`ignore_errors`).
+    pub ignored: bool,
+    /// The registered result (`changed`, `failed`, `rc`, `stdout`, `results` for loops...).
+    pub result: Value,
+    /// For loop items: the item's label.
+    pub item: Option<String>,
+    /// `no_log`: the result must not be shown.
+    pub no_log: bool,
+    /// Where the task was delegated to, if elsewhere.
+    pub delegated: Option<String>,
+    /// Show the result even without `-v` (debug's, like Ansible's `_ansible_verbose_always`).
+    pub always_show: bool,
+}
+
+/// Per-host counters, the same as Ansible's PLAY RECAP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}
+
+/// Events, in the order they happen.
+#[derive(Debug)]
+pub enum Event<'a> {
+    PlayStart {
+        name: &'a str,
+        hosts: &'a [String],
+    },
+    NoHostsMatched {
+        pattern: &'a str,
+    },
+    TaskStart {
+        name: &'a str,
+        origin: &'a Origin,
+        handler: bool,
+    },
+    /// A loop item's result (shown as it happens, before the task's host result).
+    Item(&'a HostOutcome),
+    /// The task's result on one host.
+    Host(&'a HostOutcome),
+    NoMoreHosts,
+    /// The play stopped because of `any_errors_fatal` or `max_fail_percentage`.
+    PlayAborted {
+        reason: &'a str,
+    },
+    Recap(&'a BTreeMap<String, Counters>),
+}
+
+/// Receives events. Implementations must not block for long: the engine waits for them.
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: Event<'_>);
+}
+
+/// A reporter that shows nothing (tests, `--quiet` JSON runs).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: Event<'_>) {}
+}

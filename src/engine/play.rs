@@ -1,0 +1,1869 @@
+//! Running playbooks: the linear strategy (every host finishes a task before the next),
+//! batches (`serial`), failure policy (`max_fail_percentage`, `any_errors_fatal`), blocks
+//! with rescue and always, loops, conditions, register, handlers, and the recap counters
+//! Ansible keeps.
+//!
+//! Hosts run a task concurrently (at most `forks` at a time) over one connection each,
+//! opened when first needed and reused for the rest of the run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use indexmap::IndexSet;
+use serde_json::Value;
+
+use super::events::{Counters, Event, HostOutcome, Reporter, Status};
+use crate::connection::{
+    ConnectOptions, Connection, ConnectionError, Escalation, EscalationMethod, ExecRequest,
+    HostDefaults, Target, Transport,
+};
+use crate::inventory::Inventory;
+use crate::modules::{self, ModuleCtx, ModuleResult, Plan};
+use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
+use crate::template::{self, HostVars, Templar};
+use crate::yaml::Vars;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub extra_vars: Vars,
+    pub limit: Option<Vec<String>>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub force_handlers: bool,
+    pub start_at_task: Option<String>,
+    pub connect: ConnectOptions,
+    pub defaults: HostDefaults,
+    /// `--become` and friends from the command line.
+    pub escalation: Option<Escalation>,
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    pub recap: BTreeMap<String, Counters>,
+    /// A play was stopped by `any_errors_fatal` or `max_fail_percentage`.
+    pub aborted: bool,
+}
+
+impl RunResult {
+    /// 0 ok; 2 a host failed; 4 a host unreachable (2|4 = 6); 8 a play was stopped.
+    pub fn exit_code(&self) -> i32 {
+        let mut code = 0;
+        if self.recap.values().any(|c| c.failed > 0) {
+            code |= 2;
+        }
+        if self.recap.values().any(|c| c.unreachable > 0) {
+            code |= 4;
+        }
+        if self.aborted {
+            code |= 8;
+        }
+        code
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{origin}: {message}")]
+    Task { origin: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Facts and registered variables of every host, shared with `hostvars`.
+#[derive(Default)]
+struct Facts(Mutex<HashMap<String, Vars>>);
+
+impl Facts {
+    fn get(&self, host: &str) -> Vars {
+        self.0
+            .lock()
+            .map(|m| m.get(host).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn set(&self, host: &str, key: &str, value: Value) {
+        if let Ok(mut m) = self.0.lock() {
+            m.entry(host.to_string())
+                .or_default()
+                .insert(key.to_string(), value);
+        }
+    }
+}
+
+struct HostVarsProvider {
+    inv: Arc<Inventory>,
+    facts: Arc<Facts>,
+}
+
+impl HostVars for HostVarsProvider {
+    fn get(&self, host: &str) -> Option<Vars> {
+        let mut v = self.inv.host_vars(host)?;
+        for (k, val) in self.facts.get(host) {
+            v.insert(k, val);
+        }
+        v.insert("inventory_hostname".into(), Value::from(host));
+        Some(v)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.inv.hosts().map(|h| h.name.clone()).collect()
+    }
+}
+
+/// Per-play state shared by the task runs.
+struct PlayState<'p> {
+    play: &'p Play,
+    /// Play vars with vars_files merged.
+    vars: Vars,
+    /// Hosts of the current batch (`ansible_play_batch`).
+    batch: Vec<String>,
+    /// All hosts of the play (`ansible_play_hosts_all`).
+    all_hosts: Vec<String>,
+    /// Hosts that failed or became unreachable in this play.
+    failed: Mutex<BTreeSet<String>>,
+    unreachable: Mutex<BTreeSet<String>>,
+    /// Hosts `meta: end_host` ended.
+    ended: Mutex<BTreeSet<String>>,
+    /// Handlers each host was notified of.
+    notified: Mutex<HashMap<String, IndexSet<String>>>,
+    /// `meta: end_play` was reached.
+    end_play: Mutex<bool>,
+    /// The play was stopped by failure policy.
+    aborted: Mutex<Option<String>>,
+    /// `--start-at-task` has not been reached yet.
+    skipping_to_start: Mutex<bool>,
+}
+
+/// Runs playbooks against an inventory.
+pub struct Runner<'a> {
+    inv: Arc<Inventory>,
+    opts: &'a RunOptions,
+    reporter: &'a dyn Reporter,
+    templar: Templar,
+    facts: Arc<Facts>,
+    conns: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    recap: Mutex<BTreeMap<String, Counters>>,
+    playbook_dir: PathBuf,
+}
+
+fn as_bool(v: &Option<Value>, templar: &Templar, vars: &Arc<Vars>) -> Result<Option<bool>, String> {
+    match v {
+        None => Ok(None),
+        Some(v) => templar
+            .condition(v, vars)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        inv: Arc<Inventory>,
+        opts: &'a RunOptions,
+        reporter: &'a dyn Reporter,
+        playbook: &Path,
+    ) -> Self {
+        let facts = Arc::new(Facts::default());
+        let templar = Templar::new().with_hostvars(Arc::new(HostVarsProvider {
+            inv: inv.clone(),
+            facts: facts.clone(),
+        }));
+        let mut groups = serde_json::Map::new();
+        for g in inv.groups() {
+            let hosts: Vec<Value> = inv
+                .group_hosts(&g.name)
+                .into_iter()
+                .map(Value::from)
+                .collect();
+            groups.insert(g.name.clone(), Value::Array(hosts));
+        }
+        let mut globals = Vars::new();
+        globals.insert("groups".into(), Value::Object(groups));
+        let templar = templar.with_globals(Arc::new(globals));
+        Runner {
+            inv,
+            opts,
+            reporter,
+            templar,
+            facts,
+            conns: tokio::sync::Mutex::new(HashMap::new()),
+            recap: Mutex::new(BTreeMap::new()),
+            playbook_dir: playbook
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        }
+    }
+
+    fn count(&self, host: &str, f: impl FnOnce(&mut Counters)) {
+        if let Ok(mut r) = self.recap.lock() {
+            f(r.entry(host.to_string()).or_default());
+        }
+    }
+
+    /// Runs every play of the playbook, then reports the recap.
+    pub async fn run(&self, pb: &Playbook) -> Result<RunResult, RunError> {
+        let mut aborted = false;
+        // Hosts that failed or were unreachable leave the rest of the run, as in Ansible.
+        let mut gone: BTreeSet<String> = BTreeSet::new();
+        for play in &pb.plays {
+            let (stop, out) = self.run_play(play, &gone).await?;
+            gone.extend(out);
+            if stop {
+                aborted = true;
+                break;
+            }
+        }
+        for conn in self.conns.lock().await.values() {
+            conn.close().await;
+        }
+        let recap = self.recap.lock().map(|r| r.clone()).unwrap_or_default();
+        self.reporter.event(Event::Recap(&recap));
+        Ok(RunResult { recap, aborted })
+    }
+
+    fn play_hosts(&self, play: &Play, gone: &BTreeSet<String>) -> Result<Vec<String>, RunError> {
+        let pattern = self
+            .templar
+            .render(
+                &Value::from(play.hosts.as_str()),
+                &Arc::new(self.opts.extra_vars.clone()),
+            )
+            .map(|v| text(&v))
+            .map_err(|e| RunError::Task {
+                origin: play.origin.to_string(),
+                message: e.to_string(),
+            })?;
+        let sel = self
+            .inv
+            .select(&pattern, self.opts.limit.as_deref())
+            .map_err(|e| RunError::Task {
+                origin: play.origin.to_string(),
+                message: e.to_string(),
+            })?;
+        for p in &sel.unmatched {
+            tracing::warn!("could not match host pattern '{p}', ignoring it");
+        }
+        let mut hosts: Vec<String> = sel
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .filter(|h| !gone.contains(h))
+            .collect();
+        match play.order.as_deref() {
+            Some("sorted") => hosts.sort(),
+            Some("reverse_sorted") => {
+                hosts.sort();
+                hosts.reverse();
+            }
+            Some("reverse_inventory") => hosts.reverse(),
+            Some("shuffle") => {
+                // A cheap shuffle: order by a hash of the name and the time.
+                let seed = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                hosts.sort_by_key(|h| {
+                    h.bytes().fold(u64::from(seed), |a, b| {
+                        a.wrapping_mul(31).wrapping_add(u64::from(b))
+                    })
+                });
+            }
+            _ => {}
+        }
+        Ok(hosts)
+    }
+
+    /// `serial` as batch sizes: an int, "30%", or a list of them (the last repeats).
+    fn batches(&self, play: &Play, hosts: &[String]) -> Result<Vec<Vec<String>>, RunError> {
+        let Some(serial) = &play.serial else {
+            return Ok(vec![hosts.to_vec()]);
+        };
+        let vars = Arc::new(self.opts.extra_vars.clone());
+        let serial = self
+            .templar
+            .render(serial, &vars)
+            .map_err(|e| RunError::Task {
+                origin: play.origin.to_string(),
+                message: e.to_string(),
+            })?;
+        let specs: Vec<Value> = match serial {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        let total = hosts.len();
+        let size_of = |v: &Value| -> Result<usize, RunError> {
+            let n = match v {
+                Value::Number(n) => n.as_u64().map(|n| n as usize),
+                Value::String(s) => match s.trim().strip_suffix('%') {
+                    Some(p) => p
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .map(|p| ((total as f64) * p / 100.0) as usize),
+                    None => s.trim().parse().ok(),
+                },
+                _ => None,
+            };
+            n.map(|n| n.max(1)).ok_or_else(|| RunError::Task {
+                origin: play.origin.to_string(),
+                message: format!(
+                    "serial must be a number, a percentage or a list of them, got {v}"
+                ),
+            })
+        };
+        let mut out = Vec::new();
+        let mut i = 0;
+        let mut spec_i = 0;
+        while i < total {
+            let spec = specs
+                .get(spec_i.min(specs.len().saturating_sub(1)))
+                .cloned()
+                .unwrap_or(Value::from(total));
+            let n = if spec == 0 { total } else { size_of(&spec)? };
+            out.push(hosts[i..(i + n).min(total)].to_vec());
+            i += n;
+            spec_i += 1;
+        }
+        if out.is_empty() {
+            out.push(Vec::new());
+        }
+        Ok(out)
+    }
+
+    /// Runs one play; returns whether the run must stop, and the hosts that left it.
+    async fn run_play(
+        &self,
+        play: &Play,
+        gone: &BTreeSet<String>,
+    ) -> Result<(bool, BTreeSet<String>), RunError> {
+        let name = play.name.clone().unwrap_or_else(|| play.hosts.clone());
+        let hosts = self.play_hosts(play, gone)?;
+        self.reporter.event(Event::PlayStart {
+            name: &name,
+            hosts: &hosts,
+        });
+        if hosts.is_empty() {
+            self.reporter.event(Event::NoHostsMatched {
+                pattern: &play.hosts,
+            });
+            return Ok((false, BTreeSet::new()));
+        }
+        if !play.vars_prompt.is_empty() {
+            return Err(RunError::Task {
+                origin: play.origin.to_string(),
+                message:
+                    "vars_prompt is not supported: olympus runs unattended; pass the value with -e"
+                        .into(),
+            });
+        }
+        let mut vars = play.common.vars.clone();
+        for f in &play.vars_files {
+            let rel = self
+                .templar
+                .render(f, &Arc::new(vars.clone()))
+                .map(|v| text(&v))
+                .map_err(|e| RunError::Task {
+                    origin: play.origin.to_string(),
+                    message: e.to_string(),
+                })?;
+            let path = self.playbook_dir.join(&rel);
+            let loaded =
+                crate::yaml::load_file(&path).map_err(|e| RunError::Other(e.to_string()))?;
+            match loaded.to_value() {
+                Value::Object(m) => vars.extend(m),
+                Value::Null => {}
+                _ => {
+                    return Err(RunError::Task {
+                        origin: play.origin.to_string(),
+                        message: format!("vars_files entry {} must hold a mapping", path.display()),
+                    });
+                }
+            }
+        }
+        let mut left = BTreeSet::new();
+        let batches = self.batches(play, &hosts)?;
+        for batch in batches {
+            let st = PlayState {
+                play,
+                vars: vars.clone(),
+                batch: batch.clone(),
+                all_hosts: hosts.clone(),
+                failed: Mutex::new(BTreeSet::new()),
+                unreachable: Mutex::new(BTreeSet::new()),
+                ended: Mutex::new(BTreeSet::new()),
+                notified: Mutex::new(HashMap::new()),
+                end_play: Mutex::new(false),
+                aborted: Mutex::new(None),
+                skipping_to_start: Mutex::new(self.opts.start_at_task.is_some()),
+            };
+            for h in &batch {
+                self.count(h, |_| {});
+            }
+            self.run_batch(&st).await?;
+            let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
+            let unreachable = st.unreachable.lock().map(|f| f.clone()).unwrap_or_default();
+            left.extend(failed.iter().cloned());
+            left.extend(unreachable.iter().cloned());
+            if let Some(reason) = st.aborted.lock().ok().and_then(|a| a.clone()) {
+                self.reporter.event(Event::PlayAborted { reason: &reason });
+                return Ok((true, left));
+            }
+            if st.end_play.lock().map(|e| *e).unwrap_or(false) {
+                break;
+            }
+            // A batch where every host failed stops the play, as in Ansible.
+            if !batch.is_empty()
+                && batch
+                    .iter()
+                    .all(|h| failed.contains(h) || unreachable.contains(h))
+            {
+                self.reporter.event(Event::NoMoreHosts);
+                return Ok((false, left));
+            }
+        }
+        Ok((false, left))
+    }
+
+    fn active(&self, st: &PlayState<'_>, hosts: &[String]) -> Vec<String> {
+        let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
+        let unreachable = st.unreachable.lock().map(|f| f.clone()).unwrap_or_default();
+        let ended = st.ended.lock().map(|f| f.clone()).unwrap_or_default();
+        hosts
+            .iter()
+            .filter(|h| !failed.contains(*h) && !unreachable.contains(*h) && !ended.contains(*h))
+            .cloned()
+            .collect()
+    }
+
+    async fn run_batch(&self, st: &PlayState<'_>) -> Result<(), RunError> {
+        let play = st.play;
+        let gather = match &play.gather_facts {
+            None => true,
+            Some(v) => self
+                .templar
+                .condition(v, &Arc::new(st.vars.clone()))
+                .map_err(|e| RunError::Task {
+                    origin: play.origin.to_string(),
+                    message: e.to_string(),
+                })?,
+        };
+        if gather {
+            let task = gather_task(play);
+            self.run_list(
+                st,
+                std::slice::from_ref(&task),
+                &st.batch,
+                &[&play.common],
+                false,
+            )
+            .await?;
+        }
+        for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+            if self.stopped(st) {
+                break;
+            }
+            let hosts = self.active(st, &st.batch);
+            self.run_list(st, section, &hosts, &[&play.common], false)
+                .await?;
+            self.flush_handlers(st).await?;
+        }
+        if self.opts.force_handlers
+            || as_bool(
+                &play.force_handlers,
+                &self.templar,
+                &Arc::new(st.vars.clone()),
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+        {
+            // With force_handlers, failed hosts still run the handlers they were notified of.
+            self.flush_handlers_for(st, &st.batch).await?;
+        }
+        Ok(())
+    }
+
+    fn stopped(&self, st: &PlayState<'_>) -> bool {
+        st.end_play.lock().map(|e| *e).unwrap_or(false)
+            || st.aborted.lock().map(|a| a.is_some()).unwrap_or(false)
+    }
+
+    async fn flush_handlers(&self, st: &PlayState<'_>) -> Result<(), RunError> {
+        let hosts = self.active(st, &st.batch);
+        self.flush_handlers_for(st, &hosts).await
+    }
+
+    async fn flush_handlers_for(
+        &self,
+        st: &PlayState<'_>,
+        hosts: &[String],
+    ) -> Result<(), RunError> {
+        // Handlers run in definition order, each once per notified host.
+        for handler in &st.play.handlers {
+            let hname = handler.name.clone().unwrap_or_default();
+            let targets: Vec<String> = {
+                let Ok(mut n) = st.notified.lock() else { break };
+                hosts
+                    .iter()
+                    .filter(|h| {
+                        n.get_mut(*h).is_some_and(|set| {
+                            let hit = set.contains(&hname)
+                                || handler.listen.iter().any(|l| set.contains(l));
+                            if hit {
+                                set.shift_remove(&hname);
+                                for l in &handler.listen {
+                                    set.shift_remove(l);
+                                }
+                            }
+                            hit
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if targets.is_empty() {
+                continue;
+            }
+            self.run_list(
+                st,
+                std::slice::from_ref(handler),
+                &targets,
+                &[&st.play.common],
+                true,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs tasks on hosts in order; returns the hosts that failed (and were not rescued).
+    fn run_list<'s>(
+        &'s self,
+        st: &'s PlayState<'s>,
+        tasks: &'s [Task],
+        hosts: &'s [String],
+        chain: &'s [&'s Common],
+        handler: bool,
+    ) -> futures::future::BoxFuture<'s, Result<BTreeSet<String>, RunError>> {
+        Box::pin(async move {
+            let mut active: Vec<String> = hosts.to_vec();
+            let mut failed_here: BTreeSet<String> = BTreeSet::new();
+            for task in tasks {
+                if self.stopped(st) {
+                    break;
+                }
+                active = self.active(st, &active);
+                active.retain(|h| !failed_here.contains(h));
+                if active.is_empty() {
+                    break;
+                }
+                let mut sub_chain: Vec<&Common> = chain.to_vec();
+                sub_chain.push(&task.common);
+                match &task.action {
+                    Action::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => {
+                        if !self.tags_allow(&sub_chain) && !has_tagged_children(task) {
+                            continue;
+                        }
+                        // A block's `when` applies to every task in it.
+                        let entered = active.clone();
+                        let failed = self
+                            .run_list_rescuable(
+                                st,
+                                block,
+                                &entered,
+                                &sub_chain,
+                                handler,
+                                !rescue.is_empty(),
+                            )
+                            .await?;
+                        let mut still_failed = failed.clone();
+                        if !rescue.is_empty() && !failed.is_empty() {
+                            let rescue_hosts: Vec<String> = entered
+                                .iter()
+                                .filter(|h| failed.contains(*h))
+                                .cloned()
+                                .collect();
+                            // Rescued hosts are back in the play.
+                            if let Ok(mut f) = st.failed.lock() {
+                                for h in &rescue_hosts {
+                                    f.remove(h);
+                                }
+                            }
+                            let rf = self
+                                .run_list(st, rescue, &rescue_hosts, &sub_chain, handler)
+                                .await?;
+                            still_failed = rf;
+                        }
+                        if !always.is_empty() {
+                            let always_hosts: Vec<String> = entered.clone();
+                            // `always` runs for hosts that failed too.
+                            if let Ok(mut f) = st.failed.lock() {
+                                for h in &still_failed {
+                                    f.remove(h);
+                                }
+                            }
+                            let af = self
+                                .run_list(st, always, &always_hosts, &sub_chain, handler)
+                                .await?;
+                            if let Ok(mut f) = st.failed.lock() {
+                                f.extend(still_failed.iter().cloned());
+                            }
+                            still_failed.extend(af);
+                        }
+                        if let Ok(mut f) = st.failed.lock() {
+                            f.extend(still_failed.iter().cloned());
+                        }
+                        failed_here.extend(still_failed);
+                    }
+                    Action::Module { .. } => {
+                        let failed = self
+                            .run_task(st, task, &active, &sub_chain, handler, false)
+                            .await?;
+                        failed_here.extend(failed);
+                    }
+                }
+                self.check_failure_policy(st, &sub_chain);
+            }
+            Ok(failed_here)
+        })
+    }
+
+    /// Like `run_list`, but failures inside count as rescued when the block has a rescue.
+    fn run_list_rescuable<'s>(
+        &'s self,
+        st: &'s PlayState<'s>,
+        tasks: &'s [Task],
+        hosts: &'s [String],
+        chain: &'s [&'s Common],
+        handler: bool,
+        rescuable: bool,
+    ) -> futures::future::BoxFuture<'s, Result<BTreeSet<String>, RunError>> {
+        Box::pin(async move {
+            let mut active: Vec<String> = hosts.to_vec();
+            let mut failed_here: BTreeSet<String> = BTreeSet::new();
+            for task in tasks {
+                if self.stopped(st) {
+                    break;
+                }
+                active = self.active(st, &active);
+                active.retain(|h| !failed_here.contains(h));
+                if active.is_empty() {
+                    break;
+                }
+                let mut sub_chain: Vec<&Common> = chain.to_vec();
+                sub_chain.push(&task.common);
+                match &task.action {
+                    Action::Block { .. } => {
+                        let single = std::slice::from_ref(task);
+                        let f = self.run_list(st, single, &active, chain, handler).await?;
+                        if rescuable {
+                            // Failures that bubbled out of an inner block are rescued here.
+                            for h in &f {
+                                self.count(h, |c| {
+                                    if c.failed > 0 {
+                                        c.failed -= 1;
+                                    }
+                                    c.rescued += 1;
+                                });
+                            }
+                        }
+                        failed_here.extend(f);
+                    }
+                    Action::Module { .. } => {
+                        let failed = self
+                            .run_task(st, task, &active, &sub_chain, handler, rescuable)
+                            .await?;
+                        failed_here.extend(failed);
+                    }
+                }
+                self.check_failure_policy(st, &sub_chain);
+            }
+            Ok(failed_here)
+        })
+    }
+
+    fn check_failure_policy(&self, st: &PlayState<'_>, chain: &[&Common]) {
+        let failed = st.failed.lock().map(|f| f.len()).unwrap_or(0);
+        let unreachable = st.unreachable.lock().map(|f| f.len()).unwrap_or(0);
+        let bad = failed + unreachable;
+        if bad == 0 {
+            return;
+        }
+        let vars = Arc::new(st.vars.clone());
+        let fatal = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.any_errors_fatal.as_ref())
+            .map(|v| self.templar.condition(v, &vars).unwrap_or(false))
+            .unwrap_or(false);
+        if fatal && failed > 0 {
+            if let Ok(mut a) = st.aborted.lock() {
+                a.get_or_insert_with(|| "any_errors_fatal: a host failed".into());
+            }
+            return;
+        }
+        if let Some(mfp) = &st.play.max_fail_percentage {
+            let pct = match mfp {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().trim_end_matches('%').parse().ok(),
+                _ => None,
+            }
+            .unwrap_or(100.0);
+            let size = st.batch.len().max(1) as f64;
+            if (bad as f64) / size * 100.0 > pct
+                && let Ok(mut a) = st.aborted.lock()
+            {
+                a.get_or_insert_with(|| {
+                    format!(
+                        "max_fail_percentage {pct}% exceeded ({bad} of {} hosts failed)",
+                        st.batch.len()
+                    )
+                });
+            }
+        }
+    }
+
+    fn tags_allow(&self, chain: &[&Common]) -> bool {
+        let tags: HashSet<&str> = chain
+            .iter()
+            .flat_map(|c| c.tags.iter().map(String::as_str))
+            .collect();
+        if !self.opts.skip_tags.is_empty()
+            && (self
+                .opts
+                .skip_tags
+                .iter()
+                .any(|t| tags.contains(t.as_str()))
+                || (self.opts.skip_tags.iter().any(|t| t == "all")))
+        {
+            return false;
+        }
+        if tags.contains("never") && !self.opts.tags.iter().any(|t| tags.contains(t.as_str())) {
+            return false;
+        }
+        if self.opts.tags.is_empty() || self.opts.tags.iter().any(|t| t == "all") {
+            return true;
+        }
+        if tags.contains("always") {
+            return true;
+        }
+        self.opts.tags.iter().any(|t| {
+            tags.contains(t.as_str())
+                || (t == "tagged" && !tags.is_empty())
+                || (t == "untagged" && tags.is_empty())
+        })
+    }
+
+    /// Variables for a task on a host, lowest precedence first.
+    fn vars_for(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
+        let mut v = self.inv.host_vars(host).unwrap_or_default();
+        v.extend(st.vars.clone());
+        for c in chain.iter().skip(1) {
+            v.extend(c.vars.clone());
+        }
+        v.extend(self.facts.get(host));
+        v.extend(self.opts.extra_vars.clone());
+        let h = self.inv.host(host);
+        v.insert("inventory_hostname".into(), Value::from(host));
+        v.insert(
+            "inventory_hostname_short".into(),
+            Value::from(host.split('.').next().unwrap_or(host)),
+        );
+        if let Some(h) = h {
+            let names: Vec<Value> = h
+                .group_names()
+                .filter(|g| *g != "all" && *g != "ungrouped")
+                .map(Value::from)
+                .collect();
+            v.insert("group_names".into(), Value::Array(names));
+        }
+        let batch: Vec<Value> = st.batch.iter().map(|s| Value::from(s.as_str())).collect();
+        let all: Vec<Value> = st
+            .all_hosts
+            .iter()
+            .map(|s| Value::from(s.as_str()))
+            .collect();
+        v.insert("ansible_play_batch".into(), Value::Array(batch.clone()));
+        v.insert("play_hosts".into(), Value::Array(batch.clone()));
+        v.insert("ansible_play_hosts".into(), Value::Array(batch));
+        v.insert("ansible_play_hosts_all".into(), Value::Array(all));
+        v.insert(
+            "playbook_dir".into(),
+            Value::from(self.playbook_dir.to_string_lossy().into_owned()),
+        );
+        v.insert("ansible_check_mode".into(), Value::Bool(self.opts.check));
+        v.insert("ansible_diff_mode".into(), Value::Bool(self.opts.diff));
+        v.insert("ansible_forks".into(), Value::from(self.opts.forks));
+        v.insert("omit".into(), Value::from(template::OMIT));
+        v
+    }
+
+    /// Runs one module task on `hosts`; returns those that failed.
+    async fn run_task(
+        &self,
+        st: &PlayState<'_>,
+        task: &Task,
+        hosts: &[String],
+        chain: &[&Common],
+        handler: bool,
+        rescuable: bool,
+    ) -> Result<BTreeSet<String>, RunError> {
+        if !self.tags_allow(chain) {
+            return Ok(BTreeSet::new());
+        }
+        let name = task.display_name();
+        if let Ok(mut skipping) = st.skipping_to_start.lock()
+            && *skipping
+        {
+            if self.opts.start_at_task.as_deref() == Some(name.as_str()) {
+                *skipping = false;
+            } else {
+                return Ok(BTreeSet::new());
+            }
+        }
+        let Action::Module { name: module, args } = &task.action else {
+            return Ok(BTreeSet::new());
+        };
+        if !modules::implemented(module) {
+            return Err(RunError::Task {
+                origin: task.origin.to_string(),
+                message: format!("module '{module}' is not implemented by olympus yet"),
+            });
+        }
+        // Render the task name with the first host's variables, as Ansible does.
+        let shown = match hosts.first() {
+            Some(h) if template::is_template(&name) => {
+                let v = Arc::new(self.vars_for(st, h, chain));
+                self.templar.render_text(&name, &v).unwrap_or(name.clone())
+            }
+            _ => name.clone(),
+        };
+        self.reporter.event(Event::TaskStart {
+            name: &shown,
+            origin: &task.origin,
+            handler,
+        });
+        if module == "meta" {
+            return self.run_meta(st, task, args, hosts, chain).await;
+        }
+        let run_once = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.run_once.as_ref())
+            .map(|v| {
+                self.templar
+                    .condition(v, &Arc::new(st.vars.clone()))
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false);
+        let targets: Vec<String> = if run_once {
+            hosts.iter().take(1).cloned().collect()
+        } else {
+            hosts.to_vec()
+        };
+        let forks = self.opts.forks.max(1);
+        let results: Vec<(String, HostOutcome)> = futures::stream::iter(targets.clone())
+            .map(|h: String| async move {
+                let o = self.run_on_host(st, task, &h, chain).await;
+                (h, o)
+            })
+            .buffer_unordered(forks)
+            .collect()
+            .await;
+        let mut by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
+        if run_once && let Some(first) = targets.first().and_then(|h| by_host.get(h)).cloned() {
+            // run_once: the result (and register) applies to every host of the batch.
+            for h in hosts.iter().skip(1) {
+                let mut o = first.clone();
+                o.host = h.clone();
+                if let Some(reg) = &task.register {
+                    self.facts.set(h, reg, o.result.clone());
+                }
+                by_host.insert(h.clone(), o);
+            }
+        }
+        let mut failed = BTreeSet::new();
+        for h in hosts {
+            let Some(o) = by_host.get(h) else { continue };
+            self.reporter.event(Event::Host(o));
+            match o.status {
+                Status::Failed if o.ignored => self.count(h, |c| {
+                    c.ok += 1;
+                    c.ignored += 1;
+                }),
+                Status::Failed => {
+                    self.count(h, |c| {
+                        if rescuable {
+                            c.rescued += 1;
+                        } else {
+                            c.failed += 1;
+                        }
+                    });
+                    failed.insert(h.clone());
+                }
+                Status::Unreachable if o.ignored => self.count(h, |c| {
+                    c.ok += 1;
+                    c.ignored += 1;
+                }),
+                Status::Unreachable => {
+                    self.count(h, |c| c.unreachable += 1);
+                    if let Ok(mut u) = st.unreachable.lock() {
+                        u.insert(h.clone());
+                    }
+                }
+                Status::Skipped => self.count(h, |c| c.skipped += 1),
+                Status::Ok => self.count(h, |c| c.ok += 1),
+                Status::Changed => {
+                    self.count(h, |c| {
+                        c.ok += 1;
+                        c.changed += 1;
+                    });
+                    if !task.notify.is_empty()
+                        && let Ok(mut n) = st.notified.lock()
+                    {
+                        let set = n.entry(h.clone()).or_default();
+                        for name in &task.notify {
+                            set.insert(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if run_once && !failed.is_empty() {
+            // A failed run_once task fails every host.
+            failed.extend(hosts.iter().cloned());
+        }
+        if let Ok(mut f) = st.failed.lock() {
+            f.extend(failed.iter().cloned());
+        }
+        Ok(failed)
+    }
+
+    async fn run_meta(
+        &self,
+        st: &PlayState<'_>,
+        task: &Task,
+        args: &Vars,
+        hosts: &[String],
+        chain: &[&Common],
+    ) -> Result<BTreeSet<String>, RunError> {
+        let action = args.get("_raw_params").map(text).unwrap_or_default();
+        let when_ok = |h: &str| -> bool {
+            let v = Arc::new(self.vars_for(st, h, chain));
+            chain
+                .iter()
+                .flat_map(|c| c.when.iter())
+                .all(|w| self.templar.condition(w, &v).unwrap_or(false))
+        };
+        match action.as_str() {
+            "flush_handlers" => self.flush_handlers(st).await?,
+            "end_play" => {
+                if hosts.iter().any(|h| when_ok(h))
+                    && let Ok(mut e) = st.end_play.lock()
+                {
+                    *e = true;
+                }
+            }
+            "end_host" => {
+                for h in hosts {
+                    if when_ok(h)
+                        && let Ok(mut e) = st.ended.lock()
+                    {
+                        e.insert(h.clone());
+                    }
+                }
+            }
+            "clear_host_errors" => {
+                if let Ok(mut f) = st.failed.lock() {
+                    f.clear();
+                }
+            }
+            "noop" | "refresh_inventory" | "clear_facts" | "reset_connection" => {}
+            other => {
+                return Err(RunError::Task {
+                    origin: task.origin.to_string(),
+                    message: format!(
+                        "meta action '{other}' is not supported (flush_handlers, end_play, end_host, clear_host_errors, noop)"
+                    ),
+                });
+            }
+        }
+        Ok(BTreeSet::new())
+    }
+
+    async fn connection(
+        &self,
+        host: &str,
+        vars: &Vars,
+    ) -> Result<Arc<Connection>, ConnectionError> {
+        if let Some(c) = self.conns.lock().await.get(host) {
+            return Ok(c.clone());
+        }
+        let target = Target::resolve_with(host, vars, &self.opts.defaults, &self.opts.connect)
+            .map_err(|e| ConnectionError::Config(e.to_string()))?;
+        let conn = Arc::new(Connection::open(&target, &self.opts.connect).await?);
+        let mut conns = self.conns.lock().await;
+        Ok(conns.entry(host.to_string()).or_insert(conn).clone())
+    }
+
+    /// The escalation in force for a task: task/block/play keywords, else --become, else
+    /// the host's ansible_become* variables.
+    fn escalation(&self, chain: &[&Common], vars: &Arc<Vars>) -> Option<Escalation> {
+        let pick = |f: fn(&Common) -> &Option<Value>| chain.iter().rev().find_map(|c| f(c).clone());
+        let become_ = pick(|c| &c.become_)
+            .map(|v| self.templar.condition(&v, vars).unwrap_or(false))
+            .or(self.opts.escalation.as_ref().map(|_| true))
+            .or_else(|| vars.get("ansible_become").map(template::ansible_bool))
+            .unwrap_or(false);
+        if !become_ {
+            return None;
+        }
+        let user = pick(|c| &c.become_user)
+            .and_then(|v| self.templar.render(&v, vars).ok())
+            .map(|v| text(&v))
+            .or_else(|| self.opts.escalation.as_ref().map(|e| e.user.clone()))
+            .or_else(|| vars.get("ansible_become_user").map(text))
+            .unwrap_or_else(|| "root".into());
+        let method = pick(|c| &c.become_method)
+            .map(|v| text(&v))
+            .or_else(|| vars.get("ansible_become_method").map(text));
+        let method = match method.as_deref() {
+            Some("su") => EscalationMethod::Su,
+            Some(_) | None => self
+                .opts
+                .escalation
+                .as_ref()
+                .map(|e| e.method.clone())
+                .unwrap_or_default(),
+        };
+        let password = vars
+            .get("ansible_become_password")
+            .or_else(|| vars.get("ansible_become_pass"))
+            .and_then(|v| self.templar.render(v, vars).ok())
+            .map(|v| crate::connection::Secret::new(text(&v)))
+            .or_else(|| self.opts.connect.become_password.clone());
+        Some(Escalation {
+            method,
+            user,
+            password,
+        })
+    }
+
+    /// Items a task loops over, rendered with the host's variables.
+    fn loop_items(&self, l: &Loop, vars: &Arc<Vars>) -> Result<Vec<Value>, String> {
+        let render = |v: &Value| -> Result<Value, String> {
+            match v {
+                Value::String(s) if !template::is_template(s) => {
+                    self.templar.eval(s, vars).map_err(|e| e.to_string())
+                }
+                other => self.templar.render(other, vars).map_err(|e| e.to_string()),
+            }
+        };
+        let list = |v: Value| -> Result<Vec<Value>, String> {
+            match v {
+                Value::Array(a) => Ok(a),
+                Value::Null => Ok(Vec::new()),
+                other => Err(format!("loop needs a list, got {other}")),
+            }
+        };
+        match l {
+            Loop::Items(v) => list(render(v)?),
+            Loop::WithItems { items, flatten } => {
+                let rendered = match items {
+                    Value::Array(a) => Value::Array(
+                        a.iter()
+                            .map(|i| self.templar.render(i, vars).map_err(|e| e.to_string()))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    other => render(other)?,
+                };
+                let items = list(rendered)?;
+                if !flatten {
+                    return Ok(items);
+                }
+                Ok(items
+                    .into_iter()
+                    .flat_map(|i| match i {
+                        Value::Array(inner) => inner,
+                        other => vec![other],
+                    })
+                    .collect())
+            }
+            Loop::WithDict(v) => match render(v)? {
+                Value::Object(m) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                    .collect()),
+                other => Err(format!("with_dict needs a mapping, got {other}")),
+            },
+            Loop::WithSequence(v) => {
+                let spec = text(&self.templar.render(v, vars).map_err(|e| e.to_string())?);
+                sequence(&spec)
+            }
+            Loop::WithFileglob(v) => {
+                let patterns = match self.templar.render(v, vars).map_err(|e| e.to_string())? {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let mut out = Vec::new();
+                for p in patterns {
+                    out.extend(
+                        fileglob(&self.playbook_dir, &text(&p))
+                            .into_iter()
+                            .map(Value::from),
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn run_on_host(
+        &self,
+        st: &PlayState<'_>,
+        task: &Task,
+        host: &str,
+        chain: &[&Common],
+    ) -> HostOutcome {
+        let base = Arc::new(self.vars_for(st, host, chain));
+        let no_log = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.no_log.as_ref())
+            .map(|v| self.templar.condition(v, &base).unwrap_or(true))
+            .unwrap_or(false);
+        let ignore_errors = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.ignore_errors.as_ref())
+            .map(|v| self.templar.condition(v, &base).unwrap_or(false))
+            .unwrap_or(false);
+        let ignore_unreachable = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.ignore_unreachable.as_ref())
+            .map(|v| self.templar.condition(v, &base).unwrap_or(false))
+            .unwrap_or(false);
+        let outcome = |status, result: Value, item: Option<String>| HostOutcome {
+            host: host.to_string(),
+            status,
+            ignored: (status == Status::Failed && ignore_errors)
+                || (status == Status::Unreachable && ignore_unreachable),
+            result,
+            item,
+            no_log,
+            delegated: None,
+            always_show: false,
+        };
+        let fail = |msg: String| {
+            outcome(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": msg}),
+                None,
+            )
+        };
+
+        let always_show = module_name(task) == "debug";
+        let mut out = if let Some(l) = &task.loop_ {
+            // Conditions are evaluated per item when the task loops.
+            let items = match self.loop_items(l, &base) {
+                Ok(i) => i,
+                Err(e) => return fail(e),
+            };
+            let lc = task.loop_control.clone().unwrap_or(Value::Null);
+            let loop_var = lc
+                .get("loop_var")
+                .and_then(Value::as_str)
+                .unwrap_or("item")
+                .to_string();
+            let index_var = lc
+                .get("index_var")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let pause = lc.get("pause").and_then(Value::as_f64).unwrap_or(0.0);
+            let mut results = Vec::new();
+            let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 && pause > 0.0 {
+                    tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+                }
+                let mut v = (*base).clone();
+                v.insert(loop_var.clone(), item.clone());
+                if let Some(iv) = &index_var {
+                    v.insert(iv.clone(), Value::from(i));
+                }
+                v.insert("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                let v = Arc::new(v);
+                let label = lc
+                    .get("label")
+                    .and_then(|l| self.templar.render(l, &v).ok())
+                    .map(|l| text(&l))
+                    .unwrap_or_else(|| crate::pyrepr::str_of(item));
+                let mut o = self.run_item(task, host, chain, &v).await;
+                o.item = Some(label);
+                if let Value::Object(m) = &mut o.result {
+                    m.insert(loop_var.clone(), item.clone());
+                    m.insert("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                }
+                o.no_log = no_log;
+                if o.status == Status::Unreachable {
+                    o.ignored = ignore_unreachable;
+                    return o;
+                }
+                self.reporter.event(Event::Item(&o));
+                any_changed |= o.status == Status::Changed;
+                any_failed |= o.status == Status::Failed;
+                all_skipped &= o.status == Status::Skipped;
+                results.push(o.result);
+            }
+            let status = if any_failed {
+                Status::Failed
+            } else if all_skipped {
+                Status::Skipped
+            } else if any_changed {
+                Status::Changed
+            } else {
+                Status::Ok
+            };
+            let mut agg = serde_json::json!({"changed": any_changed, "results": results});
+            if any_failed {
+                agg["failed"] = Value::Bool(true);
+                agg["msg"] = Value::from("One or more items failed");
+            }
+            if all_skipped {
+                agg["skipped"] = Value::Bool(true);
+                if items.is_empty() {
+                    agg["skipped_reason"] = Value::from("No items in the list");
+                }
+            }
+            let mut o = outcome(status, agg, None);
+            o.always_show = always_show;
+            o
+        } else {
+            let mut o = self.run_item(task, host, chain, &base).await;
+            o.no_log = no_log;
+            o
+        };
+        out.ignored = (out.status == Status::Failed && ignore_errors)
+            || (out.status == Status::Unreachable && ignore_unreachable);
+        if let Some(reg) = &task.register {
+            self.facts.set(host, reg, out.result.clone());
+        }
+        out
+    }
+
+    /// One run of a task (one loop item): when, args, module, until, changed/failed_when.
+    async fn run_item(
+        &self,
+        task: &Task,
+        host: &str,
+        chain: &[&Common],
+        vars: &Arc<Vars>,
+    ) -> HostOutcome {
+        let mk = |status, result| HostOutcome {
+            host: host.to_string(),
+            status,
+            ignored: false,
+            result,
+            item: None,
+            no_log: false,
+            delegated: None,
+            always_show: module_name(task) == "debug",
+        };
+        let failed_msg = |msg: String| {
+            mk(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": msg}),
+            )
+        };
+        for c in chain {
+            for w in &c.when {
+                match self.templar.condition(w, vars) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return mk(
+                            Status::Skipped,
+                            serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": w}),
+                        );
+                    }
+                    Err(e) => {
+                        return failed_msg(format!(
+                            "The conditional check '{}' failed: {e}",
+                            text(w)
+                        ));
+                    }
+                }
+            }
+        }
+        let Action::Module { name: module, args } = &task.action else {
+            return failed_msg("not a module".into());
+        };
+        let retries = task
+            .retries
+            .as_ref()
+            .and_then(|r| self.templar.render(r, vars).ok())
+            .and_then(|r| r.as_u64().or_else(|| text(&r).parse().ok()))
+            .unwrap_or(3);
+        let delay = task
+            .delay
+            .as_ref()
+            .and_then(|r| self.templar.render(r, vars).ok())
+            .and_then(|r| r.as_f64().or_else(|| text(&r).parse().ok()))
+            .unwrap_or(5.0);
+        let attempts = if task.until.is_some() { retries + 1 } else { 1 };
+        let mut last = failed_msg("task did not run".into());
+        for attempt in 1..=attempts {
+            let (status, mut result) =
+                match self.run_module(task, module, args, host, chain, vars).await {
+                    Ok((r, delegated)) => {
+                        let _ = delegated;
+                        let status = if r.failed {
+                            Status::Failed
+                        } else if r.skipped {
+                            Status::Skipped
+                        } else if r.changed {
+                            Status::Changed
+                        } else {
+                            Status::Ok
+                        };
+                        if module == "set_fact" || module == "setup" || module == "include_vars" {
+                            for (k, v) in &r.facts {
+                                self.facts.set(host, k, v.clone());
+                            }
+                        }
+                        (status, r.to_register())
+                    }
+                    Err(ItemError::Unreachable(e)) => {
+                        return mk(
+                            Status::Unreachable,
+                            serde_json::json!({"unreachable": true, "changed": false, "msg": e}),
+                        );
+                    }
+                    Err(ItemError::Failed(e)) => (
+                        Status::Failed,
+                        serde_json::json!({"failed": true, "changed": false, "msg": e}),
+                    ),
+                };
+            let mut status = status;
+            // changed_when / failed_when see the result under the register name.
+            if task.changed_when.is_some() || task.failed_when.is_some() || task.until.is_some() {
+                let mut v = (**vars).clone();
+                if let Some(reg) = &task.register {
+                    v.insert(reg.clone(), result.clone());
+                }
+                let v = Arc::new(v);
+                if let Some(cw) = &task.changed_when {
+                    match self.templar.condition(cw, &v) {
+                        Ok(c) => {
+                            result["changed"] = Value::Bool(c);
+                            if status != Status::Failed && status != Status::Skipped {
+                                status = if c { Status::Changed } else { Status::Ok };
+                            }
+                        }
+                        Err(e) => return failed_msg(format!("changed_when: {e}")),
+                    }
+                }
+                if let Some(fw) = &task.failed_when {
+                    match self.templar.condition(fw, &v) {
+                        Ok(f) => {
+                            result["failed"] = Value::Bool(f);
+                            if f {
+                                status = Status::Failed;
+                            } else if status == Status::Failed {
+                                status = if result["changed"].as_bool().unwrap_or(false) {
+                                    Status::Changed
+                                } else {
+                                    Status::Ok
+                                };
+                            }
+                        }
+                        Err(e) => return failed_msg(format!("failed_when: {e}")),
+                    }
+                }
+                if let Some(u) = &task.until {
+                    result["attempts"] = Value::from(attempt);
+                    let done = self.templar.condition(u, &v).unwrap_or(false);
+                    if !done && attempt < attempts {
+                        tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+                        last = mk(status, result);
+                        continue;
+                    }
+                    if !done {
+                        status = Status::Failed;
+                        result["failed"] = Value::Bool(true);
+                        result["msg"] = Value::from(format!(
+                            "Retried {retries} times; 'until' never became true"
+                        ));
+                    }
+                }
+            }
+            last = mk(status, result);
+            break;
+        }
+        last
+    }
+
+    async fn run_module(
+        &self,
+        _task: &Task,
+        module: &str,
+        args: &Vars,
+        host: &str,
+        chain: &[&Common],
+        vars: &Arc<Vars>,
+    ) -> Result<(ModuleResult, Option<String>), ItemError> {
+        let rendered = self
+            .templar
+            .render(&Value::Object(args.clone()), vars)
+            .map_err(|e| ItemError::Failed(e.to_string()))?;
+        let mut args = match rendered {
+            Value::Object(m) => m,
+            _ => Vars::new(),
+        };
+        template::strip_omitted(&mut args);
+        let check = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.check_mode.as_ref())
+            .map(|v| self.templar.condition(v, vars).unwrap_or(false))
+            .unwrap_or(self.opts.check);
+        let diff = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.diff.as_ref())
+            .map(|v| self.templar.condition(v, vars).unwrap_or(false))
+            .unwrap_or(self.opts.diff);
+        if module == "include_vars" {
+            return self.include_vars(&args, vars).map(|r| (r, None));
+        }
+        if module == "include_tasks" {
+            return Err(ItemError::Failed(
+                "include_tasks is not supported by olympus yet; use import_tasks".into(),
+            ));
+        }
+        let ctx = ModuleCtx {
+            check_mode: check,
+            diff,
+            templar: &self.templar,
+            vars,
+        };
+        let plan =
+            modules::plan(module, &args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
+        match plan {
+            Plan::Done(r) => Ok((r, None)),
+            Plan::Remote {
+                script,
+                stdin,
+                finish,
+                state,
+            } => {
+                let delegate = chain
+                    .iter()
+                    .rev()
+                    .find_map(|c| c.delegate_to.as_ref())
+                    .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
+                    .transpose()
+                    .map_err(|e| ItemError::Failed(e.to_string()))?;
+                let (conn_host, conn_vars) = match &delegate {
+                    Some(d) if d != host => {
+                        let dv = self.inv.host_vars(d).unwrap_or_default();
+                        (d.clone(), dv)
+                    }
+                    _ => (host.to_string(), (**vars).clone()),
+                };
+                let conn = self
+                    .connection(&conn_host, &conn_vars)
+                    .await
+                    .map_err(|e| ItemError::Unreachable(e.to_string()))?;
+                let escalation = self.escalation(chain, vars);
+                let timeout = chain
+                    .iter()
+                    .rev()
+                    .find_map(|c| c.timeout.as_ref())
+                    .and_then(|t| self.templar.render(t, vars).ok())
+                    .and_then(|t| t.as_u64())
+                    .map(Duration::from_secs);
+                let env = chain
+                    .iter()
+                    .filter_map(|c| c.environment.as_ref())
+                    .filter_map(|e| self.templar.render(e, vars).ok())
+                    .fold(Vars::new(), |mut acc, e| {
+                        if let Value::Object(m) = e {
+                            acc.extend(m);
+                        }
+                        acc
+                    });
+                let mut full = String::new();
+                for (k, v) in &env {
+                    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        full.push_str(&format!(
+                            "export {k}={}\n",
+                            crate::connection::quote(&text(v))
+                        ));
+                    }
+                }
+                full.push_str(&script);
+                let out = conn
+                    .exec(ExecRequest {
+                        command: &full,
+                        stdin: stdin.as_deref(),
+                        escalation: escalation.as_ref(),
+                        timeout,
+                    })
+                    .await;
+                match out {
+                    Ok(o) => Ok((finish(o, &state), delegate)),
+                    Err(e) if e.is_unreachable() => Err(ItemError::Unreachable(e.to_string())),
+                    Err(e) => Err(ItemError::Failed(e.to_string())),
+                }
+            }
+        }
+    }
+
+    fn include_vars(&self, args: &Vars, vars: &Arc<Vars>) -> Result<ModuleResult, ItemError> {
+        let _ = vars;
+        let rel = args
+            .get("_raw_params")
+            .or_else(|| args.get("file"))
+            .map(text)
+            .ok_or_else(|| ItemError::Failed("include_vars needs a file".into()))?;
+        let path = self.playbook_dir.join(&rel);
+        let path = if path.exists() {
+            path
+        } else {
+            self.playbook_dir.join("vars").join(&rel)
+        };
+        let node = crate::yaml::load_file(&path).map_err(|e| ItemError::Failed(e.to_string()))?;
+        let mut r = ModuleResult::ok();
+        match node.to_value() {
+            Value::Object(m) => {
+                if let Some(name) = args.get("name").map(text) {
+                    r.facts.insert(name, Value::Object(m.clone()));
+                } else {
+                    r.facts = m.clone();
+                }
+                r.data.insert("ansible_facts".into(), Value::Object(m));
+            }
+            Value::Null => {}
+            _ => {
+                return Err(ItemError::Failed(format!(
+                    "{} must hold a mapping",
+                    path.display()
+                )));
+            }
+        }
+        Ok(r)
+    }
+}
+
+enum ItemError {
+    Unreachable(String),
+    Failed(String),
+}
+
+fn module_name(task: &Task) -> &str {
+    match &task.action {
+        Action::Module { name, .. } => name,
+        Action::Block { .. } => "",
+    }
+}
+
+fn has_tagged_children(task: &Task) -> bool {
+    match &task.action {
+        Action::Block {
+            block,
+            rescue,
+            always,
+        } => block
+            .iter()
+            .chain(rescue)
+            .chain(always)
+            .any(|t| !t.common.tags.is_empty() || has_tagged_children(t)),
+        Action::Module { .. } => false,
+    }
+}
+
+/// The implicit "Gathering Facts" task.
+fn gather_task(play: &Play) -> Task {
+    Task {
+        origin: play.origin.clone(),
+        name: Some("Gathering Facts".into()),
+        action: Action::Module {
+            name: "setup".into(),
+            args: Vars::new(),
+        },
+        loop_: None,
+        loop_control: None,
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        until: None,
+        retries: None,
+        delay: None,
+        common: Common {
+            tags: vec!["always".into()],
+            ..Common::default()
+        },
+    }
+}
+
+/// `with_sequence`: `start=1 end=5 stride=1 format=web%02d` or `count=3`, or `1-5`.
+fn sequence(spec: &str) -> Result<Vec<Value>, String> {
+    let (mut start, mut end, mut stride, mut format, mut count) =
+        (1i64, None, 1i64, "%d".to_string(), None);
+    for word in spec.split_whitespace() {
+        if let Some((k, v)) = word.split_once('=') {
+            let num = || {
+                v.parse::<i64>()
+                    .map_err(|_| format!("with_sequence: bad number '{v}'"))
+            };
+            match k {
+                "start" => start = num()?,
+                "end" => end = Some(num()?),
+                "stride" => stride = num()?,
+                "count" => count = Some(num()?),
+                "format" => format = v.to_string(),
+                other => return Err(format!("with_sequence: unknown option '{other}'")),
+            }
+        } else if let Some((a, b)) = word.split_once('-') {
+            start = a
+                .parse()
+                .map_err(|_| format!("with_sequence: bad range '{word}'"))?;
+            end = Some(
+                b.parse()
+                    .map_err(|_| format!("with_sequence: bad range '{word}'"))?,
+            );
+        }
+    }
+    let end = match (end, count) {
+        (Some(e), _) => e,
+        (None, Some(c)) => start + (c - 1) * stride,
+        (None, None) => return Err("with_sequence needs 'end' or 'count'".into()),
+    };
+    if stride == 0 {
+        return Err("with_sequence: stride cannot be 0".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::from(printf_int(&format, i)));
+        i += stride;
+        if out.len() > 1_000_000 {
+            return Err("with_sequence: too many items".into());
+        }
+    }
+    Ok(out)
+}
+
+/// Enough of printf for sequence formats: `%d`, `%02d`, `%x`, `%o` inside other text.
+fn printf_int(fmt: &str, n: i64) -> String {
+    let Some(p) = fmt.find('%') else {
+        return fmt.to_string();
+    };
+    let rest = &fmt[p + 1..];
+    let spec_end = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let (flags, conv) = (
+        &rest[..spec_end],
+        rest[spec_end..].chars().next().unwrap_or('d'),
+    );
+    let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+    let zero = flags.starts_with('0');
+    let body = match conv {
+        'x' => format!("{n:x}"),
+        'X' => format!("{n:X}"),
+        'o' => format!("{n:o}"),
+        _ => n.to_string(),
+    };
+    let padded = if zero {
+        format!("{body:0>width$}")
+    } else {
+        format!("{body:>width$}")
+    };
+    format!(
+        "{}{}{}",
+        &fmt[..p],
+        padded,
+        &rest[(spec_end + 1).min(rest.len())..]
+    )
+}
+
+/// `with_fileglob`: files (not directories) matching a pattern, relative to the playbook.
+fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
+    let full = if Path::new(pattern).is_absolute() {
+        PathBuf::from(pattern)
+    } else {
+        base.join(pattern)
+    };
+    let (dir, file_pat) = match (full.parent(), full.file_name()) {
+        (Some(d), Some(f)) => (d.to_path_buf(), f.to_string_lossy().into_owned()),
+        _ => return Vec::new(),
+    };
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .filter(|e| {
+                    crate::connection::known_hosts::wildcard_match_case(
+                        &file_pat,
+                        &e.file_name().to_string_lossy(),
+                    )
+                })
+                .map(|e| e.path().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Checks, before anything runs, that every module the playbook uses is implemented.
+pub fn preflight(pb: &Playbook) -> Result<(), RunError> {
+    fn walk(tasks: &[Task]) -> Result<(), RunError> {
+        for t in tasks {
+            match &t.action {
+                Action::Module { name, .. } => {
+                    if !modules::implemented(name) {
+                        return Err(RunError::Task {
+                            origin: t.origin.to_string(),
+                            message: format!("module '{name}' is not implemented by olympus yet"),
+                        });
+                    }
+                }
+                Action::Block {
+                    block,
+                    rescue,
+                    always,
+                } => {
+                    walk(block)?;
+                    walk(rescue)?;
+                    walk(always)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    for play in &pb.plays {
+        walk(&play.pre_tasks)?;
+        walk(&play.tasks)?;
+        walk(&play.post_tasks)?;
+        walk(&play.handlers)?;
+    }
+    Ok(())
+}
+
+/// `-e`: `key=value ...`, a YAML/JSON mapping, or `@file`.
+pub fn parse_extra_vars(s: &str) -> Result<Vars, String> {
+    let s = s.trim();
+    if let Some(file) = s.strip_prefix('@') {
+        let node = crate::yaml::load_file(Path::new(file)).map_err(|e| e.to_string())?;
+        return match node.to_value() {
+            Value::Object(m) => Ok(m),
+            Value::Null => Ok(Vars::new()),
+            _ => Err(format!("{file}: extra vars must be a mapping")),
+        };
+    }
+    if s.starts_with('{') {
+        let node = crate::yaml::parse_str(s, Path::new("<-e>")).map_err(|e| e.to_string())?;
+        return match node.to_value() {
+            Value::Object(m) => Ok(m),
+            _ => Err("extra vars must be a mapping".into()),
+        };
+    }
+    let mut out = Vars::new();
+    for word in crate::playbook::split_args(s)? {
+        let Some((k, v)) = word.split_once('=') else {
+            return Err(format!("extra var '{word}' is not key=value"));
+        };
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.to_string(), Value::from(v));
+    }
+    Ok(out)
+}
+
+/// Every task of a play, flattened, for `--list-tasks`.
+pub fn task_names(tasks: &[Task], out: &mut Vec<(String, Vec<String>)>) {
+    for t in tasks {
+        match &t.action {
+            Action::Module { .. } => out.push((t.display_name(), t.common.tags.clone())),
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                task_names(block, out);
+                task_names(rescue, out);
+                task_names(always, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences() {
+        assert_eq!(
+            sequence("start=1 end=3").unwrap(),
+            vec![Value::from("1"), Value::from("2"), Value::from("3")]
+        );
+        assert_eq!(
+            sequence("count=2 format=web%02d").unwrap(),
+            vec![Value::from("web01"), Value::from("web02")]
+        );
+        assert_eq!(sequence("0-6 stride=3").unwrap().len(), 3);
+        assert!(sequence("start=1").is_err());
+    }
+
+    #[test]
+    fn exit_codes() {
+        let mut r = RunResult::default();
+        assert_eq!(r.exit_code(), 0);
+        r.recap.insert(
+            "a".into(),
+            Counters {
+                failed: 1,
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.exit_code(), 2);
+        r.recap.insert(
+            "b".into(),
+            Counters {
+                unreachable: 1,
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.exit_code(), 6);
+        r.aborted = true;
+        assert_eq!(r.exit_code(), 14);
+    }
+}

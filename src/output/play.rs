@@ -1,0 +1,273 @@
+//! `olympus run`'s terminal output, in the shape of Ansible's default callback: banners,
+//! `ok:`/`changed:`/`skipping:`/`fatal:` lines, and the PLAY RECAP.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::engine::events::{Counters, Event, HostOutcome, Reporter, Status};
+
+const NO_LOG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// Writes Ansible-style lines to a stream (stdout in the CLI).
+pub struct TextReporter<W: Write + Send> {
+    out: Mutex<W>,
+    color: bool,
+    /// `-v` and more: show every result's data, not only debug's.
+    verbose: u8,
+    columns: usize,
+}
+
+const GREEN: &str = "\x1b[0;32m";
+const YELLOW: &str = "\x1b[0;33m";
+const CYAN: &str = "\x1b[0;36m";
+const RED: &str = "\x1b[0;31m";
+const BRIGHT_RED: &str = "\x1b[1;31m";
+const RESET: &str = "\x1b[0m";
+
+impl<W: Write + Send> TextReporter<W> {
+    pub fn new(out: W, color: bool, verbose: u8) -> Self {
+        TextReporter {
+            out: Mutex::new(out),
+            color,
+            verbose,
+            columns: 80,
+        }
+    }
+
+    fn paint(&self, color: &str, s: &str) -> String {
+        if self.color {
+            format!("{color}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn write(&self, s: &str) {
+        if let Ok(mut o) = self.out.lock() {
+            let _ = o.write_all(s.as_bytes());
+            let _ = o.flush();
+        }
+    }
+
+    fn banner(&self, msg: &str) -> String {
+        let stars = self.columns.saturating_sub(msg.chars().count()).max(3);
+        format!("\n{msg} {}\n", "*".repeat(stars))
+    }
+
+    fn shown_result(&self, o: &HostOutcome) -> Value {
+        if o.no_log {
+            return serde_json::json!({"censored": NO_LOG, "changed": o.result.get("changed").cloned().unwrap_or(Value::Bool(false))});
+        }
+        let mut r = o.result.clone();
+        if let Value::Object(m) = &mut r {
+            // Loop results are shown item by item already.
+            if o.item.is_none() && m.contains_key("results") && self.verbose == 0 {
+                m.remove("results");
+            }
+        }
+        r
+    }
+
+    fn host_line(&self, o: &HostOutcome, item_event: bool) -> String {
+        let who = match &o.delegated {
+            Some(d) => format!("[{} -> {d}]", o.host),
+            None => format!("[{}]", o.host),
+        };
+        let item = o.item.as_ref().filter(|_| item_event).map(|i| {
+            if o.no_log {
+                "(item=None)".to_string()
+            } else {
+                format!("(item={i})")
+            }
+        });
+        let mut result = self.shown_result(o);
+        if o.always_show
+            && let Value::Object(m) = &mut result
+        {
+            // debug shows its message, not the bookkeeping (as Ansible's callback does).
+            m.remove("changed");
+            m.remove("failed");
+        }
+        let show_data = self.verbose > 0 || o.always_show;
+        let compact = || serde_json::to_string(&result).unwrap_or_default();
+        let pretty = || crate::inventory::render::to_python_json(&result);
+        match o.status {
+            Status::Failed => {
+                let lead = if item.is_some() { "failed" } else { "fatal" };
+                let head = match &item {
+                    Some(i) => format!("{lead}: {who} {i} => {}", compact()),
+                    None => format!("{lead}: {who}: FAILED! => {}", compact()),
+                };
+                let mut s = self.paint(RED, &head) + "\n";
+                if o.ignored {
+                    s.push_str(&self.paint(CYAN, "...ignoring"));
+                    s.push('\n');
+                }
+                s
+            }
+            Status::Unreachable => {
+                let head = format!("fatal: {who}: UNREACHABLE! => {}", compact());
+                let mut s = self.paint(BRIGHT_RED, &head) + "\n";
+                if o.ignored {
+                    s.push_str(&self.paint(CYAN, "...ignoring"));
+                    s.push('\n');
+                }
+                s
+            }
+            status => {
+                let (lead, color) = match status {
+                    Status::Changed => ("changed", YELLOW),
+                    Status::Skipped => ("skipping", CYAN),
+                    _ => ("ok", GREEN),
+                };
+                let mut head = format!("{lead}: {who}");
+                if let Some(i) = &item {
+                    head.push_str(&format!(" => {i}"));
+                }
+                if show_data && status != Status::Skipped {
+                    head.push_str(" => ");
+                    head.push_str(&pretty());
+                }
+                self.paint(color, &head) + "\n"
+            }
+        }
+    }
+}
+
+impl<W: Write + Send> Reporter for TextReporter<W> {
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::PlayStart { name, .. } => self.write(&self.banner(&format!("PLAY [{name}]"))),
+            Event::NoHostsMatched { pattern } => {
+                self.write(&self.paint(CYAN, &format!("skipping: no hosts matched '{pattern}'\n")))
+            }
+            Event::TaskStart { name, handler, .. } => {
+                let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
+                self.write(&self.banner(&format!("{kind} [{name}]")));
+            }
+            Event::Item(o) => self.write(&self.host_line(o, true)),
+            Event::Host(o) => {
+                // A looped task's host line only appears for failures (Ansible shows items).
+                if o.item.is_none()
+                    && o.result.get("results").is_some()
+                    && o.status != Status::Failed
+                    && o.status != Status::Unreachable
+                {
+                    return;
+                }
+                self.write(&self.host_line(o, false));
+            }
+            Event::NoMoreHosts => self.write(&self.banner("NO MORE HOSTS LEFT")),
+            Event::PlayAborted { reason } => {
+                self.write(&self.paint(RED, &format!("\nPLAY STOPPED: {reason}\n")))
+            }
+            Event::Recap(recap) => {
+                let mut s = self.banner("PLAY RECAP");
+                for (host, c) in recap {
+                    s.push_str(&recap_line(host, c, self.color));
+                    s.push('\n');
+                }
+                s.push('\n');
+                self.write(&s);
+            }
+        }
+    }
+}
+
+/// One PLAY RECAP line, spaced exactly like Ansible's.
+pub fn recap_line(host: &str, c: &Counters, color: bool) -> String {
+    let field = |name: &str, n: u32, col: &str| {
+        let f = format!("{name}={n:<4}");
+        if color && n > 0 {
+            format!("{col}{f}{RESET}")
+        } else {
+            f
+        }
+    };
+    let host_col = if !color {
+        None
+    } else if c.failed > 0 || c.unreachable > 0 {
+        Some(RED)
+    } else if c.changed > 0 {
+        Some(YELLOW)
+    } else {
+        Some(GREEN)
+    };
+    let h = match host_col {
+        Some(col) => format!("{col}{host:<26}{RESET}"),
+        None => format!("{host:<26}"),
+    };
+    format!(
+        "{h} : {} {} {} {} {} {} {}",
+        field("ok", c.ok, GREEN),
+        field("changed", c.changed, YELLOW),
+        field("unreachable", c.unreachable, BRIGHT_RED),
+        field("failed", c.failed, RED),
+        field("skipped", c.skipped, CYAN),
+        field("rescued", c.rescued, GREEN),
+        field("ignored", c.ignored, CYAN),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recap_spacing_matches_ansible() {
+        let c = Counters {
+            ok: 2,
+            changed: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            recap_line("localhost", &c, false),
+            "localhost                  : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   "
+        );
+    }
+
+    #[test]
+    fn lines_for_each_status() {
+        let r = TextReporter::new(Vec::new(), false, 0);
+        let mk = |status, result: Value| HostOutcome {
+            host: "web1".into(),
+            status,
+            ignored: false,
+            result,
+            item: None,
+            no_log: false,
+            delegated: None,
+            always_show: false,
+        };
+        assert_eq!(
+            r.host_line(
+                &mk(Status::Changed, serde_json::json!({"changed": true})),
+                false
+            ),
+            "changed: [web1]\n"
+        );
+        assert_eq!(
+            r.host_line(&mk(Status::Skipped, serde_json::json!({})), false),
+            "skipping: [web1]\n"
+        );
+        assert_eq!(
+            r.host_line(
+                &mk(
+                    Status::Failed,
+                    serde_json::json!({"failed": true, "msg": "boom"})
+                ),
+                false
+            ),
+            "fatal: [web1]: FAILED! => {\"failed\":true,\"msg\":\"boom\"}\n"
+        );
+        let mut o = mk(
+            Status::Failed,
+            serde_json::json!({"failed": true, "msg": "secret"}),
+        );
+        o.no_log = true;
+        assert!(!r.host_line(&o, false).contains("secret"));
+    }
+}
