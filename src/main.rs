@@ -159,6 +159,9 @@ struct RunArgs {
     /// Only check the playbooks' syntax.
     #[arg(long)]
     syntax_check: bool,
+    /// text: Ansible-style lines; json: one JSON document for the run, printed at the end.
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -678,10 +681,22 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             return exit::INTERNAL;
         }
     };
-    let reporter = output::play::TextReporter::new(std::io::stdout(), color.for_stdout(), verbose);
+    let text_reporter;
+    let json_reporter;
+    let reporter: &dyn olympus::engine::events::Reporter = match args.output {
+        ExecOutputFormat::Text => {
+            text_reporter =
+                output::play::TextReporter::new(std::io::stdout(), color.for_stdout(), verbose);
+            &text_reporter
+        }
+        ExecOutputFormat::Json => {
+            json_reporter = output::play::JsonReporter::new(std::io::stdout());
+            &json_reporter
+        }
+    };
     let mut code = exit::OK;
     for pb in &books {
-        let runner = Runner::new(inv.clone(), &opts, &reporter, &pb.path);
+        let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);
         match runtime.block_on(runner.run(pb)) {
             Ok(result) => {
                 code |= result.exit_code();

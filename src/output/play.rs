@@ -271,3 +271,95 @@ mod tests {
         assert!(!r.host_line(&o, false).contains("secret"));
     }
 }
+
+/// `--output json`: one JSON document for the whole run, written when it ends: plays, their
+/// tasks with each host's status and result, and the recap.
+pub struct JsonReporter<W: Write + Send> {
+    out: Mutex<W>,
+    doc: Mutex<JsonDoc>,
+}
+
+#[derive(Default)]
+struct JsonDoc {
+    plays: Vec<Value>,
+}
+
+fn status_str(o: &HostOutcome) -> &'static str {
+    match o.status {
+        Status::Ok => "ok",
+        Status::Changed => "changed",
+        Status::Skipped => "skipped",
+        Status::Failed => "failed",
+        Status::Unreachable => "unreachable",
+    }
+}
+
+impl<W: Write + Send> JsonReporter<W> {
+    pub fn new(out: W) -> Self {
+        JsonReporter {
+            out: Mutex::new(out),
+            doc: Mutex::new(JsonDoc::default()),
+        }
+    }
+}
+
+impl<W: Write + Send> Reporter for JsonReporter<W> {
+    fn event(&self, e: Event<'_>) {
+        let Ok(mut doc) = self.doc.lock() else { return };
+        match e {
+            Event::PlayStart { name, hosts } => doc.plays.push(serde_json::json!({
+                "name": name, "hosts": hosts, "tasks": [],
+            })),
+            Event::TaskStart {
+                name,
+                origin,
+                handler,
+            } => {
+                if let Some(Value::Array(tasks)) =
+                    doc.plays.last_mut().and_then(|p| p.get_mut("tasks"))
+                {
+                    tasks.push(serde_json::json!({
+                        "name": name, "origin": origin.to_string(), "handler": handler, "hosts": {},
+                    }));
+                }
+            }
+            Event::Host(o) => {
+                let result = if o.no_log {
+                    serde_json::json!({"censored": NO_LOG})
+                } else {
+                    o.result.clone()
+                };
+                if let Some(Value::Object(hosts)) = doc
+                    .plays
+                    .last_mut()
+                    .and_then(|p| p.get_mut("tasks"))
+                    .and_then(|t| t.as_array_mut())
+                    .and_then(|t| t.last_mut())
+                    .and_then(|t| t.get_mut("hosts"))
+                {
+                    hosts.insert(
+                        o.host.clone(),
+                        serde_json::json!({"status": status_str(o), "ignored": o.ignored, "result": result}),
+                    );
+                }
+            }
+            Event::PlayAborted { reason } => {
+                if let Some(Value::Object(p)) = doc.plays.last_mut() {
+                    p.insert("aborted".into(), Value::from(reason));
+                }
+            }
+            Event::Recap(recap) => {
+                let doc_v = serde_json::json!({"plays": doc.plays, "recap": recap});
+                if let Ok(mut o) = self.out.lock() {
+                    let _ = writeln!(
+                        o,
+                        "{}",
+                        serde_json::to_string_pretty(&doc_v).unwrap_or_default()
+                    );
+                    let _ = o.flush();
+                }
+            }
+            Event::Item(_) | Event::NoHostsMatched { .. } | Event::NoMoreHosts => {}
+        }
+    }
+}
