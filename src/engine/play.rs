@@ -891,14 +891,12 @@ impl<'a> Runner<'a> {
             .await;
         let mut by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
         if run_once && let Some(first) = targets.first().and_then(|h| by_host.get(h)).cloned() {
-            // run_once: the result (and register) applies to every host of the batch.
-            for h in hosts.iter().skip(1) {
-                let mut o = first.clone();
-                o.host = h.clone();
-                if let Some(reg) = &task.register {
-                    self.facts.set(h, reg, o.result.clone());
+            // run_once: the registered result applies to every host of the batch; only the
+            // host it ran on is reported and counted, as in Ansible.
+            if let Some(reg) = &task.register {
+                for h in hosts.iter().skip(1) {
+                    self.facts.set(h, reg, first.result.clone());
                 }
-                by_host.insert(h.clone(), o);
             }
         }
         let mut failed = BTreeSet::new();
@@ -906,10 +904,21 @@ impl<'a> Runner<'a> {
             let Some(o) = by_host.get(h) else { continue };
             self.reporter.event(Event::Host(o));
             match o.status {
-                Status::Failed if o.ignored => self.count(h, |c| {
-                    c.ok += 1;
-                    c.ignored += 1;
-                }),
+                Status::Failed if o.ignored => {
+                    // An ignored failure counts as ok (and changed, if it changed).
+                    let changed = o
+                        .result
+                        .get("changed")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    self.count(h, |c| {
+                        c.ok += 1;
+                        c.ignored += 1;
+                        if changed {
+                            c.changed += 1;
+                        }
+                    });
+                }
                 Status::Failed => {
                     self.count(h, |c| {
                         if rescuable {
