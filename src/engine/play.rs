@@ -889,7 +889,7 @@ impl<'a> Runner<'a> {
             .buffer_unordered(forks)
             .collect()
             .await;
-        let mut by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
+        let by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
         if run_once && let Some(first) = targets.first().and_then(|h| by_host.get(h)).cloned() {
             // run_once: the registered result applies to every host of the batch; only the
             // host it ran on is reported and counted, as in Ansible.
