@@ -478,8 +478,27 @@ impl<'a> Runner<'a> {
                 break;
             }
             let hosts = self.active(st, &st.batch);
-            self.run_list(st, section, &hosts, &[&play.common], false)
-                .await?;
+            if play.strategy == crate::playbook::Strategy::Free {
+                // free: every host goes through the tasks at its own pace.
+                let chain = [&play.common];
+                let results: Vec<Result<BTreeSet<String>, RunError>> = futures::stream::iter(hosts)
+                    .map(|h: String| {
+                        let chain = &chain;
+                        async move {
+                            let one = [h];
+                            self.run_list(st, section, &one, chain, false).await
+                        }
+                    })
+                    .buffer_unordered(self.opts.forks.max(1))
+                    .collect()
+                    .await;
+                for r in results {
+                    r?;
+                }
+            } else {
+                self.run_list(st, section, &hosts, &[&play.common], false)
+                    .await?;
+            }
             self.flush_handlers(st).await?;
         }
         if self.opts.force_handlers
@@ -1340,11 +1359,12 @@ impl<'a> Runner<'a> {
             .unwrap_or(5.0);
         let attempts = if task.until.is_some() { retries + 1 } else { 1 };
         let mut last = failed_msg("task did not run".into());
+        let mut delegated_to: Option<String> = None;
         for attempt in 1..=attempts {
             let (status, mut result) =
                 match self.run_module(task, module, args, host, chain, vars).await {
                     Ok((r, delegated)) => {
-                        let _ = delegated;
+                        delegated_to = delegated.filter(|d| d != host);
                         let status = if r.failed {
                             Status::Failed
                         } else if r.skipped {
@@ -1426,6 +1446,7 @@ impl<'a> Runner<'a> {
                 }
             }
             last = mk(status, result);
+            last.delegated = delegated_to;
             break;
         }
         last

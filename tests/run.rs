@@ -1,0 +1,378 @@
+//! `olympus run`: playbook features end to end, on the implicit localhost and on the
+//! real-sshd fleet.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::fleet::{FLEET_SUDO_PASSWORD, Fleet};
+use serde_json::Value;
+
+struct Run {
+    code: Option<i32>,
+    doc: Value,
+    stderr: String,
+}
+
+fn run_playbook(yaml: &str, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("play.yml");
+    std::fs::write(&pb, yaml).expect("write");
+    run_file(&pb, extra)
+}
+
+fn run_file(pb: &Path, extra: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(pb)
+        .args(["--output", "json"])
+        .args(extra)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("OLYMPUS_BECOME_PASSWORD")
+        .output()
+        .expect("run olympus");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Run {
+        code: out.status.code(),
+        doc: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// (task name, host) → status, across all plays.
+fn status(doc: &Value, task: &str, host: &str) -> Option<String> {
+    doc["plays"]
+        .as_array()?
+        .iter()
+        .flat_map(|p| p["tasks"].as_array().cloned().unwrap_or_default())
+        .find_map(|t| {
+            (t["name"] == task)
+                .then(|| t["hosts"][host]["status"].as_str().map(str::to_string))
+                .flatten()
+        })
+}
+
+fn result<'a>(doc: &'a Value, task: &str, host: &str) -> &'a Value {
+    doc["plays"]
+        .as_array()
+        .and_then(|ps| {
+            ps.iter()
+                .flat_map(|p| p["tasks"].as_array().into_iter().flatten())
+                .find(|t| t["name"] == task)
+        })
+        .map(|t| &t["hosts"][host]["result"])
+        .unwrap_or(&Value::Null)
+}
+
+#[test]
+fn variables_templates_register_set_fact_and_assert() {
+    let r = run_playbook(
+        r#"
+- hosts: localhost
+  gather_facts: false
+  vars:
+    a: play
+    b: "{{ a }}-derived"
+    port: 80
+  tasks:
+    - name: derive
+      set_fact:
+        c: "{{ b }}!"
+    - name: echo
+      command: echo {{ port }} '$HOME'
+      register: out
+    - name: check
+      assert:
+        that:
+          - c == 'play-derived!'
+          - out.stdout == '80 $HOME'
+          - out is changed
+          - extra == 'cli'
+          - inventory_hostname == 'localhost'
+    - name: show
+      debug:
+        var: c
+"#,
+        &["-e", "extra=cli"],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.doc);
+    assert_eq!(status(&r.doc, "check", "localhost").as_deref(), Some("ok"));
+    assert_eq!(result(&r.doc, "show", "localhost")["c"], "play-derived!");
+    assert_eq!(r.doc["recap"]["localhost"]["changed"], 1);
+}
+
+#[test]
+fn check_mode_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let marker = dir.path().join("made");
+    let r = run_playbook(
+        &format!(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: make\n      command: touch {m}\n    - name: guarded\n      command: touch {m}\n      args:\n        creates: /\n",
+            m = marker.display()
+        ),
+        &["--check"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(!marker.exists(), "check mode ran the command");
+    assert_eq!(
+        status(&r.doc, "make", "localhost").as_deref(),
+        Some("skipped")
+    );
+    assert_eq!(
+        status(&r.doc, "guarded", "localhost").as_deref(),
+        Some("ok"),
+        "creates= says it would not run"
+    );
+}
+
+#[test]
+fn handlers_run_once_per_notification_in_definition_order() {
+    let r = run_playbook(
+        r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: change one
+      command: /bin/true
+      notify: [second, first]
+    - name: change two
+      command: /bin/true
+      notify: first
+    - name: no change
+      command: /bin/true
+      changed_when: false
+      notify: never
+    - name: flush now
+      meta: flush_handlers
+    - name: after flush
+      command: /bin/true
+      notify: by topic
+  handlers:
+    - name: first
+      debug: {msg: first}
+    - name: second
+      debug: {msg: second}
+    - name: never
+      debug: {msg: never}
+    - name: listener
+      debug: {msg: listened}
+      listen: by topic
+"#,
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let names: Vec<String> = r.doc["plays"][0]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "change one",
+            "change two",
+            "no change",
+            "flush now",
+            "first",
+            "second",
+            "after flush",
+            "listener"
+        ]
+    );
+    assert_eq!(r.doc["recap"]["localhost"]["ok"], 7);
+}
+
+#[test]
+fn tags_select_and_skip() {
+    let pb = r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - {name: tagged a, debug: {msg: a}, tags: [a]}
+    - {name: tagged b, debug: {msg: b}, tags: b}
+    - {name: always runs, debug: {msg: c}, tags: [always]}
+    - {name: never runs, debug: {msg: d}, tags: [never]}
+    - {name: untagged, debug: {msg: e}}
+"#;
+    let names = |r: &Run| -> Vec<String> {
+        r.doc["plays"][0]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let r = run_playbook(pb, &["--tags", "a"]);
+    assert_eq!(names(&r), ["tagged a", "always runs"]);
+    let r = run_playbook(pb, &["--skip-tags", "a,always"]);
+    assert_eq!(names(&r), ["tagged b", "untagged"]);
+    let r = run_playbook(pb, &[]);
+    assert_eq!(
+        names(&r),
+        ["tagged a", "tagged b", "always runs", "untagged"]
+    );
+    let r = run_playbook(pb, &["--tags", "never"]);
+    assert_eq!(names(&r), ["always runs", "never runs"]);
+}
+
+#[test]
+fn loops_until_and_exit_codes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let counter = dir.path().join("n");
+    let r = run_playbook(
+        &format!(
+            r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: items
+      debug: {{msg: "{{{{ i }}}}-{{{{ idx }}}}"}}
+      loop: "{{{{ ['x', 'y'] }}}}"
+      loop_control: {{loop_var: i, index_var: idx}}
+      register: looped
+    - name: dict
+      debug: {{msg: "{{{{ item.key }}}}={{{{ item.value }}}}"}}
+      with_dict: {{k1: v1}}
+    - name: sequence
+      debug: {{msg: "{{{{ item }}}}"}}
+      with_sequence: start=1 end=3 format=n%02d
+      register: seq
+    - name: retry until third try
+      shell: echo x >> {c}; wc -l < {c}
+      register: tries
+      until: tries.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - name: check
+      assert:
+        that:
+          - looped.results | length == 2
+          - looped.results[1].msg == 'y-1'
+          - seq.results | map(attribute='msg') | list == ['n01', 'n02', 'n03']
+          - tries.attempts == 3
+"#,
+            c = counter.display()
+        ),
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.doc);
+
+    let r = run_playbook(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: boom\n      command: /bin/false\n    - name: not reached\n      debug: {msg: x}\n",
+        &[],
+    );
+    assert_eq!(r.code, Some(2));
+    assert_eq!(
+        status(&r.doc, "boom", "localhost").as_deref(),
+        Some("failed")
+    );
+    assert_eq!(status(&r.doc, "not reached", "localhost"), None);
+
+    let r = run_playbook(
+        "- hosts: localhost\n  gather_facts: false\n  any_errors_fatal: true\n  tasks:\n    - name: boom\n      command: /bin/false\n",
+        &[],
+    );
+    assert_eq!(
+        r.code,
+        Some(10),
+        "failed (2) and stopped by any_errors_fatal (8)"
+    );
+}
+
+#[test]
+fn bad_playbooks_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let marker = dir.path().join("ran");
+    let r = run_playbook(
+        &format!(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      copy: {{src: a, dest: /tmp/b}}\n",
+            marker.display()
+        ),
+        &[],
+    );
+    assert_eq!(r.code, Some(3));
+    assert!(
+        r.stderr.contains("play.yml:5:7"),
+        "names the task's file and line: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("module 'copy' is not implemented by olympus yet"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !marker.exists(),
+        "nothing may run when the playbook is refused"
+    );
+
+    let r = run_playbook(
+        "- hosts: localhost\n  tasks:\n    - debug: msg=x\n      notifiy: h\n",
+        &[],
+    );
+    assert_eq!(r.code, Some(3));
+    assert!(r.stderr.contains("did you mean 'notify'"), "{}", r.stderr);
+}
+
+#[test]
+fn fleet_facts_become_delegate_and_free_strategy() {
+    let fleet = Fleet::start(3);
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        r#"
+- hosts: fleet
+  strategy: free
+  tasks:
+    - name: facts are there
+      assert:
+        that:
+          - ansible_hostname | length > 0
+          - ansible_facts.system == 'Linux'
+          - ansible_user_id == 'olympus-fleet'
+    - name: as root
+      command: id -u
+      become: true
+      register: rootid
+    - name: root it was
+      assert:
+        that: rootid.stdout == '0'
+    - name: on the controller
+      command: echo controller
+      delegate_to: localhost
+      run_once: true
+      register: ctl
+    - name: hostvars of another host
+      debug:
+        msg: "{{ hostvars['h01'].ansible_port }}"
+"#,
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(&fleet.inventory)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args(["--ssh-config", "/dev/null", "--output", "json"])
+        .env("OLYMPUS_BECOME_PASSWORD", FLEET_SUDO_PASSWORD)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{doc}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for h in ["h01", "h02", "h03"] {
+        assert_eq!(doc["recap"][h]["failed"], 0, "{h}: {doc}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(FLEET_SUDO_PASSWORD));
+}
