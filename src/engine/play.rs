@@ -1498,72 +1498,80 @@ impl<'a> Runner<'a> {
         };
         let plan =
             modules::plan(module, &args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
-        match plan {
-            Plan::Done(r) => Ok((r, None)),
-            Plan::Remote {
-                script,
-                stdin,
-                finish,
-                state,
-            } => {
-                let delegate = chain
-                    .iter()
-                    .rev()
-                    .find_map(|c| c.delegate_to.as_ref())
-                    .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
-                    .transpose()
-                    .map_err(|e| ItemError::Failed(e.to_string()))?;
-                let (conn_host, conn_vars) = match &delegate {
-                    Some(d) if d != host => {
-                        let dv = self.inv.host_vars(d).unwrap_or_default();
-                        (d.clone(), dv)
-                    }
-                    _ => (host.to_string(), (**vars).clone()),
-                };
-                let conn = self
-                    .connection(&conn_host, &conn_vars)
-                    .await
-                    .map_err(|e| ItemError::Unreachable(e.to_string()))?;
-                let escalation = self.escalation(chain, vars);
-                let timeout = chain
-                    .iter()
-                    .rev()
-                    .find_map(|c| c.timeout.as_ref())
-                    .and_then(|t| self.templar.render(t, vars).ok())
-                    .and_then(|t| t.as_u64())
-                    .map(Duration::from_secs);
-                let env = chain
-                    .iter()
-                    .filter_map(|c| c.environment.as_ref())
-                    .filter_map(|e| self.templar.render(e, vars).ok())
-                    .fold(Vars::new(), |mut acc, e| {
-                        if let Value::Object(m) = e {
-                            acc.extend(m);
-                        }
-                        acc
-                    });
-                let mut full = String::new();
-                for (k, v) in &env {
-                    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                        full.push_str(&format!(
-                            "export {k}={}\n",
-                            crate::connection::quote(&text(v))
-                        ));
-                    }
+        let plan = match plan {
+            Plan::Done(r) => return Ok((r, None)),
+            remote => remote,
+        };
+        let delegate = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.delegate_to.as_ref())
+            .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
+            .transpose()
+            .map_err(|e| ItemError::Failed(e.to_string()))?;
+        let (conn_host, conn_vars) = match &delegate {
+            Some(d) if d != host => {
+                let dv = self.inv.host_vars(d).unwrap_or_default();
+                (d.clone(), dv)
+            }
+            _ => (host.to_string(), (**vars).clone()),
+        };
+        let conn = self
+            .connection(&conn_host, &conn_vars)
+            .await
+            .map_err(|e| ItemError::Unreachable(e.to_string()))?;
+        let escalation = self.escalation(chain, vars);
+        let timeout = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.timeout.as_ref())
+            .and_then(|t| self.templar.render(t, vars).ok())
+            .and_then(|t| t.as_u64())
+            .map(Duration::from_secs);
+        let env = chain
+            .iter()
+            .filter_map(|c| c.environment.as_ref())
+            .filter_map(|e| self.templar.render(e, vars).ok())
+            .fold(Vars::new(), |mut acc, e| {
+                if let Value::Object(m) = e {
+                    acc.extend(m);
                 }
-                full.push_str(&script);
-                let out = conn
-                    .exec(ExecRequest {
-                        command: &full,
-                        stdin: stdin.as_deref(),
-                        escalation: escalation.as_ref(),
-                        timeout,
-                    })
-                    .await;
-                match out {
-                    Ok(o) => Ok((finish(o, &state), delegate)),
-                    Err(e) if e.is_unreachable() => Err(ItemError::Unreachable(e.to_string())),
-                    Err(e) => Err(ItemError::Failed(e.to_string())),
+                acc
+            });
+        let mut prelude = String::new();
+        for (k, v) in &env {
+            if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                prelude.push_str(&format!(
+                    "export {k}={}\n",
+                    crate::connection::quote(&text(v))
+                ));
+            }
+        }
+        let mut plan = plan;
+        loop {
+            match plan {
+                Plan::Done(r) => return Ok((r, delegate)),
+                Plan::Remote {
+                    script,
+                    stdin,
+                    then,
+                } => {
+                    let full = format!("{prelude}{script}");
+                    let out = conn
+                        .exec(ExecRequest {
+                            command: &full,
+                            stdin: stdin.as_deref(),
+                            escalation: escalation.as_ref(),
+                            timeout,
+                        })
+                        .await;
+                    match out {
+                        Ok(o) => plan = then(o),
+                        Err(e) if e.is_unreachable() => {
+                            return Err(ItemError::Unreachable(e.to_string()));
+                        }
+                        Err(e) => return Err(ItemError::Failed(e.to_string())),
+                    }
                 }
             }
         }

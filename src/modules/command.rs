@@ -102,12 +102,7 @@ pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Pla
     let mut state = Vars::new();
     state.insert("cmd".into(), Value::String(line));
     state.insert("module".into(), Value::String(module.to_string()));
-    Ok(Plan::Remote {
-        script,
-        stdin,
-        finish,
-        state,
-    })
+    Ok(Plan::remote(script, stdin, move |o| finish(o, &state)))
 }
 
 fn lines(s: &str) -> Value {
@@ -180,12 +175,7 @@ pub(super) fn ping() -> Plan {
             ))
         }
     }
-    Plan::Remote {
-        script: "echo pong".into(),
-        stdin: None,
-        finish: done,
-        state: Vars::new(),
-    }
+    Plan::remote("echo pong".into(), None, |o| done(o, &Vars::new()))
 }
 
 /// POSIX-shell-like word splitting for `command`'s free form (quotes group, backslash

@@ -58,18 +58,35 @@ impl ModuleResult {
     }
 }
 
+/// The rest of a module's work once a remote command has answered.
+pub type Then = Box<dyn FnOnce(ExecOutput) -> Plan + Send>;
+
 /// What the engine must do to run a module on a host.
 pub enum Plan {
-    /// Already decided on the controller.
+    /// Decided; nothing (more) to run.
     Done(ModuleResult),
-    /// Run `script` with `/bin/sh` on the host, then turn its output into a result.
+    /// Run `script` with `/bin/sh` on the host, then continue with its output. Most modules
+    /// need one such step (query and change in one script); a few need a second.
     Remote {
         script: String,
         stdin: Option<Vec<u8>>,
-        finish: fn(ExecOutput, &Vars) -> ModuleResult,
-        /// Arguments `finish` needs (e.g. the command line, for the result's `cmd`).
-        state: Vars,
+        then: Then,
     },
+}
+
+impl Plan {
+    /// A one-step remote plan whose output `finish` turns into the result.
+    pub fn remote(
+        script: String,
+        stdin: Option<Vec<u8>>,
+        finish: impl FnOnce(ExecOutput) -> ModuleResult + Send + 'static,
+    ) -> Plan {
+        Plan::Remote {
+            script,
+            stdin,
+            then: Box::new(move |o| Plan::Done(finish(o))),
+        }
+    }
 }
 
 /// Everything a module may look at.

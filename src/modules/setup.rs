@@ -37,12 +37,7 @@ echo "user_uid=$(id -u)"
 "#;
 
 pub(super) fn plan() -> Plan {
-    Plan::Remote {
-        script: SCRIPT.to_string(),
-        stdin: None,
-        finish,
-        state: Vars::new(),
-    }
+    Plan::remote(SCRIPT.to_string(), None, |o| finish(o, &Vars::new()))
 }
 
 fn distribution(id: &str, name: &str) -> String {
