@@ -287,7 +287,7 @@ fn bad_playbooks_are_refused_before_anything_runs() {
     let marker = dir.path().join("ran");
     let r = run_playbook(
         &format!(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      copy: {{src: a, dest: /tmp/b}}\n",
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      fetch: {{src: a, dest: /tmp/b}}\n",
             marker.display()
         ),
         &[],
@@ -300,7 +300,7 @@ fn bad_playbooks_are_refused_before_anything_runs() {
     );
     assert!(
         r.stderr
-            .contains("module 'copy' is not implemented by olympus yet"),
+            .contains("module 'fetch' is not implemented by olympus yet"),
         "{}",
         r.stderr
     );

@@ -8,6 +8,7 @@
 //! Must not: print, open connections, or decide about other hosts; the engine runs the plan.
 
 mod command;
+mod files;
 mod local;
 mod setup;
 
@@ -112,7 +113,23 @@ pub const ENGINE_MODULES: [&str; 3] = ["meta", "include_tasks", "include_vars"];
 pub fn implemented(name: &str) -> bool {
     matches!(
         name,
-        "command" | "shell" | "raw" | "debug" | "set_fact" | "assert" | "fail" | "ping" | "setup"
+        "command"
+            | "shell"
+            | "raw"
+            | "debug"
+            | "set_fact"
+            | "assert"
+            | "fail"
+            | "ping"
+            | "setup"
+            | "copy"
+            | "template"
+            | "file"
+            | "stat"
+            | "slurp"
+            | "lineinfile"
+            | "blockinfile"
+            | "replace"
     ) || ENGINE_MODULES.contains(&name)
 }
 
@@ -122,6 +139,14 @@ pub fn plan(name: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Module
         "command" | "shell" | "raw" => command::plan(name, args, ctx),
         "ping" => Ok(command::ping()),
         "setup" => Ok(setup::plan()),
+        "copy" => files::copy(args, ctx),
+        "template" => files::template(args, ctx),
+        "file" => files::file(args, ctx),
+        "stat" => files::stat(args),
+        "slurp" => files::slurp(args),
+        "lineinfile" => files::lineinfile(args, ctx),
+        "blockinfile" => files::blockinfile(args, ctx),
+        "replace" => files::replace(args, ctx),
         "debug" => local::debug(args, ctx),
         "set_fact" => local::set_fact(args),
         "assert" => local::assert(args, ctx),

@@ -131,7 +131,13 @@ impl<W: Write + Send> TextReporter<W> {
                     head.push_str(" => ");
                     head.push_str(&pretty());
                 }
-                self.paint(color, &head) + "\n"
+                let mut s = String::new();
+                if let Some(d) = o.result.get("diff").filter(|_| !o.no_log) {
+                    s.push_str(&unified_diff(d, self.color));
+                }
+                s.push_str(&self.paint(color, &head));
+                s.push('\n');
+                s
             }
         }
     }
@@ -175,6 +181,43 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             }
         }
     }
+}
+
+/// `--diff` output: a unified diff of a file's before and after, like Ansible's.
+fn unified_diff(d: &Value, color: bool) -> String {
+    let before = d.get("before").and_then(Value::as_str).unwrap_or("");
+    let after = d.get("after").and_then(Value::as_str).unwrap_or("");
+    let bh = d.get("before_header").and_then(Value::as_str).unwrap_or("");
+    let ah = d.get("after_header").and_then(Value::as_str).unwrap_or("");
+    let diff = similar::TextDiff::from_lines(before, after);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("before: {bh}"), &format!("after: {ah}"))
+        .to_string();
+    if !color {
+        return format!("{text}\n");
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let c = if line.starts_with('+') && !line.starts_with("+++") {
+            GREEN
+        } else if line.starts_with('-') && !line.starts_with("---") {
+            RED
+        } else if line.starts_with("@@") {
+            CYAN
+        } else {
+            ""
+        };
+        if c.is_empty() {
+            out.push_str(line);
+        } else {
+            out.push_str(&format!("{c}{line}{RESET}"));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out
 }
 
 /// One PLAY RECAP line, spaced exactly like Ansible's.

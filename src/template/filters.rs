@@ -21,7 +21,7 @@ fn regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<regex::Rege
 }
 
 /// Python replacement syntax (`\1`, `\g<name>`) to the regex crate's (`${1}`, `${name}`).
-fn python_replacement(repl: &str) -> String {
+pub(crate) fn python_replacement(repl: &str) -> String {
     let mut out = String::new();
     let chars: Vec<char> = repl.chars().collect();
     let mut i = 0;

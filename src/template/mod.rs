@@ -10,6 +10,9 @@
 
 mod filters;
 
+/// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
+pub(crate) use filters::python_replacement as python_to_rust_replacement;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
