@@ -287,20 +287,20 @@ fn bad_playbooks_are_refused_before_anything_runs() {
     let marker = dir.path().join("ran");
     let r = run_playbook(
         &format!(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      fetch: {{src: a, dest: /tmp/b}}\n",
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      apt: {{name: nginx}}\n",
             marker.display()
         ),
         &[],
     );
     assert_eq!(r.code, Some(3));
     assert!(
-        r.stderr.contains("play.yml:5:7"),
+        r.stderr.contains("play.yml:6:7"),
         "names the task's file and line: {}",
         r.stderr
     );
     assert!(
         r.stderr
-            .contains("module 'fetch' is not implemented by olympus yet"),
+            .contains("module 'apt' is not implemented by olympus yet"),
         "{}",
         r.stderr
     );
@@ -375,4 +375,70 @@ fn fleet_facts_become_delegate_and_free_strategy() {
         assert_eq!(doc["recap"][h]["failed"], 0, "{h}: {doc}");
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains(FLEET_SUDO_PASSWORD));
+}
+
+#[test]
+fn include_tasks_script_fetch_wait_for_and_pause() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("files")).expect("mkdir");
+    std::fs::write(
+        d.join("inc-a.yml"),
+        "- name: from a\n  set_fact: {which: a}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("inc-b.yml"),
+        "- name: from b\n  set_fact: {which: b}\n",
+    )
+    .expect("write");
+    std::fs::write(d.join("files/hello.sh"), "#!/bin/sh\necho \"hello $1\"\n").expect("write");
+    let src = d.join("remote.txt");
+    std::fs::write(&src, "fetched\n").expect("write");
+    std::fs::write(
+        d.join("site.yml"),
+        format!(
+            r#"
+- hosts: localhost
+  gather_facts: false
+  vars: {{part: b}}
+  tasks:
+    - name: include by variable
+      include_tasks: "inc-{{{{ part }}}}.yml"
+    - name: skipped include
+      include_tasks: inc-a.yml
+      when: false
+    - name: script
+      script: hello.sh world
+      register: sc
+    - name: fetch
+      fetch: {{src: "{src}", dest: "{out}/", flat: true}}
+    - name: wait for a file
+      wait_for: {{path: "{src}", search_regex: "^fetched", timeout: 5}}
+    - name: wait for a missing file times out
+      wait_for: {{path: "{src}.nope", timeout: 1}}
+      ignore_errors: true
+      register: w
+    - name: pause
+      pause: {{seconds: 0}}
+    - name: check
+      assert:
+        that:
+          - which == 'b'
+          - sc.stdout == 'hello world'
+          - w is failed
+"#,
+            src = src.display(),
+            out = d.join("out").display()
+        ),
+    )
+    .expect("write");
+    let r = run_file(&d.join("site.yml"), &[]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.doc);
+    assert_eq!(status(&r.doc, "from b", "localhost").as_deref(), Some("ok"));
+    assert_eq!(status(&r.doc, "from a", "localhost"), None);
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/remote.txt")).expect("fetched"),
+        "fetched\n"
+    );
 }

@@ -63,6 +63,11 @@ pub enum Event<'a> {
         origin: &'a Origin,
         handler: bool,
     },
+    /// `include_tasks` brought in a file for these hosts.
+    Included {
+        file: &'a str,
+        hosts: &'a [String],
+    },
     /// A loop item's result (shown as it happens, before the task's host result).
     Item(&'a HostOutcome),
     /// The task's result on one host.

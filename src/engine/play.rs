@@ -884,6 +884,11 @@ impl<'a> Runner<'a> {
         if module == "meta" {
             return self.run_meta(st, task, args, hosts, chain).await;
         }
+        if module == "include_tasks" {
+            return self
+                .run_include(st, task, args, hosts, chain, handler)
+                .await;
+        }
         let run_once = chain
             .iter()
             .rev()
@@ -982,6 +987,92 @@ impl<'a> Runner<'a> {
         }
         if let Ok(mut f) = st.failed.lock() {
             f.extend(failed.iter().cloned());
+        }
+        Ok(failed)
+    }
+
+    /// `include_tasks`: each host's file name is rendered with its variables (and its `when`
+    /// decides whether it includes at all); hosts including the same file run it together.
+    async fn run_include(
+        &self,
+        st: &PlayState<'_>,
+        task: &Task,
+        args: &Vars,
+        hosts: &[String],
+        chain: &[&Common],
+        handler: bool,
+    ) -> Result<BTreeSet<String>, RunError> {
+        let err = |message: String| RunError::Task {
+            origin: task.origin.to_string(),
+            message,
+        };
+        let raw = args
+            .get("_raw_params")
+            .or_else(|| args.get("file"))
+            .cloned()
+            .ok_or_else(|| err("include_tasks needs a file name".into()))?;
+        let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
+        for h in hosts {
+            let v = Arc::new(self.vars_for(st, h, chain));
+            let mut included = true;
+            for w in chain.iter().flat_map(|c| c.when.iter()) {
+                if !self
+                    .templar
+                    .condition(w, &v)
+                    .map_err(|e| err(e.to_string()))?
+                {
+                    included = false;
+                }
+            }
+            if !included {
+                self.count(h, |c| c.skipped += 1);
+                continue;
+            }
+            let rel = text(
+                &self
+                    .templar
+                    .render(&raw, &v)
+                    .map_err(|e| err(e.to_string()))?,
+            );
+            let dir = task
+                .origin
+                .file
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let path = [
+                dir.join(&rel),
+                self.playbook_dir.join(&rel),
+                self.playbook_dir.join("tasks").join(&rel),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| err(format!("included task file '{rel}' not found")))?;
+            match groups.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, hs)) => hs.push(h.clone()),
+                None => groups.push((path, vec![h.clone()])),
+            }
+        }
+        let mut failed = BTreeSet::new();
+        for (path, group) in groups {
+            let tasks =
+                crate::playbook::load_tasks(&path).map_err(|e| RunError::Other(e.to_string()))?;
+            let shown = path.to_string_lossy().into_owned();
+            self.reporter.event(Event::Included {
+                file: &shown,
+                hosts: &group,
+            });
+            // The include's own keywords (vars, tags...) wrap the included tasks; its `when`
+            // decided the include only, as with Ansible's dynamic includes.
+            let own = Common {
+                when: Vec::new(),
+                ..task.common.clone()
+            };
+            let mut inner: Vec<&Common> = chain.to_vec();
+            inner.pop();
+            inner.push(&own);
+            let f = self.run_list(st, &tasks, &group, &inner, handler).await?;
+            failed.extend(f);
         }
         Ok(failed)
     }
@@ -1485,11 +1576,6 @@ impl<'a> Runner<'a> {
         if module == "include_vars" {
             return self.include_vars(&args, vars).map(|r| (r, None));
         }
-        if module == "include_tasks" {
-            return Err(ItemError::Failed(
-                "include_tasks is not supported by olympus yet; use import_tasks".into(),
-            ));
-        }
         let ctx = ModuleCtx {
             check_mode: check,
             diff,
@@ -1500,6 +1586,10 @@ impl<'a> Runner<'a> {
             modules::plan(module, &args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
         let plan = match plan {
             Plan::Done(r) => return Ok((r, None)),
+            Plan::Wait(d, r) => {
+                tokio::time::sleep(d).await;
+                return Ok((r, None));
+            }
             remote => remote,
         };
         let delegate = chain
@@ -1551,6 +1641,10 @@ impl<'a> Runner<'a> {
         loop {
             match plan {
                 Plan::Done(r) => return Ok((r, delegate)),
+                Plan::Wait(d, r) => {
+                    tokio::time::sleep(d).await;
+                    return Ok((r, delegate));
+                }
                 Plan::Remote {
                     script,
                     stdin,

@@ -105,6 +105,13 @@ pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Pla
     Ok(Plan::remote(script, stdin, move |o| finish(o, &state)))
 }
 
+/// A command-like result (rc, stdout, stderr...) for `cmd`.
+pub(super) fn finish_output(out: ExecOutput, cmd: &str) -> ModuleResult {
+    let mut st = Vars::new();
+    st.insert("cmd".into(), Value::from(cmd));
+    finish(out, &st)
+}
+
 fn lines(s: &str) -> Value {
     Value::Array(s.lines().map(|l| Value::String(l.to_string())).collect())
 }

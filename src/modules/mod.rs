@@ -10,6 +10,7 @@
 mod command;
 mod files;
 mod local;
+mod misc;
 mod setup;
 
 use serde_json::Value;
@@ -66,6 +67,8 @@ pub type Then = Box<dyn FnOnce(ExecOutput) -> Plan + Send>;
 pub enum Plan {
     /// Decided; nothing (more) to run.
     Done(ModuleResult),
+    /// Wait this long on the controller, then the result is this (`pause`).
+    Wait(std::time::Duration, ModuleResult),
     /// Run `script` with `/bin/sh` on the host, then continue with its output. Most modules
     /// need one such step (query and change in one script); a few need a second.
     Remote {
@@ -130,6 +133,10 @@ pub fn implemented(name: &str) -> bool {
             | "lineinfile"
             | "blockinfile"
             | "replace"
+            | "pause"
+            | "wait_for"
+            | "script"
+            | "fetch"
     ) || ENGINE_MODULES.contains(&name)
 }
 
@@ -147,6 +154,10 @@ pub fn plan(name: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Module
         "lineinfile" => files::lineinfile(args, ctx),
         "blockinfile" => files::blockinfile(args, ctx),
         "replace" => files::replace(args, ctx),
+        "pause" => misc::pause(args),
+        "wait_for" => misc::wait_for(args),
+        "script" => misc::script(args, ctx),
+        "fetch" => misc::fetch(args, ctx),
         "debug" => local::debug(args, ctx),
         "set_fact" => local::set_fact(args),
         "assert" => local::assert(args, ctx),

@@ -155,6 +155,12 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 self.write(&self.banner(&format!("{kind} [{name}]")));
             }
             Event::Item(o) => self.write(&self.host_line(o, true)),
+            Event::Included { file, hosts } => {
+                self.write(&self.paint(
+                    CYAN,
+                    &format!("included: {file} for {}\n", hosts.join(", ")),
+                ));
+            }
             Event::Host(o) => {
                 // A looped task's host line only appears for failures (Ansible shows items).
                 if o.item.is_none()
@@ -402,7 +408,10 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                     let _ = o.flush();
                 }
             }
-            Event::Item(_) | Event::NoHostsMatched { .. } | Event::NoMoreHosts => {}
+            Event::Item(_)
+            | Event::Included { .. }
+            | Event::NoHostsMatched { .. }
+            | Event::NoMoreHosts => {}
         }
     }
 }

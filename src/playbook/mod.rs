@@ -295,6 +295,17 @@ pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
     })
 }
 
+/// Reads a task file (for `include_tasks`, at run time).
+pub fn load_tasks(path: &Path) -> Result<Vec<Task>, PlaybookError> {
+    let root = yaml::load_file(path)?;
+    let ctx = Ctx {
+        file: Arc::new(path.to_path_buf()),
+        dir: path.parent().unwrap_or(Path::new(".")),
+        stack: vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())],
+    };
+    parse_tasks(&ctx, &root, false)
+}
+
 fn load_into(
     path: &Path,
     plays: &mut Vec<Play>,
