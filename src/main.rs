@@ -162,6 +162,9 @@ struct RunArgs {
     /// text: Ansible-style lines; json: one JSON document for the run, printed at the end.
     #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
     output: ExecOutputFormat,
+    /// Also write a JUnit XML report to FILE (one testcase per task and host).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -693,6 +696,15 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             json_reporter = output::play::JsonReporter::new(std::io::stdout());
             &json_reporter
         }
+    };
+    let junit = args.junit.clone().map(output::play::JunitReporter::new);
+    let tee;
+    let reporter: &dyn olympus::engine::events::Reporter = match &junit {
+        Some(j) => {
+            tee = output::play::Tee(vec![reporter, j]);
+            &tee
+        }
+        None => reporter,
     };
     let mut code = exit::OK;
     for pb in &books {

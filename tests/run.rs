@@ -442,3 +442,63 @@ fn include_tasks_script_fetch_wait_for_and_pause() {
         "fetched\n"
     );
 }
+
+#[test]
+fn junit_list_options_syntax_check_and_extra_vars_forms() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- name: p1\n  hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: ok <1>\n      debug: {msg: '{{ a }}-{{ b.c }}'}\n    - name: skipped\n      debug: {msg: x}\n      when: false\n      tags: [t1]\n    - name: bad & fails\n      fail: {msg: \"nope\"}\n      when: fail_it | bool\n",
+    )
+    .expect("write");
+    let vars = dir.path().join("vars.yml");
+    std::fs::write(&vars, "b: {c: from-file}\n").expect("write");
+    let junit = dir.path().join("report.xml");
+    let at_vars = format!("@{}", vars.display());
+    let junit_s = junit.to_string_lossy().to_string();
+    let r = run_file(
+        &pb,
+        &[
+            "-e",
+            "{\"a\": \"json\", \"fail_it\": true}",
+            "-e",
+            &at_vars,
+            "--junit",
+            &junit_s,
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert_eq!(
+        result(&r.doc, "ok <1>", "localhost")["msg"],
+        "json-from-file"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains(
+            "<testsuite name=\"p1\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\">"
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"[localhost] ok &lt;1&gt;\"/>"), "{xml}");
+    assert!(xml.contains("<failure message=\"nope\"/>"), "{xml}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb)
+        .args(["--list-tasks", "--list-hosts"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.contains("hosts (1):\n      localhost"), "{text}");
+    assert!(text.contains("      skipped\tTAGS: [t1]"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb)
+        .arg("--syntax-check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("playbook: "));
+}

@@ -415,3 +415,160 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
         }
     }
 }
+
+/// Several reporters at once (terminal lines and a JUnit file, say).
+pub struct Tee<'a>(pub Vec<&'a dyn Reporter>);
+
+impl Reporter for Tee<'_> {
+    fn event(&self, e: Event<'_>) {
+        for r in &self.0 {
+            // Events are not Clone; rebuild the borrowed view for each reporter.
+            r.event(match &e {
+                Event::PlayStart { name, hosts } => Event::PlayStart { name, hosts },
+                Event::NoHostsMatched { pattern } => Event::NoHostsMatched { pattern },
+                Event::TaskStart {
+                    name,
+                    origin,
+                    handler,
+                } => Event::TaskStart {
+                    name,
+                    origin,
+                    handler: *handler,
+                },
+                Event::Included { file, hosts } => Event::Included { file, hosts },
+                Event::Item(o) => Event::Item(o),
+                Event::Host(o) => Event::Host(o),
+                Event::NoMoreHosts => Event::NoMoreHosts,
+                Event::PlayAborted { reason } => Event::PlayAborted { reason },
+                Event::Recap(r) => Event::Recap(r),
+            });
+        }
+    }
+}
+
+/// `--junit FILE`: one testsuite per play, one testcase per task and host, written (atomically)
+/// when the run ends, for CI systems.
+pub struct JunitReporter {
+    path: std::path::PathBuf,
+    state: Mutex<JunitState>,
+}
+
+#[derive(Default)]
+struct JunitState {
+    /// (play name, cases)
+    suites: Vec<(String, Vec<JunitCase>)>,
+    task: String,
+}
+
+struct JunitCase {
+    name: String,
+    status: Status,
+    ignored: bool,
+    message: String,
+}
+
+impl JunitReporter {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        JunitReporter {
+            path,
+            state: Mutex::new(JunitState::default()),
+        }
+    }
+
+    fn render(st: &JunitState) -> String {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+                .collect::<String>()
+        };
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+        for (play, cases) in &st.suites {
+            let failures = cases
+                .iter()
+                .filter(|c| c.status == Status::Failed && !c.ignored)
+                .count();
+            let errors = cases
+                .iter()
+                .filter(|c| c.status == Status::Unreachable)
+                .count();
+            let skipped = cases.iter().filter(|c| c.status == Status::Skipped).count();
+            out.push_str(&format!(
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">\n",
+                esc(play),
+                cases.len()
+            ));
+            for c in cases {
+                out.push_str(&format!(
+                    "    <testcase classname=\"{}\" name=\"{}\"",
+                    esc(play),
+                    esc(&c.name)
+                ));
+                match c.status {
+                    Status::Failed if !c.ignored => out.push_str(&format!(
+                        ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
+                        esc(&c.message)
+                    )),
+                    Status::Unreachable => out.push_str(&format!(
+                        ">\n      <error message=\"{}\"/>\n    </testcase>\n",
+                        esc(&c.message)
+                    )),
+                    Status::Skipped => out.push_str(">\n      <skipped/>\n    </testcase>\n"),
+                    _ => out.push_str("/>\n"),
+                }
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn event(&self, e: Event<'_>) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        match e {
+            Event::PlayStart { name, .. } => st.suites.push((name.to_string(), Vec::new())),
+            Event::TaskStart { name, .. } => st.task = name.to_string(),
+            Event::Host(o) => {
+                let name = format!("[{}] {}", o.host, st.task);
+                let message = if o.no_log {
+                    NO_LOG.to_string()
+                } else {
+                    o.result
+                        .get("msg")
+                        .map(|m| {
+                            m.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| m.to_string())
+                        })
+                        .unwrap_or_default()
+                };
+                if let Some((_, cases)) = st.suites.last_mut() {
+                    cases.push(JunitCase {
+                        name,
+                        status: o.status,
+                        ignored: o.ignored,
+                        message,
+                    });
+                }
+            }
+            Event::Recap(_) => {
+                let xml = Self::render(&st);
+                let tmp = self
+                    .path
+                    .with_extension(format!("tmp.{}", std::process::id()));
+                let ok = std::fs::write(&tmp, xml).and_then(|()| std::fs::rename(&tmp, &self.path));
+                if let Err(e) = ok {
+                    tracing::error!("cannot write the JUnit report {}: {e}", self.path.display());
+                }
+            }
+            _ => {}
+        }
+    }
+}
