@@ -627,7 +627,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
                 if args.list_tasks {
                     println!("    tasks:");
                     let mut names = Vec::new();
-                    for section in [&p.pre_tasks, &p.tasks, &p.post_tasks] {
+                    for section in [&p.pre_tasks, &p.role_tasks, &p.tasks, &p.post_tasks] {
                         play::task_names(section, &mut names);
                     }
                     for (n, tags) in names {

@@ -502,3 +502,70 @@ fn junit_list_options_syntax_check_and_extra_vars_forms() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("playbook: "));
 }
+
+#[test]
+fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let w = |rel: &str, text: &str| {
+        let p = d.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    w(
+        "roles/common/tasks/main.yml",
+        "- name: common task\n  set_fact: {common_ran: true}\n",
+    );
+    w("roles/web/meta/main.yml", "dependencies: [common]\n");
+    w(
+        "roles/web/defaults/main.yml",
+        "port: 80\nlisten: \"{{ port }}\"\n",
+    );
+    w("roles/web/vars/main.yml", "service: nginx\n");
+    w(
+        "roles/web/tasks/main.yml",
+        "- name: render\n  template: {src: site.conf.j2, dest: \"{{ out }}/site.conf\"}\n  notify: restart web\n- name: role vars\n  assert:\n    that: [service == 'nginx', common_ran, role_name == 'web']\n",
+    );
+    w(
+        "roles/web/templates/site.conf.j2",
+        "listen {{ listen }}; # {{ service }}\n",
+    );
+    w(
+        "roles/web/handlers/main.yml",
+        "- name: restart web\n  debug: {msg: \"restart {{ service }}\"}\n",
+    );
+    let out_dir = d.join("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    w(
+        "site.yml",
+        &format!(
+            "- hosts: localhost\n  gather_facts: false\n  vars: {{out: \"{}\"}}\n  pre_tasks:\n    - name: before roles\n      debug: {{msg: pre}}\n  roles:\n    - role: web\n      port: 8080\n  tasks:\n    - name: after roles\n      debug: {{msg: \"{{{{ port | default('no-leak') }}}}\"}}\n",
+            out_dir.display()
+        ),
+    );
+    let r = run_file(&d.join("site.yml"), &[]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.doc);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("site.conf")).expect("rendered"),
+        "listen 8080; # nginx\n"
+    );
+    let names: Vec<String> = r.doc["plays"][0]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "before roles",
+            "common task",
+            "render",
+            "role vars",
+            "after roles",
+            "restart web"
+        ]
+    );
+    // Role defaults are play-wide (lowest precedence); role params stay in the role.
+    assert_eq!(result(&r.doc, "after roles", "localhost")["msg"], 80);
+}

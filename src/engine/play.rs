@@ -473,7 +473,10 @@ impl<'a> Runner<'a> {
             )
             .await?;
         }
-        for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+        // Roles run after pre_tasks (and their handlers), before tasks, in one section.
+        let mut main: Vec<Task> = play.role_tasks.clone();
+        main.extend(play.tasks.iter().cloned());
+        for section in [&play.pre_tasks, &main, &play.post_tasks] {
             if self.stopped(st) {
                 break;
             }
@@ -794,7 +797,8 @@ impl<'a> Runner<'a> {
 
     /// Variables for a task on a host, lowest precedence first.
     fn vars_for(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
-        let mut v = self.inv.host_vars(host).unwrap_or_default();
+        let mut v = st.play.role_defaults.clone();
+        v.extend(self.inv.host_vars(host).unwrap_or_default());
         v.extend(st.vars.clone());
         for c in chain.iter().skip(1) {
             v.extend(c.vars.clone());
@@ -1898,6 +1902,7 @@ pub fn preflight(pb: &Playbook) -> Result<(), RunError> {
         Ok(())
     }
     for play in &pb.plays {
+        walk(&play.role_tasks)?;
         walk(&play.pre_tasks)?;
         walk(&play.tasks)?;
         walk(&play.post_tasks)?;

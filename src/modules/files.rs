@@ -293,7 +293,19 @@ fn local_file(ctx: &ModuleCtx<'_>, src: &str, subdir: &str) -> Result<PathBuf, M
         .and_then(Value::as_str)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    for cand in [base.join(subdir).join(src), base.join(src)] {
+    let role = ctx
+        .vars
+        .get("role_path")
+        .and_then(Value::as_str)
+        .map(PathBuf::from);
+    let mut cands: Vec<PathBuf> = Vec::new();
+    if let Some(r) = &role {
+        cands.push(r.join(subdir).join(src));
+        cands.push(r.join(src));
+    }
+    cands.push(base.join(subdir).join(src));
+    cands.push(base.join(src));
+    for cand in cands {
         if cand.exists() {
             return Ok(cand);
         }

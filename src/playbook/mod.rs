@@ -9,6 +9,7 @@
 
 mod kv;
 mod names;
+mod roles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,7 +101,12 @@ pub struct Play {
     pub strategy: Strategy,
     pub order: Option<String>,
     pub force_handlers: Option<Value>,
+    /// `roles:` as written (they are expanded into `role_tasks`/handlers at parse time).
     pub roles: Vec<Value>,
+    /// The roles' tasks: one block per role, run after `pre_tasks` and before `tasks`.
+    pub role_tasks: Vec<Task>,
+    /// Role defaults (lowest variable precedence).
+    pub role_defaults: Vars,
     pub pre_tasks: Vec<Task>,
     pub tasks: Vec<Task>,
     pub post_tasks: Vec<Task>,
@@ -507,6 +513,8 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
         order: None,
         force_handlers: None,
         roles: Vec::new(),
+        role_tasks: Vec::new(),
+        role_defaults: Vars::new(),
         pre_tasks: Vec::new(),
         tasks: Vec::new(),
         post_tasks: Vec::new(),
@@ -514,6 +522,7 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
         common: Common::default(),
     };
     let mut has_hosts = false;
+    let mut role_handlers: Vec<Task> = Vec::new();
     for (k, v) in map {
         let key = key_of(ctx, k)?;
         if key == "name" {
@@ -568,7 +577,13 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
                 play.order = Some(o.to_string());
             }
             "force_handlers" => play.force_handlers = Some(v.to_value()),
-            "roles" => play.roles = list_values(v),
+            "roles" => {
+                play.roles = list_values(v);
+                let expanded = roles::expand(ctx, v)?;
+                play.role_tasks = expanded.tasks;
+                play.role_defaults = expanded.defaults;
+                role_handlers = expanded.handlers;
+            }
             "pre_tasks" => play.pre_tasks = parse_tasks(ctx, v, false)?,
             "tasks" => play.tasks = parse_tasks(ctx, v, false)?,
             "post_tasks" => play.post_tasks = parse_tasks(ctx, v, false)?,
@@ -596,13 +611,9 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
             Some("for example 'hosts: all' or 'hosts: localhost'".into()),
         ));
     }
-    if !play.roles.is_empty() {
-        return Err(ctx.err(
-            node.pos,
-            "'roles:' is not supported by olympus yet",
-            Some("use import_tasks with the role's tasks file until roles land".into()),
-        ));
-    }
+    // Role handlers come before the play's own, as Ansible orders them.
+    role_handlers.append(&mut play.handlers);
+    play.handlers = role_handlers;
     Ok(play)
 }
 

@@ -212,7 +212,8 @@ fn unknown_and_unsupported_names_are_refused_with_position() {
     assert!(e.contains("list of plays"), "{e}");
 
     let e = parse_err("- hosts: all\n  roles: [web]\n");
-    assert!(e.contains("'roles:' is not supported"), "{e}");
+    assert!(e.contains("role 'web' not found"), "{e}");
+    assert!(e.contains("site.yml:2:11"), "{e}");
 
     let e = parse_err("- hosts: all\n  tasks:\n    - block: []\n      command: ls\n");
     assert!(e.contains("a block cannot also run a module"), "{e}");
