@@ -214,3 +214,66 @@ fn a_settled_playbook_reports_no_changes_the_second_time() {
     assert_eq!(recap(&second)["h01"]["ok"], 6);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn copying_a_directory_sends_only_changed_files() {
+    let fleet = Fleet::start(1);
+    let play = tempfile::tempdir().expect("tmp");
+    let root = Path::new("/tmp").join(format!("olympus-tree-{}", fleet.hosts[0].addr));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("root");
+    let _ = Command::new("chmod").arg("1777").arg(&root).status();
+    let tree = play.path().join("files/site");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    std::fs::write(tree.join("index.html"), "<h1>hi</h1>\n").expect("write");
+    std::fs::write(tree.join("sub/app.js"), "let x = 1;\n").expect("write");
+    std::fs::write(
+        play.path().join("site.yml"),
+        "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: tree\n      copy: {src: site, dest: \"{{ root }}/www\"}\n      register: t\n    - name: show\n      debug: {var: t.changed_files}\n",
+    )
+    .expect("write");
+    let root_var = format!("root={}", root.display());
+    let changed_files = |out: &Output| -> Value {
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        doc["plays"][0]["tasks"][1]["hosts"]["h01"]["result"]["t.changed_files"].clone()
+    };
+    let first = run(&fleet, play.path(), &["-e", &root_var, "--output", "json"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    assert_eq!(
+        changed_files(&first).as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("www/site/sub/app.js")).expect("copied"),
+        "let x = 1;\n"
+    );
+    let second = run(&fleet, play.path(), &["-e", &root_var, "--output", "json"]);
+    assert_eq!(
+        recap(&second)["h01"]["changed"],
+        0,
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    std::fs::write(tree.join("sub/app.js"), "let x = 2;\n").expect("write");
+    let third = run(&fleet, play.path(), &["-e", &root_var, "--output", "json"]);
+    let files = changed_files(&third);
+    assert_eq!(
+        files.as_array().map(Vec::len),
+        Some(1),
+        "only the changed file was sent: {files}"
+    );
+    assert!(
+        files[0]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("www/site/sub/app.js")
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

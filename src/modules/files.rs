@@ -133,6 +133,8 @@ struct Write {
     validate: Option<String>,
     /// `force: no`: never replace an existing file.
     keep_existing: bool,
+    /// Create the destination's directory (copying a directory tree).
+    make_dirs: bool,
 }
 
 fn sha1_hex(data: &[u8]) -> String {
@@ -152,7 +154,15 @@ fn write_script(w: &Write) -> String {
         ));
     }
     s.push_str("if [ -e \"$p\" ] && [ ! -f \"$p\" ]; then echo \"error=$p exists and is not a regular file\"; exit 3; fi\n");
-    s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n");
+    if w.make_dirs && !w.check {
+        s.push_str("d=$(dirname -- \"$p\"); mkdir -p -- \"$d\" || exit 1\n");
+    }
+    if w.make_dirs && w.check {
+        // Checking a tree whose directories do not exist yet: nothing to compare with.
+        s.push_str("d=$(dirname -- \"$p\")\n");
+    } else {
+        s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n");
+    }
     s.push_str(
         "cur=; if [ -f \"$p\" ]; then cur=$(sha1sum < \"$p\") || exit 1; cur=${cur%% *}; fi\n",
     );
@@ -365,12 +375,7 @@ pub(super) fn copy(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
         (None, Some(src)) => {
             let path = local_file(ctx, src, "files")?;
             if path.is_dir() {
-                return Err(args_error(
-                    "copy",
-                    format!(
-                        "'{src}' is a directory; copying directories is not supported by olympus yet"
-                    ),
-                ));
+                return copy_tree(args, ctx, &path, src.ends_with('/'), dest);
             }
             let data = std::fs::read(&path)
                 .map_err(|e| args_error("copy", format!("{}: {e}", path.display())))?;
@@ -402,7 +407,139 @@ pub(super) fn copy(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
         backup: bool_arg(args, "backup", false),
         validate: arg_str(args, "validate").map(str::to_string),
         keep_existing: !bool_arg(args, "force", true),
+        make_dirs: false,
     }))
+}
+
+/// Files of a local tree, relative to its root, sorted.
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let r = rel.join(e.file_name());
+        if root.join(&r).is_dir() {
+            walk(root, &r, out)?;
+        } else {
+            out.push(r);
+        }
+    }
+    Ok(())
+}
+
+/// `copy` of a directory: one script lists the SHA-1 of every destination file, then only
+/// the files that differ are sent (`src: dir/` copies the contents, `src: dir` the directory).
+fn copy_tree(
+    args: &Vars,
+    ctx: &ModuleCtx<'_>,
+    root: &Path,
+    contents_only: bool,
+    dest: &str,
+) -> Result<Plan, ModuleError> {
+    let mut files = Vec::new();
+    walk(root, Path::new(""), &mut files)
+        .map_err(|e| args_error("copy", format!("{}: {e}", root.display())))?;
+    let base = if contents_only {
+        dest.trim_end_matches('/').to_string()
+    } else {
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{}/{name}", dest.trim_end_matches('/'))
+    };
+    let mut local: Vec<(String, Vec<u8>)> = Vec::new();
+    for f in &files {
+        let rel = f.to_string_lossy().into_owned();
+        if rel.contains('\n') {
+            return Err(args_error(
+                "copy",
+                format!("file name with a newline is not supported: {rel:?}"),
+            ));
+        }
+        let data = std::fs::read(root.join(f))
+            .map_err(|e| args_error("copy", format!("{}: {e}", root.join(f).display())))?;
+        local.push((rel, data));
+    }
+    let mut script = format!("b={}\n", quote(&base));
+    for (rel, _) in &local {
+        script.push_str(&format!(
+            "f={q}; if [ -f \"$b/$f\" ]; then s=$(sha1sum < \"$b/$f\"); echo \"${{s%% *}} $f\"; else echo \"absent $f\"; fi\n",
+            q = quote(rel)
+        ));
+    }
+    let attrs = attrs(args)?;
+    let (check, diff, backup) = (ctx.check_mode, ctx.diff, bool_arg(args, "backup", false));
+    Ok(Plan::Remote {
+        script,
+        stdin: None,
+        then: Box::new(move |out: ExecOutput| {
+            if out.rc != Some(0) {
+                return Plan::Done(ModuleResult::failed(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+            let remote: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(s, f)| (f.to_string(), s.to_string()))
+                .collect();
+            let with_attrs = attrs.mode.is_some() || attrs.owner.is_some() || attrs.group.is_some();
+            let todo: Vec<Write> = local
+                .into_iter()
+                .filter(|(rel, data)| {
+                    with_attrs
+                        || remote.get(rel).map(String::as_str) != Some(sha1_hex(data).as_str())
+                })
+                .map(|(rel, data)| Write {
+                    dest: format!("{base}/{rel}"),
+                    basename_if_dir: None,
+                    content: data,
+                    attrs: attrs.clone(),
+                    check,
+                    diff,
+                    backup,
+                    validate: None,
+                    keep_existing: false,
+                    make_dirs: true,
+                })
+                .collect();
+            write_all(todo, ModuleResult::ok(), base)
+        }),
+    })
+}
+
+/// Writes files one after another, gathering one result.
+fn write_all(mut todo: Vec<Write>, mut acc: ModuleResult, base: String) -> Plan {
+    if todo.is_empty() {
+        acc.data.insert("dest".into(), Value::from(base));
+        return Plan::Done(acc);
+    }
+    let w = todo.remove(0);
+    let script = write_script(&w);
+    let stdin = Some(w.content.clone());
+    Plan::Remote {
+        script,
+        stdin,
+        then: Box::new(move |out| {
+            let r = finish_write(w, out);
+            if r.failed {
+                return Plan::Done(r);
+            }
+            if r.changed {
+                acc.changed = true;
+                if let Value::Array(files) = acc
+                    .data
+                    .entry("changed_files")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    files.push(r.data.get("dest").cloned().unwrap_or(Value::Null));
+                }
+            }
+            write_all(todo, acc, base)
+        }),
+    }
 }
 
 pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
@@ -453,6 +590,7 @@ pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleE
         backup: bool_arg(args, "backup", false),
         validate: arg_str(args, "validate").map(str::to_string),
         keep_existing: !bool_arg(args, "force", true),
+        make_dirs: false,
     }))
 }
 
@@ -770,6 +908,7 @@ fn editing_write(
         backup: bool_arg(args, "backup", false),
         validate: arg_str(args, "validate").map(str::to_string),
         keep_existing: false,
+        make_dirs: false,
     })
 }
 
