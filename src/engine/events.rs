@@ -62,6 +62,8 @@ pub enum Event<'a> {
         name: &'a str,
         origin: &'a Origin,
         handler: bool,
+        /// How many hosts will report a result for it.
+        hosts: usize,
     },
     /// `include_tasks` brought in a file for these hosts.
     Included {

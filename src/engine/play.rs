@@ -884,6 +884,7 @@ impl<'a> Runner<'a> {
             name: &shown,
             origin: &task.origin,
             handler,
+            hosts: hosts.len(),
         });
         if module == "meta" {
             return self.run_meta(st, task, args, hosts, chain).await;

@@ -14,6 +14,9 @@ const NO_LOG: &str =
 /// Writes Ansible-style lines to a stream (stdout in the CLI).
 pub struct TextReporter<W: Write + Send> {
     out: Mutex<W>,
+    /// A live bar per task on stderr (terminals only).
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+    progress: bool,
     color: bool,
     /// `-v` and more: show every result's data, not only debug's.
     verbose: u8,
@@ -31,9 +34,53 @@ impl<W: Write + Send> TextReporter<W> {
     pub fn new(out: W, color: bool, verbose: u8) -> Self {
         TextReporter {
             out: Mutex::new(out),
+            bar: Mutex::new(None),
+            progress: false,
             color,
             verbose,
             columns: 80,
+        }
+    }
+
+    /// Shows a live progress bar on stderr for each task (use on a terminal only).
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    fn bar_start(&self, name: &str, hosts: usize) {
+        if !self.progress {
+            return;
+        }
+        let pb = indicatif::ProgressBar::new(hosts as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} {bar:25} {pos}/{len} {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_message(name.chars().take(40).collect::<String>());
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(old) = b.replace(pb)
+        {
+            old.finish_and_clear();
+        }
+    }
+
+    fn bar_tick(&self) {
+        if let Ok(b) = self.bar.lock()
+            && let Some(pb) = b.as_ref()
+        {
+            pb.inc(1);
+        }
+    }
+
+    fn bar_clear(&self) {
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(pb) = b.take()
+        {
+            pb.finish_and_clear();
         }
     }
 
@@ -46,6 +93,18 @@ impl<W: Write + Send> TextReporter<W> {
     }
 
     fn write(&self, s: &str) {
+        // Lines go out above the bar, which is redrawn below them.
+        if let Ok(b) = self.bar.lock()
+            && let Some(pb) = b.as_ref()
+        {
+            pb.suspend(|| {
+                if let Ok(mut o) = self.out.lock() {
+                    let _ = o.write_all(s.as_bytes());
+                    let _ = o.flush();
+                }
+            });
+            return;
+        }
         if let Ok(mut o) = self.out.lock() {
             let _ = o.write_all(s.as_bytes());
             let _ = o.flush();
@@ -150,9 +209,20 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             Event::NoHostsMatched { pattern } => {
                 self.write(&self.paint(CYAN, &format!("skipping: no hosts matched '{pattern}'\n")))
             }
-            Event::TaskStart { name, handler, .. } => {
+            Event::TaskStart {
+                name,
+                handler,
+                hosts,
+                origin,
+            } => {
+                self.bar_clear();
                 let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
-                self.write(&self.banner(&format!("{kind} [{name}]")));
+                let mut s = self.banner(&format!("{kind} [{name}]"));
+                if self.verbose >= 2 {
+                    s.push_str(&format!("task path: {origin}\n"));
+                }
+                self.write(&s);
+                self.bar_start(name, hosts);
             }
             Event::Item(o) => self.write(&self.host_line(o, true)),
             Event::Included { file, hosts } => {
@@ -162,6 +232,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 ));
             }
             Event::Host(o) => {
+                self.bar_tick();
                 // A looped task's host line only appears for failures (Ansible shows items).
                 if o.item.is_none()
                     && o.result.get("results").is_some()
@@ -177,6 +248,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 self.write(&self.paint(RED, &format!("\nPLAY STOPPED: {reason}\n")))
             }
             Event::Recap(recap) => {
+                self.bar_clear();
                 let mut s = self.banner("PLAY RECAP");
                 for (host, c) in recap {
                     s.push_str(&recap_line(host, c, self.color));
@@ -363,6 +435,7 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 name,
                 origin,
                 handler,
+                ..
             } => {
                 if let Some(Value::Array(tasks)) =
                     doc.plays.last_mut().and_then(|p| p.get_mut("tasks"))
@@ -430,10 +503,12 @@ impl Reporter for Tee<'_> {
                     name,
                     origin,
                     handler,
+                    hosts,
                 } => Event::TaskStart {
                     name,
                     origin,
                     handler: *handler,
+                    hosts: *hosts,
                 },
                 Event::Included { file, hosts } => Event::Included { file, hosts },
                 Event::Item(o) => Event::Item(o),
