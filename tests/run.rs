@@ -569,3 +569,149 @@ fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
     // Role defaults are play-wide (lowest precedence); role params stay in the role.
     assert_eq!(result(&r.doc, "after roles", "localhost")["msg"], 80);
 }
+
+#[test]
+fn more_keywords_environment_no_log_meta_order_check_mode_timeout_fileglob() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("globs")).expect("mkdir");
+    std::fs::write(d.join("globs/a.conf"), "a").expect("write");
+    std::fs::write(d.join("globs/b.conf"), "b").expect("write");
+    std::fs::write(d.join("globs/c.txt"), "c").expect("write");
+    let marker = d.join("made");
+    std::fs::write(
+        d.join("site.yml"),
+        format!(
+            r#"
+- hosts: localhost
+  gather_facts: false
+  environment: {{GREETING: hello}}
+  tasks:
+    - name: env
+      shell: echo "$GREETING $EXTRA"
+      environment: {{EXTRA: world}}
+      register: env
+    - name: secret
+      debug: {{msg: "s3cr3t-value"}}
+      no_log: true
+    - name: forced check mode
+      command: touch {m}
+      check_mode: true
+    - name: timeout
+      command: sleep 5
+      timeout: 1
+      ignore_errors: true
+      register: slow
+    - name: globbed
+      debug: {{msg: "{{{{ item | basename }}}}"}}
+      with_fileglob: ["globs/*.conf"]
+      loop_control: {{label: "{{{{ item | basename }}}}"}}
+      register: globbed
+    - name: check
+      assert:
+        that:
+          - env.stdout == 'hello world'
+          - slow is failed
+          - globbed.results | map(attribute='msg') | list == ['a.conf', 'b.conf']
+    - name: stop here
+      meta: end_play
+    - name: never
+      debug: {{msg: unreachable}}
+"#,
+            m = marker.display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(d.join("site.yml"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("s3cr3t-value"),
+        "no_log result was printed:\n{text}"
+    );
+    assert!(text.contains("the output has been hidden"), "{text}");
+    assert!(text.contains("(item=a.conf)"), "loop_control label: {text}");
+    assert!(
+        !text.contains("TASK [never]"),
+        "end_play stops the play: {text}"
+    );
+    assert!(
+        !marker.exists(),
+        "check_mode: true on the task must not run it"
+    );
+}
+
+#[test]
+fn unreachable_hosts_leave_the_play_unless_ignored() {
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = dir.path().join("hosts");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let mut text = std::fs::read_to_string(&fleet.inventory).expect("inventory");
+    text = text.replacen(
+        "[fleet]\n",
+        &format!("[fleet]\ndown ansible_host=127.0.0.1 ansible_port={port}\n"),
+        1,
+    );
+    std::fs::write(&inv, text).expect("write");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: fleet\n  gather_facts: false\n  order: sorted\n  tasks:\n    - name: tolerated\n      command: /bin/true\n      ignore_unreachable: true\n    - name: first\n      command: /bin/true\n    - name: second\n      command: /bin/true\n- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: next play\n      command: /bin/true\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(&inv)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args([
+            "--ssh-config",
+            "/dev/null",
+            "--output",
+            "json",
+            "--connect-timeout",
+            "3",
+        ])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(4), "{doc}");
+    assert_eq!(doc["recap"]["down"]["unreachable"], 1, "{doc}");
+    assert_eq!(
+        doc["recap"]["down"]["ignored"], 1,
+        "ignore_unreachable kept it for one more task: {doc}"
+    );
+    assert_eq!(
+        status(&doc, "first", "down").as_deref(),
+        Some("unreachable")
+    );
+    assert_eq!(
+        status(&doc, "second", "down"),
+        None,
+        "an unreachable host leaves the play"
+    );
+    assert_eq!(status(&doc, "second", "h01").as_deref(), Some("changed"));
+    assert_eq!(
+        doc["plays"][0]["hosts"],
+        serde_json::json!(["down", "h01", "h02"]),
+        "order: sorted"
+    );
+    // The unreachable host has left the run, so the second play does not see it at all.
+    assert_eq!(status(&doc, "next play", "down"), None);
+    assert_eq!(status(&doc, "next play", "h02").as_deref(), Some("changed"));
+}
