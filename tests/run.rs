@@ -1,5 +1,6 @@
-//! `olympus run`: playbook features end to end, on the implicit localhost and on the
-//! real-sshd fleet.
+//! `olympus run`: playbook features end to end on the real-sshd fleet. The playbooks say
+//! `hosts: localhost`, and the inventory the helpers pass defines `localhost` as a fleet
+//! host: every task goes over SSH to sshd, as the unprivileged fleet user.
 
 mod common;
 
@@ -15,18 +16,45 @@ struct Run {
     stderr: String,
 }
 
+/// A temporary directory the fleet user can use too.
+fn shared_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tmp");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    d
+}
+
 fn run_playbook(yaml: &str, extra: &[&str]) -> Run {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let pb = dir.path().join("play.yml");
     std::fs::write(&pb, yaml).expect("write");
     run_file(&pb, extra)
 }
 
+/// Runs a playbook where `localhost` is a real-sshd fleet host.
 fn run_file(pb: &Path, extra: &[&str]) -> Run {
+    let fleet = Fleet::start(1);
+    let h = &fleet.hosts[0];
+    let inv = fleet.dir.path().join("localhost.ini");
+    std::fs::write(
+        &inv,
+        format!(
+            "localhost ansible_host={} ansible_port={} ansible_user={} ansible_ssh_private_key_file={}\n",
+            h.addr,
+            h.port,
+            fleet.user,
+            fleet.key.display()
+        ),
+    )
+    .expect("inventory");
     let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
         .arg("run")
         .arg(pb)
-        .args(["--output", "json"])
+        .arg("-i")
+        .arg(&inv)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args(["--ssh-config", "/dev/null", "--output", "json"])
         .args(extra)
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("OLYMPUS_BECOME_PASSWORD")
@@ -104,7 +132,7 @@ fn variables_templates_register_set_fact_and_assert() {
 
 #[test]
 fn check_mode_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let marker = dir.path().join("made");
     let r = run_playbook(
         &format!(
@@ -219,7 +247,7 @@ fn tags_select_and_skip() {
 
 #[test]
 fn loops_until_and_exit_codes() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let counter = dir.path().join("n");
     let r = run_playbook(
         &format!(
@@ -283,7 +311,7 @@ fn loops_until_and_exit_codes() {
 
 #[test]
 fn bad_playbooks_are_refused_before_anything_runs() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let marker = dir.path().join("ran");
     let r = run_playbook(
         &format!(
@@ -320,7 +348,7 @@ fn bad_playbooks_are_refused_before_anything_runs() {
 #[test]
 fn fleet_facts_become_delegate_and_free_strategy() {
     let fleet = Fleet::start(3);
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let pb = dir.path().join("site.yml");
     std::fs::write(
         &pb,
@@ -379,7 +407,7 @@ fn fleet_facts_become_delegate_and_free_strategy() {
 
 #[test]
 fn include_tasks_script_fetch_wait_for_and_pause() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let d = dir.path();
     std::fs::create_dir_all(d.join("files")).expect("mkdir");
     std::fs::write(
@@ -445,7 +473,7 @@ fn include_tasks_script_fetch_wait_for_and_pause() {
 
 #[test]
 fn junit_list_options_syntax_check_and_extra_vars_forms() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let pb = dir.path().join("site.yml");
     std::fs::write(
         &pb,
@@ -505,7 +533,7 @@ fn junit_list_options_syntax_check_and_extra_vars_forms() {
 
 #[test]
 fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let d = dir.path();
     let w = |rel: &str, text: &str| {
         let p = d.join(rel);
@@ -536,6 +564,10 @@ fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
     );
     let out_dir = d.join("out");
     std::fs::create_dir_all(&out_dir).expect("mkdir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
     w(
         "site.yml",
         &format!(
@@ -572,7 +604,7 @@ fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
 
 #[test]
 fn more_keywords_environment_no_log_meta_order_check_mode_timeout_fileglob() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let d = dir.path();
     std::fs::create_dir_all(d.join("globs")).expect("mkdir");
     std::fs::write(d.join("globs/a.conf"), "a").expect("write");
@@ -653,7 +685,7 @@ fn more_keywords_environment_no_log_meta_order_check_mode_timeout_fileglob() {
 #[test]
 fn unreachable_hosts_leave_the_play_unless_ignored() {
     let fleet = Fleet::start(2);
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = shared_dir();
     let inv = dir.path().join("hosts");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
