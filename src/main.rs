@@ -604,6 +604,53 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             }
         }
     }
+    // vars_prompt: asked on a terminal unless -e already answers it.
+    for pb in &books {
+        for p in &pb.plays {
+            for entry in &p.vars_prompt {
+                let Some(name) = play::prompt_name(entry) else {
+                    continue;
+                };
+                if extra_vars.contains_key(&name) || !std::io::stdin().is_terminal() {
+                    continue;
+                }
+                let text = |k: &str| {
+                    entry.get(k).map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                };
+                let prompt = text("prompt").unwrap_or_else(|| name.clone());
+                let private = entry
+                    .get("private")
+                    .map(olympus::template::ansible_bool)
+                    .unwrap_or(true);
+                let default = text("default");
+                let shown = match &default {
+                    Some(d) if !private => format!("{prompt} [{d}]: "),
+                    _ => format!("{prompt}: "),
+                };
+                let answer = if private {
+                    rpassword::prompt_password(&shown).ok()
+                } else {
+                    eprint!("{shown}");
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .ok()
+                        .map(|_| line.trim_end_matches(['\n', '\r']).to_string())
+                };
+                let answer = match (answer, default) {
+                    (Some(a), Some(d)) if a.is_empty() => d,
+                    (Some(a), _) => a,
+                    (None, Some(d)) => d,
+                    (None, None) => String::new(),
+                };
+                extra_vars.insert(name, serde_json::Value::from(answer));
+            }
+        }
+    }
     if args.list_hosts || args.list_tasks {
         for pb in &books {
             println!("\nplaybook: {}", pb.path.display());

@@ -747,3 +747,104 @@ fn unreachable_hosts_leave_the_play_unless_ignored() {
     assert_eq!(status(&doc, "next play", "down"), None);
     assert_eq!(status(&doc, "next play", "h02").as_deref(), Some("changed"));
 }
+
+#[test]
+fn vars_prompt_include_vars_end_host_force_handlers_start_at_and_limit() {
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("extra.yml"), "from_file: 42\n").expect("write");
+    let pb = d.join("site.yml");
+    std::fs::write(
+        &pb,
+        r#"
+- hosts: localhost
+  gather_facts: false
+  vars_prompt:
+    - name: answer
+      prompt: What is it?
+  tasks:
+    - name: load vars
+      include_vars: extra.yml
+    - name: check
+      assert:
+        that: [answer == 'yes', from_file == 42]
+    - name: notify
+      command: /bin/true
+      notify: h
+    - name: fail after notify
+      command: /bin/false
+  handlers:
+    - name: h
+      debug: {msg: handled}
+"#,
+    )
+    .expect("write");
+    // Without a terminal, an unanswered prompt is refused before anything runs.
+    let r = run_file(&pb, &[]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("vars_prompt 'answer' needs an answer"),
+        "{}",
+        r.stderr
+    );
+    // Answered with -e: runs; the failure keeps handlers from running unless forced.
+    let r = run_file(&pb, &["-e", "answer=yes"]);
+    assert_eq!(r.code, Some(2), "{}\n{}", r.stderr, r.doc);
+    assert_eq!(status(&r.doc, "check", "localhost").as_deref(), Some("ok"));
+    assert_eq!(status(&r.doc, "h", "localhost"), None);
+    let r = run_file(&pb, &["-e", "answer=yes", "--force-handlers"]);
+    assert_eq!(
+        status(&r.doc, "h", "localhost").as_deref(),
+        Some("ok"),
+        "{}",
+        r.doc
+    );
+    let r = run_file(&pb, &["-e", "answer=yes", "--start-at-task", "notify"]);
+    assert_eq!(
+        status(&r.doc, "check", "localhost"),
+        None,
+        "tasks before the start are skipped"
+    );
+    assert_eq!(
+        status(&r.doc, "notify", "localhost").as_deref(),
+        Some("changed")
+    );
+
+    // meta: end_host ends one host; --limit narrows the play.
+    let fleet = Fleet::start(3);
+    let pb2 = d.join("hosts.yml");
+    std::fs::write(
+        &pb2,
+        "- hosts: fleet\n  gather_facts: false\n  remote_user: nobody-here\n  tasks:\n    - name: end h02\n      meta: end_host\n      when: inventory_hostname == 'h02'\n    - name: after\n      command: whoami\n      register: who\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb2)
+        .arg("-i")
+        .arg(&fleet.inventory)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args([
+            "--ssh-config",
+            "/dev/null",
+            "--output",
+            "json",
+            "--limit",
+            "h01:h02",
+        ])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(
+        doc["plays"][0]["hosts"],
+        serde_json::json!(["h01", "h02"]),
+        "--limit"
+    );
+    assert_eq!(status(&doc, "after", "h01").as_deref(), Some("changed"));
+    assert_eq!(status(&doc, "after", "h02"), None, "end_host stopped h02");
+    // The inventory's ansible_user beats the play's remote_user, as in Ansible.
+    assert_eq!(result(&doc, "after", "h01")["stdout"], fleet.user.as_str());
+}

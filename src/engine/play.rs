@@ -363,13 +363,17 @@ impl<'a> Runner<'a> {
             });
             return Ok((false, BTreeSet::new()));
         }
-        if !play.vars_prompt.is_empty() {
-            return Err(RunError::Task {
-                origin: play.origin.to_string(),
-                message:
-                    "vars_prompt is not supported: olympus runs unattended; pass the value with -e"
-                        .into(),
-            });
+        // vars_prompt answers come from the command line (the CLI asks on a terminal).
+        for entry in &play.vars_prompt {
+            let name = prompt_name(entry).unwrap_or_default();
+            if !self.opts.extra_vars.contains_key(&name) {
+                return Err(RunError::Task {
+                    origin: play.origin.to_string(),
+                    message: format!(
+                        "vars_prompt '{name}' needs an answer: run on a terminal, or pass it with -e {name}=..."
+                    ),
+                });
+            }
         }
         let mut vars = play.common.vars.clone();
         for f in &play.vars_files {
@@ -514,8 +518,18 @@ impl<'a> Runner<'a> {
             .flatten()
             .unwrap_or(false)
         {
-            // With force_handlers, failed hosts still run the handlers they were notified of.
-            self.flush_handlers_for(st, &st.batch).await?;
+            // With force_handlers, failed hosts still run the handlers they were notified of;
+            // they stay failed afterwards.
+            let failed = st
+                .failed
+                .lock()
+                .map(|mut f| std::mem::take(&mut *f))
+                .unwrap_or_default();
+            let res = self.flush_handlers_for(st, &st.batch).await;
+            if let Ok(mut f) = st.failed.lock() {
+                f.extend(failed);
+            }
+            res?;
         }
         Ok(())
     }
@@ -1139,14 +1153,19 @@ impl<'a> Runner<'a> {
         host: &str,
         vars: &Vars,
     ) -> Result<Arc<Connection>, ConnectionError> {
-        if let Some(c) = self.conns.lock().await.get(host) {
+        // One connection per host and login user.
+        let key = format!(
+            "{host}\u{0}{}",
+            vars.get("ansible_user").map(text).unwrap_or_default()
+        );
+        if let Some(c) = self.conns.lock().await.get(&key) {
             return Ok(c.clone());
         }
         let target = Target::resolve_with(host, vars, &self.opts.defaults, &self.opts.connect)
             .map_err(|e| ConnectionError::Config(e.to_string()))?;
         let conn = Arc::new(Connection::open(&target, &self.opts.connect).await?);
         let mut conns = self.conns.lock().await;
-        Ok(conns.entry(host.to_string()).or_insert(conn).clone())
+        Ok(conns.entry(key).or_insert(conn).clone())
     }
 
     /// The escalation in force for a task: task/block/play keywords, else --become, else
@@ -1604,13 +1623,20 @@ impl<'a> Runner<'a> {
             .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
             .transpose()
             .map_err(|e| ItemError::Failed(e.to_string()))?;
-        let (conn_host, conn_vars) = match &delegate {
+        let (conn_host, mut conn_vars) = match &delegate {
             Some(d) if d != host => {
                 let dv = self.inv.host_vars(d).unwrap_or_default();
                 (d.clone(), dv)
             }
             _ => (host.to_string(), (**vars).clone()),
         };
+        // A play or task `remote_user` applies where the inventory sets no ansible_user.
+        if !conn_vars.contains_key("ansible_user")
+            && let Some(u) = chain.iter().rev().find_map(|c| c.remote_user.as_ref())
+            && let Ok(u) = self.templar.render(u, vars)
+        {
+            conn_vars.insert("ansible_user".into(), Value::from(text(&u)));
+        }
         let conn = self
             .connection(&conn_host, &conn_vars)
             .await
@@ -1874,6 +1900,14 @@ fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// The variable a `vars_prompt` entry sets.
+pub fn prompt_name(entry: &Value) -> Option<String> {
+    entry
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Checks, before anything runs, that every module the playbook uses is implemented.
