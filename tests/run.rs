@@ -848,3 +848,71 @@ fn vars_prompt_include_vars_end_host_force_handlers_start_at_and_limit() {
     // The inventory's ansible_user beats the play's remote_user, as in Ansible.
     assert_eq!(result(&doc, "after", "h01")["stdout"], fleet.user.as_str());
 }
+
+#[test]
+fn ping_raw_wait_for_port_touch_hard_links_diff_keyword_and_become_user() {
+    let dir = shared_dir();
+    let d = dir.path().to_string_lossy().to_string();
+    // A port listening on this machine (the "host" is this machine too).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let r = run_playbook(
+        &format!(
+            r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: ping
+      ping:
+      register: p
+    - name: raw
+      raw: echo raw-$((1+1))
+      register: rw
+    - name: port
+      wait_for: {{port: {port}, timeout: 5}}
+    - name: touch
+      file: {{path: "{d}/t", state: touch}}
+    - name: hard
+      file: {{src: "{d}/t", path: "{d}/h", state: hard}}
+    - name: dir with diff
+      file: {{path: "{d}/newdir", state: directory}}
+      diff: true
+      register: nd
+    - name: as another user
+      command: id -un
+      become: true
+      become_user: root
+      register: who
+      ignore_errors: true
+    - name: slow loop
+      debug: {{msg: "{{{{ item }}}}"}}
+      loop: [1, 2]
+      loop_control: {{pause: 0.2}}
+    - name: check
+      assert:
+        that:
+          - p.ping == 'pong'
+          - rw.stdout is search('raw-2')
+          - nd.diff.after is search('directory')
+"#
+        ),
+        &[],
+    );
+    drop(listener);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.doc);
+    let ino = |p: &str| {
+        std::fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("stat")
+    };
+    assert_eq!(
+        ino(&format!("{d}/t")),
+        ino(&format!("{d}/h")),
+        "state=hard makes a hard link"
+    );
+    // No become password was given: sudo refuses at once and the task fails (ignored).
+    assert_eq!(
+        status(&r.doc, "as another user", "localhost").as_deref(),
+        Some("failed")
+    );
+}

@@ -629,6 +629,8 @@ pub(super) fn file(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
     };
     let mut s = String::from(FUNCS);
     s.push_str(&format!("p={}\nc=0; a=0\n", quote(path)));
+    // What the path is now, for --diff.
+    s.push_str("if [ -L \"$p\" ]; then echo before_state=link; elif [ -d \"$p\" ]; then echo before_state=directory; elif [ -f \"$p\" ]; then echo before_state=file; elif [ -e \"$p\" ]; then echo before_state=other; else echo before_state=absent; fi\n");
     match state {
         "absent" => {
             s.push_str(&format!(
@@ -699,6 +701,7 @@ pub(super) fn file(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
     s.push_str("if [ $c = 1 ] || [ $a = 1 ]; then echo changed=1; else echo changed=0; fi\n");
     let path = path.to_string();
     let state = state.to_string();
+    let diff = ctx.diff;
     Ok(Plan::remote(s, None, move |out| {
         let rep = report(&out);
         if out.rc != Some(0) || rep.contains_key("error") {
@@ -706,6 +709,25 @@ pub(super) fn file(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
         }
         let mut r = ModuleResult::ok();
         r.changed = rep.get("changed").map(String::as_str) == Some("1");
+        if diff && r.changed {
+            let before = rep.get("before_state").cloned().unwrap_or_default();
+            let after = if state == "touch" || state == "file" {
+                before.clone()
+            } else {
+                state.clone()
+            };
+            let after = if after == "absent" || state == "absent" {
+                after
+            } else if after.is_empty() || after == "absent" {
+                "file".to_string()
+            } else {
+                after
+            };
+            r.data.insert(
+                "diff".into(),
+                json!({"before": format!("path: {path}\nstate: {before}\n"), "after": format!("path: {path}\nstate: {after}\n"), "before_header": path, "after_header": path}),
+            );
+        }
         r.data.insert("path".into(), Value::from(path));
         r.data.insert("state".into(), Value::from(state));
         r
