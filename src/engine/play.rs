@@ -474,6 +474,7 @@ impl<'a> Runner<'a> {
                 &st.batch,
                 &[&play.common],
                 false,
+                false,
             )
             .await?;
         }
@@ -493,7 +494,7 @@ impl<'a> Runner<'a> {
                         let chain = &chain;
                         async move {
                             let one = [h];
-                            self.run_list(st, section, &one, chain, false).await
+                            self.run_list(st, section, &one, chain, false, false).await
                         }
                     })
                     .buffer_unordered(self.opts.forks.max(1))
@@ -503,7 +504,7 @@ impl<'a> Runner<'a> {
                     r?;
                 }
             } else {
-                self.run_list(st, section, &hosts, &[&play.common], false)
+                self.run_list(st, section, &hosts, &[&play.common], false, false)
                     .await?;
             }
             self.flush_handlers(st).await?;
@@ -581,6 +582,7 @@ impl<'a> Runner<'a> {
                 &targets,
                 &[&st.play.common],
                 true,
+                false,
             )
             .await?;
         }
@@ -588,103 +590,9 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs tasks on hosts in order; returns the hosts that failed (and were not rescued).
+    /// `rescuable`: an enclosing block has a `rescue`, so a failure here counts as rescued
+    /// (Ansible's `is_any_block_rescuing`), not as failed.
     fn run_list<'s>(
-        &'s self,
-        st: &'s PlayState<'s>,
-        tasks: &'s [Task],
-        hosts: &'s [String],
-        chain: &'s [&'s Common],
-        handler: bool,
-    ) -> futures::future::BoxFuture<'s, Result<BTreeSet<String>, RunError>> {
-        Box::pin(async move {
-            let mut active: Vec<String> = hosts.to_vec();
-            let mut failed_here: BTreeSet<String> = BTreeSet::new();
-            for task in tasks {
-                if self.stopped(st) {
-                    break;
-                }
-                active = self.active(st, &active);
-                active.retain(|h| !failed_here.contains(h));
-                if active.is_empty() {
-                    break;
-                }
-                let mut sub_chain: Vec<&Common> = chain.to_vec();
-                sub_chain.push(&task.common);
-                match &task.action {
-                    Action::Block {
-                        block,
-                        rescue,
-                        always,
-                    } => {
-                        if !self.tags_allow(&sub_chain) && !has_tagged_children(task) {
-                            continue;
-                        }
-                        // A block's `when` applies to every task in it.
-                        let entered = active.clone();
-                        let failed = self
-                            .run_list_rescuable(
-                                st,
-                                block,
-                                &entered,
-                                &sub_chain,
-                                handler,
-                                !rescue.is_empty(),
-                            )
-                            .await?;
-                        let mut still_failed = failed.clone();
-                        if !rescue.is_empty() && !failed.is_empty() {
-                            let rescue_hosts: Vec<String> = entered
-                                .iter()
-                                .filter(|h| failed.contains(*h))
-                                .cloned()
-                                .collect();
-                            // Rescued hosts are back in the play.
-                            if let Ok(mut f) = st.failed.lock() {
-                                for h in &rescue_hosts {
-                                    f.remove(h);
-                                }
-                            }
-                            let rf = self
-                                .run_list(st, rescue, &rescue_hosts, &sub_chain, handler)
-                                .await?;
-                            still_failed = rf;
-                        }
-                        if !always.is_empty() {
-                            let always_hosts: Vec<String> = entered.clone();
-                            // `always` runs for hosts that failed too.
-                            if let Ok(mut f) = st.failed.lock() {
-                                for h in &still_failed {
-                                    f.remove(h);
-                                }
-                            }
-                            let af = self
-                                .run_list(st, always, &always_hosts, &sub_chain, handler)
-                                .await?;
-                            if let Ok(mut f) = st.failed.lock() {
-                                f.extend(still_failed.iter().cloned());
-                            }
-                            still_failed.extend(af);
-                        }
-                        if let Ok(mut f) = st.failed.lock() {
-                            f.extend(still_failed.iter().cloned());
-                        }
-                        failed_here.extend(still_failed);
-                    }
-                    Action::Module { .. } => {
-                        let failed = self
-                            .run_task(st, task, &active, &sub_chain, handler, false)
-                            .await?;
-                        failed_here.extend(failed);
-                    }
-                }
-                self.check_failure_policy(st, &sub_chain);
-            }
-            Ok(failed_here)
-        })
-    }
-
-    /// Like `run_list`, but failures inside count as rescued when the block has a rescue.
-    fn run_list_rescuable<'s>(
         &'s self,
         st: &'s PlayState<'s>,
         tasks: &'s [Task],
@@ -707,34 +615,92 @@ impl<'a> Runner<'a> {
                 }
                 let mut sub_chain: Vec<&Common> = chain.to_vec();
                 sub_chain.push(&task.common);
-                match &task.action {
-                    Action::Block { .. } => {
-                        let single = std::slice::from_ref(task);
-                        let f = self.run_list(st, single, &active, chain, handler).await?;
-                        if rescuable {
-                            // Failures that bubbled out of an inner block are rescued here.
-                            for h in &f {
-                                self.count(h, |c| {
-                                    if c.failed > 0 {
-                                        c.failed -= 1;
-                                    }
-                                    c.rescued += 1;
-                                });
-                            }
+                let failed = match &task.action {
+                    Action::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => {
+                        if !self.tags_allow(&sub_chain) && !has_tagged_children(task) {
+                            continue;
                         }
-                        failed_here.extend(f);
+                        self.run_block(
+                            st,
+                            (block, rescue, always),
+                            &active,
+                            &sub_chain,
+                            handler,
+                            rescuable,
+                        )
+                        .await?
                     }
                     Action::Module { .. } => {
-                        let failed = self
-                            .run_task(st, task, &active, &sub_chain, handler, rescuable)
-                            .await?;
-                        failed_here.extend(failed);
+                        self.run_task(st, task, &active, &sub_chain, handler, rescuable)
+                            .await?
                     }
-                }
+                };
+                failed_here.extend(failed);
                 self.check_failure_policy(st, &sub_chain);
             }
             Ok(failed_here)
         })
+    }
+
+    /// A block: its tasks (failures rescuable when it has a `rescue`), the rescue for hosts
+    /// that failed, then `always` for every host that entered it. A block's `when` and other
+    /// keywords apply to every task in it (they are in `chain`).
+    async fn run_block(
+        &self,
+        st: &PlayState<'_>,
+        (block, rescue, always): (&[Task], &[Task], &[Task]),
+        entered: &[String],
+        chain: &[&Common],
+        handler: bool,
+        rescuable: bool,
+    ) -> Result<BTreeSet<String>, RunError> {
+        let failed = self
+            .run_list(
+                st,
+                block,
+                entered,
+                chain,
+                handler,
+                rescuable || !rescue.is_empty(),
+            )
+            .await?;
+        let mut still_failed = failed.clone();
+        if !rescue.is_empty() && !failed.is_empty() {
+            let rescue_hosts: Vec<String> = entered
+                .iter()
+                .filter(|h| failed.contains(*h))
+                .cloned()
+                .collect();
+            // Rescued hosts are back in the play.
+            if let Ok(mut f) = st.failed.lock() {
+                for h in &rescue_hosts {
+                    f.remove(h);
+                }
+            }
+            still_failed = self
+                .run_list(st, rescue, &rescue_hosts, chain, handler, rescuable)
+                .await?;
+        }
+        if !always.is_empty() {
+            // `always` runs for hosts that failed too.
+            if let Ok(mut f) = st.failed.lock() {
+                for h in &still_failed {
+                    f.remove(h);
+                }
+            }
+            let af = self
+                .run_list(st, always, entered, chain, handler, rescuable)
+                .await?;
+            still_failed.extend(af);
+        }
+        if let Ok(mut f) = st.failed.lock() {
+            f.extend(still_failed.iter().cloned());
+        }
+        Ok(still_failed)
     }
 
     fn check_failure_policy(&self, st: &PlayState<'_>, chain: &[&Common]) {
@@ -1090,7 +1056,9 @@ impl<'a> Runner<'a> {
             let mut inner: Vec<&Common> = chain.to_vec();
             inner.pop();
             inner.push(&own);
-            let f = self.run_list(st, &tasks, &group, &inner, handler).await?;
+            let f = self
+                .run_list(st, &tasks, &group, &inner, handler, false)
+                .await?;
             failed.extend(f);
         }
         Ok(failed)
