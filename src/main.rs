@@ -376,6 +376,34 @@ fn cmd_inventory(args: InventoryArgs) -> i32 {
     exit::OK
 }
 
+/// `--become` and friends, with the become password already read.
+fn escalation_from(args: &ConnectionArgs, password: Option<Secret>) -> Option<Escalation> {
+    args.become_.then(|| Escalation {
+        method: match args.become_method {
+            Some(BecomeMethod::Su) => EscalationMethod::Su,
+            _ => EscalationMethod::Sudo,
+        },
+        user: args.become_user.clone().unwrap_or_else(|| "root".into()),
+        password,
+    })
+}
+
+/// `--limit`, with `@file` read; errors are reported and become exit 3.
+fn limit_from(sources: &InventorySources) -> Result<Option<Vec<String>>, i32> {
+    match sources
+        .limit
+        .as_deref()
+        .map(inventory::pattern::parse_limit)
+    {
+        None => Ok(None),
+        Some(Ok(l)) => Ok(Some(l)),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
 /// Reads a secret: from the terminal when asked to (`ask`), else from an environment variable.
 fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> {
     if ask {
@@ -433,18 +461,9 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
         Ok(inv) => inv,
         Err(code) => return code,
     };
-    let limit = match args
-        .sources
-        .limit
-        .as_deref()
-        .map(inventory::pattern::parse_limit)
-    {
-        None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
+    let limit = match limit_from(&args.sources) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let selection = match inv.select(&args.pattern, limit.as_deref()) {
         Ok(s) => s,
@@ -486,18 +505,7 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let escalation = args.connection.become_.then(|| Escalation {
-        method: match args.connection.become_method {
-            Some(BecomeMethod::Su) => EscalationMethod::Su,
-            _ => EscalationMethod::Sudo,
-        },
-        user: args
-            .connection
-            .become_user
-            .clone()
-            .unwrap_or_else(|| "root".into()),
-        password: opts.become_password.clone(),
-    });
+    let escalation = escalation_from(&args.connection, opts.become_password.clone());
     let req = AdhocRequest {
         command: args.command.join(" "),
         forks: args.connection.forks,
@@ -581,18 +589,9 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         Ok(inv) => std::sync::Arc::new(inv),
         Err(code) => return code,
     };
-    let limit = match args
-        .sources
-        .limit
-        .as_deref()
-        .map(inventory::pattern::parse_limit)
-    {
-        None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
+    let limit = match limit_from(&args.sources) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let mut extra_vars = olympus::yaml::Vars::new();
     for e in &args.extra_vars {
@@ -692,18 +691,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let escalation = args.connection.become_.then(|| Escalation {
-        method: match args.connection.become_method {
-            Some(BecomeMethod::Su) => EscalationMethod::Su,
-            _ => EscalationMethod::Sudo,
-        },
-        user: args
-            .connection
-            .become_user
-            .clone()
-            .unwrap_or_else(|| "root".into()),
-        password: connect.become_password.clone(),
-    });
+    let escalation = escalation_from(&args.connection, connect.become_password.clone());
     let opts = RunOptions {
         check: args.check,
         diff: args.diff,
