@@ -852,6 +852,15 @@ pub(super) fn slurp(args: &Vars) -> Result<Plan, ModuleError> {
     }))
 }
 
+/// `path` (or its aliases `dest` and `name`) of the editing modules.
+fn path_arg(module: &str, args: &Vars) -> Result<String, ModuleError> {
+    arg_str(args, "path")
+        .or_else(|| arg_str(args, "dest"))
+        .or_else(|| arg_str(args, "name"))
+        .map(str::to_string)
+        .ok_or_else(|| args_error(module, "'path' is required"))
+}
+
 /// Reads a file (step one of the editing modules): `None` when it does not exist.
 fn read_then(path: &str, then: impl FnOnce(Option<Vec<u8>>) -> Plan + Send + 'static) -> Plan {
     let script = format!(
@@ -1061,11 +1070,7 @@ pub(super) fn lineinfile(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Modul
             "firstmatch",
         ],
     )?;
-    let path = arg_str(args, "path")
-        .or_else(|| arg_str(args, "dest"))
-        .or_else(|| arg_str(args, "name"))
-        .ok_or_else(|| args_error("lineinfile", "'path' is required"))?
-        .to_string();
+    let path = path_arg("lineinfile", args)?;
     let absent = arg_str(args, "state") == Some("absent");
     let re = arg_str(args, "regexp")
         .map(|r| py_regex("lineinfile", r, false))
@@ -1145,11 +1150,7 @@ pub(super) fn blockinfile(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Modu
             "prepend_newline",
         ],
     )?;
-    let path = arg_str(args, "path")
-        .or_else(|| arg_str(args, "dest"))
-        .or_else(|| arg_str(args, "name"))
-        .ok_or_else(|| args_error("blockinfile", "'path' is required"))?
-        .to_string();
+    let path = path_arg("blockinfile", args)?;
     let marker = arg_str(args, "marker").unwrap_or("# {mark} ANSIBLE MANAGED BLOCK");
     let begin = marker.replace("{mark}", arg_str(args, "marker_begin").unwrap_or("BEGIN"));
     let end = marker.replace("{mark}", arg_str(args, "marker_end").unwrap_or("END"));
@@ -1229,11 +1230,7 @@ pub(super) fn replace(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleEr
             "owner", "group", "validate",
         ],
     )?;
-    let path = arg_str(args, "path")
-        .or_else(|| arg_str(args, "dest"))
-        .or_else(|| arg_str(args, "name"))
-        .ok_or_else(|| args_error("replace", "'path' is required"))?
-        .to_string();
+    let path = path_arg("replace", args)?;
     let pat =
         arg_str(args, "regexp").ok_or_else(|| args_error("replace", "'regexp' is required"))?;
     let re = py_regex("replace", pat, true)?;
