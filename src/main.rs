@@ -70,7 +70,7 @@ enum Command {
   olympus run site.yml -i hosts.ini --check --diff -e version=1.2.3
 
 Exit codes: 0 ok; 2 a host failed; 4 a host was unreachable; 8 a play was stopped by
-max_fail_percentage or any_errors_fatal (codes add up: 6 = failed and unreachable);
+max_fail_percentage or any_errors_fatal (the most serious one is given: 8, then 4, then 2);
 3 bad input (playbook, inventory, option); 1 internal error.")]
     Run(RunArgs),
     /// Run one shell command on every host a pattern selects.
@@ -81,8 +81,8 @@ max_fail_percentage or any_errors_fatal (codes add up: 6 = failed and unreachabl
   olympus exec all -i hosts.ini --output json -- df -h / > df.jsonl
 
 Hosts with identical output are shown once, under a compact host list (web[01-20]).
-Exit codes: 0 all ok; 2 a command failed on some host; 4 some host was unreachable;
-6 both; 3 bad input (inventory, pattern or option).")]
+Exit codes: 0 all ok; 2 a command failed on some host; 4 some host was unreachable (4 wins
+when both happened); 3 bad input (inventory, pattern or option).")]
     Exec(ExecArgs),
     /// Show the inventory as ansible-inventory does: --list, --host or --graph.
     #[command(after_help = "Examples:
@@ -746,7 +746,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);
         match runtime.block_on(runner.run(pb)) {
             Ok(result) => {
-                code |= result.exit_code();
+                code = code.max(result.exit_code());
                 if result.aborted {
                     break;
                 }

@@ -304,8 +304,8 @@ fn loops_until_and_exit_codes() {
     );
     assert_eq!(
         r.code,
-        Some(10),
-        "failed (2) and stopped by any_errors_fatal (8)"
+        Some(8),
+        "stopped by any_errors_fatal (8) outranks failed (2)"
     );
 }
 

@@ -53,19 +53,19 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// 0 ok; 2 a host failed; 4 a host unreachable (2|4 = 6); 8 a play was stopped.
+    /// One code, the most serious first (as ansible-core's strategies pick): 8 a play was
+    /// stopped by `any_errors_fatal`/`max_fail_percentage`; 4 a host was unreachable; 2 a host
+    /// failed; 0 ok.
     pub fn exit_code(&self) -> i32 {
-        let mut code = 0;
-        if self.recap.values().any(|c| c.failed > 0) {
-            code |= 2;
-        }
-        if self.recap.values().any(|c| c.unreachable > 0) {
-            code |= 4;
-        }
         if self.aborted {
-            code |= 8;
+            8
+        } else if self.recap.values().any(|c| c.unreachable > 0) {
+            4
+        } else if self.recap.values().any(|c| c.failed > 0) {
+            2
+        } else {
+            0
         }
-        code
     }
 }
 
@@ -2002,8 +2002,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(r.exit_code(), 6);
+        assert_eq!(r.exit_code(), 4, "unreachable outranks failed");
         r.aborted = true;
-        assert_eq!(r.exit_code(), 14);
+        assert_eq!(r.exit_code(), 8, "a stopped play outranks both");
     }
 }

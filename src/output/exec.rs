@@ -288,16 +288,15 @@ pub fn summary(results: &[HostResult]) -> String {
     )
 }
 
-/// Exit status: 0 all ok; bit 2 some command failed; bit 4 some host unreachable.
+/// Exit status: 0 all ok; 4 some host unreachable; else 2 some command failed.
 pub fn exit_code(results: &[HostResult]) -> i32 {
-    let mut code = 0;
-    if results.iter().any(|r| r.status == Status::Failed) {
-        code |= super::exit::FAILED;
-    }
     if results.iter().any(|r| r.status == Status::Unreachable) {
-        code |= super::exit::UNREACHABLE;
+        super::exit::UNREACHABLE
+    } else if results.iter().any(|r| r.status == Status::Failed) {
+        super::exit::FAILED
+    } else {
+        super::exit::OK
     }
-    code
 }
 
 #[cfg(test)]
@@ -368,5 +367,10 @@ mod tests {
             .expect("decode");
         assert_eq!(raw, b"\xff\xfeok");
         assert_eq!(exit_code(&results), 2);
+        let both = vec![
+            res("h1", Status::Failed, Some(1), b""),
+            res("h2", Status::Unreachable, None, b""),
+        ];
+        assert_eq!(exit_code(&both), 4, "unreachable outranks failed");
     }
 }

@@ -15,12 +15,14 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// An internal error: a bug in olympus or an environment problem it cannot name better.
     pub const INTERNAL: i32 = 1;
-    /// A command or task failed on some host (may be combined with UNREACHABLE: 6).
+    /// A command or task failed on some host.
     pub const FAILED: i32 = 2;
     /// Bad input: a file that does not parse, an unknown option or pattern error.
     pub const BAD_INPUT: i32 = 3;
-    /// Some host could not be reached (may be combined with FAILED: 6).
+    /// Some host could not be reached (outranks FAILED).
     pub const UNREACHABLE: i32 = 4;
+    /// A play was stopped by `any_errors_fatal` or `max_fail_percentage` (outranks both).
+    pub const STOPPED: i32 = 8;
 }
 
 /// `--color auto|always|never`.
