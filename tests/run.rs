@@ -916,3 +916,38 @@ fn ping_raw_wait_for_port_touch_hard_links_diff_keyword_and_become_user() {
         Some("failed")
     );
 }
+
+#[test]
+fn clear_host_errors_brings_failed_hosts_back() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: fail h01\n      command: /bin/false\n      when: inventory_hostname == 'h01'\n    - name: only h02\n      command: /bin/true\n    - name: clear\n      meta: clear_host_errors\n    - name: both again\n      command: /bin/true\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(&fleet.inventory)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args(["--ssh-config", "/dev/null", "--output", "json"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(status(&doc, "only h02", "h01"), None, "{doc}");
+    assert_eq!(
+        status(&doc, "both again", "h01").as_deref(),
+        Some("changed"),
+        "{doc}"
+    );
+    assert_eq!(
+        status(&doc, "both again", "h02").as_deref(),
+        Some("changed")
+    );
+    assert_eq!(doc["recap"]["h01"]["failed"], 1);
+}

@@ -140,6 +140,8 @@ struct PlayState<'p> {
     aborted: Mutex<Option<String>>,
     /// `--start-at-task` has not been reached yet.
     skipping_to_start: Mutex<bool>,
+    /// Bumped by `meta: clear_host_errors`, so task lists take failed hosts back.
+    cleared: std::sync::atomic::AtomicU64,
 }
 
 /// Runs playbooks against an inventory.
@@ -414,6 +416,7 @@ impl<'a> Runner<'a> {
                 end_play: Mutex::new(false),
                 aborted: Mutex::new(None),
                 skipping_to_start: Mutex::new(self.opts.start_at_task.is_some()),
+                cleared: std::sync::atomic::AtomicU64::new(0),
             };
             for h in &batch {
                 self.count(h, |_| {});
@@ -604,9 +607,17 @@ impl<'a> Runner<'a> {
         Box::pin(async move {
             let mut active: Vec<String> = hosts.to_vec();
             let mut failed_here: BTreeSet<String> = BTreeSet::new();
+            let mut epoch = st.cleared.load(std::sync::atomic::Ordering::SeqCst);
             for task in tasks {
                 if self.stopped(st) {
                     break;
+                }
+                let now = st.cleared.load(std::sync::atomic::Ordering::SeqCst);
+                if now != epoch {
+                    // clear_host_errors: failed hosts are back for the rest of the list.
+                    epoch = now;
+                    failed_here.clear();
+                    active = hosts.to_vec();
                 }
                 active = self.active(st, &active);
                 active.retain(|h| !failed_here.contains(h));
@@ -1102,6 +1113,7 @@ impl<'a> Runner<'a> {
                 if let Ok(mut f) = st.failed.lock() {
                     f.clear();
                 }
+                st.cleared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             "noop" | "refresh_inventory" | "clear_facts" | "reset_connection" => {}
             other => {
