@@ -65,7 +65,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// Runs a command, returning its wall time and peak RSS in KiB (VmHWM, sampled from /proc).
 fn timed(cmd: &mut Command) -> Option<(Duration, u64)> {
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().ok()?;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
     let pid = child.id();
     let mut peak = 0u64;
     loop {
@@ -108,7 +112,11 @@ fn ansible_playbook() -> Option<PathBuf> {
     let bin = venv.join("bin/ansible-playbook");
     if !bin.exists() {
         eprintln!("installing ansible-core into {} (once)…", venv.display());
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
                 .args(["install", "-q", "ansible-core>=2.19,<2.20"])
                 .status()
@@ -162,8 +170,14 @@ fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path) -> PathBuf {
 }
 
 fn main() {
-    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let fleet = Fleet::start(n);
     let work = tempfile::tempdir().expect("tmp");
     let root = PathBuf::from(format!("/tmp/olympus-bench-{}", fleet.hosts[0].addr));
@@ -172,7 +186,11 @@ fn main() {
     let _ = Command::new("chmod").arg("1777").arg(&root).status();
     std::fs::write(work.path().join("site.yml"), PLAYBOOK).expect("playbook");
     std::fs::create_dir_all(work.path().join("templates")).expect("templates");
-    std::fs::write(work.path().join("templates/motd.j2"), "welcome to {{ inventory_hostname }}\n").expect("template");
+    std::fs::write(
+        work.path().join("templates/motd.j2"),
+        "welcome to {{ inventory_hostname }}\n",
+    )
+    .expect("template");
     let root_var = format!("root={}", root.display());
     println!("10-task playbook on {n} hosts, forks {n}, median of {runs} runs");
 
@@ -191,7 +209,14 @@ fn main() {
                 .arg(&fleet.inventory)
                 .arg("--known-hosts")
                 .arg(&fleet.known_hosts)
-                .args(["--ssh-config", "/dev/null", "-f", &n.to_string(), "-e", &root_var]),
+                .args([
+                    "--ssh-config",
+                    "/dev/null",
+                    "-f",
+                    &n.to_string(),
+                    "-e",
+                    &root_var,
+                ]),
         )
         .expect("olympus run failed");
         times.push(t);
@@ -238,9 +263,17 @@ fn main() {
     println!("| runner | median (ms) | olympus / runner |");
     println!("| --- | ---: | ---: |");
     println!("| olympus run | {:.0} | 1.00 |", ms(t_olympus));
-    println!("| OpenSSH ControlMaster script | {:.0} | {:.2} |", ms(t_floor), ms(t_olympus) / ms(t_floor));
+    println!(
+        "| OpenSSH ControlMaster script | {:.0} | {:.2} |",
+        ms(t_floor),
+        ms(t_olympus) / ms(t_floor)
+    );
     match t_ansible {
-        Some(t) => println!("| ansible-core (pipelining, ControlPersist) | {:.0} | {:.3} |", ms(t), ms(t_olympus) / ms(t)),
+        Some(t) => println!(
+            "| ansible-core (pipelining, ControlPersist) | {:.0} | {:.3} |",
+            ms(t),
+            ms(t_olympus) / ms(t)
+        ),
         None => println!("| ansible-core | skipped | |"),
     }
     println!("olympus peak RSS: {:.1} MiB", peak as f64 / 1024.0);
