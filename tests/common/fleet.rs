@@ -298,7 +298,15 @@ impl Fleet {
         for h in self.hosts.clone() {
             loop {
                 let addr = SocketAddr::from((h.addr, h.port));
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // Our own sshd must say it listens there: a connection alone could reach
+                // another fleet's sshd that won the address first.
+                let log = self.sshd_configs[h.sshd].with_extension(format!("{}.log", h.sshd));
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                if log.contains(&format!("Bind to port {} on {} failed", h.port, h.addr)) {
+                    return Err(format!("{}:{} is taken by another sshd", h.addr, h.port));
+                }
+                let ours = log.contains(&format!("Server listening on {} port {}", h.addr, h.port));
+                if ours && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                     break;
                 }
                 if let Some(Some(child)) = self.sshds.get_mut(h.sshd)
