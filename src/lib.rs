@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod engine;
 pub mod inventory;
+pub mod limits;
 pub mod modules;
 pub mod output;
 pub mod playbook;

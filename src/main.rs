@@ -506,6 +506,14 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
         }
     };
     let escalation = escalation_from(&args.connection, opts.become_password.clone());
+    let budget = olympus::limits::raise_open_files();
+    if args.connection.forks.min(targets.len()) as u64 > budget {
+        eprintln!(
+            "error: {}",
+            olympus::limits::too_many(args.connection.forks.min(targets.len()), budget)
+        );
+        return exit::BAD_INPUT;
+    }
     let req = AdhocRequest {
         command: args.command.join(" "),
         forks: args.connection.forks,
@@ -708,6 +716,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             private_key: args.connection.private_key.clone(),
         },
         escalation,
+        connection_budget: Some(olympus::limits::raise_open_files()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -167,3 +167,40 @@ fn the_readme_playbook_runs_against_the_implicit_localhost() {
     let o = olympus(&["run", "playbooks/hello.yml", "-i", "/no/such/inventory"]);
     assert_eq!(o.status.code(), Some(3));
 }
+
+#[test]
+fn the_open_files_limit_is_respected_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: /bin/true\n",
+    )
+    .expect("write");
+    let hosts: String = (1..=20).map(|i| format!("h{i},")).collect();
+    let bin = env!("CARGO_BIN_EXE_olympus");
+    // Hard limit 70: after the reserve, room for 6 connections.
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 70; ulimit -Hn 70; exec {bin} run {} -i {hosts}",
+            pb.display()
+        ))
+        .output()
+        .expect("run");
+    assert_eq!(run.status.code(), Some(3), "{}", stderr(&run));
+    assert!(stderr(&run).contains("ulimit -n"), "{}", stderr(&run));
+    let exec = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 70; ulimit -Hn 70; exec {bin} exec all -i {hosts} -- true"
+        ))
+        .output()
+        .expect("exec");
+    assert_eq!(exec.status.code(), Some(3), "{}", stderr(&exec));
+    assert!(
+        stderr(&exec).contains("lower -f/--forks"),
+        "{}",
+        stderr(&exec)
+    );
+}

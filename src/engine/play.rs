@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub defaults: HostDefaults,
     /// `--become` and friends from the command line.
     pub escalation: Option<Escalation>,
+    /// Connections that may be open at once (from the open-files limit); `None`: unchecked.
+    pub connection_budget: Option<u64>,
 }
 
 /// What a run ended with.
@@ -400,6 +402,15 @@ impl<'a> Runner<'a> {
                     });
                 }
             }
+        }
+        // Every host of a play keeps its connection open for the whole run.
+        if let Some(budget) = self.opts.connection_budget
+            && hosts.len() as u64 > budget
+        {
+            return Err(RunError::Other(crate::limits::too_many(
+                hosts.len(),
+                budget,
+            )));
         }
         let mut left = BTreeSet::new();
         let batches = self.batches(play, &hosts)?;
