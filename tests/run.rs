@@ -118,6 +118,9 @@ fn variables_templates_register_set_fact_and_assert() {
           - out is changed
           - extra == 'cli'
           - inventory_hostname == 'localhost'
+          - ansible_play_batch == ['localhost']
+          - play_hosts | length == 1
+          - groups['ungrouped'] == ['localhost']
     - name: show
       debug:
         var: c

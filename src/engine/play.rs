@@ -127,8 +127,6 @@ struct PlayState<'p> {
     vars: Vars,
     /// Hosts of the current batch (`ansible_play_batch`).
     batch: Vec<String>,
-    /// All hosts of the play (`ansible_play_hosts_all`).
-    all_hosts: Vec<String>,
     /// Hosts that failed or became unreachable in this play.
     failed: Mutex<BTreeSet<String>>,
     unreachable: Mutex<BTreeSet<String>>,
@@ -419,7 +417,6 @@ impl<'a> Runner<'a> {
                 play,
                 vars: vars.clone(),
                 batch: batch.clone(),
-                all_hosts: hosts.clone(),
                 failed: Mutex::new(BTreeSet::new()),
                 unreachable: Mutex::new(BTreeSet::new()),
                 ended: Mutex::new(BTreeSet::new()),
@@ -432,6 +429,15 @@ impl<'a> Runner<'a> {
             for h in &batch {
                 self.count(h, |_| {});
             }
+            // The play's host lists, shared by every host's templates (not copied per host).
+            let list =
+                |hs: &[String]| Value::Array(hs.iter().map(|h| Value::from(h.as_str())).collect());
+            let mut play_globals = Vars::new();
+            play_globals.insert("ansible_play_batch".into(), list(&batch));
+            play_globals.insert("play_hosts".into(), list(&batch));
+            play_globals.insert("ansible_play_hosts".into(), list(&batch));
+            play_globals.insert("ansible_play_hosts_all".into(), list(&hosts));
+            self.templar.set_play_globals(play_globals);
             self.run_batch(&st).await?;
             let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
             let unreachable = st.unreachable.lock().map(|f| f.clone()).unwrap_or_default();
@@ -821,16 +827,6 @@ impl<'a> Runner<'a> {
                 .collect();
             v.insert("group_names".into(), Value::Array(names));
         }
-        let batch: Vec<Value> = st.batch.iter().map(|s| Value::from(s.as_str())).collect();
-        let all: Vec<Value> = st
-            .all_hosts
-            .iter()
-            .map(|s| Value::from(s.as_str()))
-            .collect();
-        v.insert("ansible_play_batch".into(), Value::Array(batch.clone()));
-        v.insert("play_hosts".into(), Value::Array(batch.clone()));
-        v.insert("ansible_play_hosts".into(), Value::Array(batch));
-        v.insert("ansible_play_hosts_all".into(), Value::Array(all));
         v.insert(
             "playbook_dir".into(),
             Value::from(self.playbook_dir.to_string_lossy().into_owned()),

@@ -50,8 +50,12 @@ pub trait HostVars: Send + Sync {
 pub struct Templar {
     env: Arc<Environment<'static>>,
     hostvars: Option<Arc<dyn HostVars>>,
-    /// Variables shared by every host (e.g. `groups`), looked up after the host's own.
+    /// Variables shared by every host (e.g. `groups`, `ansible_play_batch`), looked up after
+    /// the host's own. Shared, not copied per host: with N hosts, per-host copies of the
+    /// play's host lists would cost N² memory.
     globals: Option<Arc<Vars>>,
+    /// Play-wide variables the engine replaces between batches.
+    play_globals: Arc<std::sync::RwLock<Arc<Vars>>>,
 }
 
 /// `hostvars` as templates see it.
@@ -155,9 +159,16 @@ impl Object for Scope {
                 self.templar.clone(),
             )));
         }
+        let play_globals;
         let raw = match self.vars.get(name) {
             Some(v) => v,
-            None => self.templar.globals.as_ref()?.get(name)?,
+            None => match self.templar.globals.as_ref().and_then(|g| g.get(name)) {
+                Some(v) => v,
+                None => {
+                    play_globals = self.templar.play_globals.read().ok()?.clone();
+                    play_globals.get(name)?
+                }
+            },
         };
         if !has_template(raw) {
             return Some(from_json(raw));
@@ -232,6 +243,14 @@ impl Templar {
             env: Arc::new(env),
             hostvars: None,
             globals: None,
+            play_globals: Arc::new(std::sync::RwLock::new(Arc::new(Vars::new()))),
+        }
+    }
+
+    /// Replaces the play-wide variables (`ansible_play_batch`, ...) every host sees.
+    pub fn set_play_globals(&self, vars: Vars) {
+        if let Ok(mut g) = self.play_globals.write() {
+            *g = Arc::new(vars);
         }
     }
 
