@@ -7,6 +7,9 @@
 //!   OLYMPUS_BENCH_HOSTS=50 cargo bench --bench playbook
 //!   OLYMPUS_BENCH_ANSIBLE=/path/to/venv/bin/ansible-playbook cargo bench --bench playbook
 //!
+//! OLYMPUS_BENCH_WRAP="perf record -e cpu-clock -g -o /tmp/olympus.perf --" runs olympus under
+//! a profiler (the wrapper's words, then olympus's command line).
+//!
 //! Without OLYMPUS_BENCH_ANSIBLE, the harness installs ansible-core into a throwaway venv
 //! under /tmp (from PyPI) unless OLYMPUS_BENCH_NO_ANSIBLE is set. Ansible is never a
 //! dependency of olympus.
@@ -201,9 +204,19 @@ fn main() {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("root");
         let _ = Command::new("chmod").arg("1777").arg(&root).status();
+        let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(olympus);
+                c
+            }
+            None => Command::new(olympus),
+        };
         let (t, rss) = timed(
-            Command::new(olympus)
-                .arg("run")
+            cmd.arg("run")
                 .arg(work.path().join("site.yml"))
                 .arg("-i")
                 .arg(&fleet.inventory)
