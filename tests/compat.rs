@@ -140,14 +140,10 @@ fn normalize_ansible(doc: &Value) -> Value {
 }
 
 fn run_olympus(fleet: &Fleet, playbook: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &fleet.inventory)
         .arg(playbook)
-        .arg("-i")
-        .arg(&fleet.inventory)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args(["--ssh-config", "/dev/null", "--output", "json", "-f", "12"])
+        .args(["--output", "json", "-f", "12"])
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .expect("run olympus");

@@ -47,14 +47,10 @@ fn run_file(pb: &Path, extra: &[&str]) -> Run {
         ),
     )
     .expect("inventory");
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &inv)
         .arg(pb)
-        .arg("-i")
-        .arg(&inv)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args(["--ssh-config", "/dev/null", "--output", "json"])
+        .args(["--output", "json"])
         .args(extra)
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("OLYMPUS_BECOME_PASSWORD")
@@ -383,14 +379,10 @@ fn fleet_facts_become_delegate_and_free_strategy() {
 "#,
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &fleet.inventory)
         .arg(&pb)
-        .arg("-i")
-        .arg(&fleet.inventory)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args(["--ssh-config", "/dev/null", "--output", "json"])
+        .args(["--output", "json"])
         .env("OLYMPUS_BECOME_PASSWORD", FLEET_SUDO_PASSWORD)
         .env_remove("SSH_AUTH_SOCK")
         .output()
@@ -706,21 +698,10 @@ fn unreachable_hosts_leave_the_play_unless_ignored() {
         "- hosts: fleet\n  gather_facts: false\n  order: sorted\n  tasks:\n    - name: tolerated\n      command: /bin/true\n      ignore_unreachable: true\n    - name: first\n      command: /bin/true\n    - name: second\n      command: /bin/true\n- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: next play\n      command: /bin/true\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &inv)
         .arg(&pb)
-        .arg("-i")
-        .arg(&inv)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args([
-            "--ssh-config",
-            "/dev/null",
-            "--output",
-            "json",
-            "--connect-timeout",
-            "3",
-        ])
+        .args(["--output", "json", "--connect-timeout", "3"])
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .expect("run");
@@ -821,21 +802,10 @@ fn vars_prompt_include_vars_end_host_force_handlers_start_at_and_limit() {
         "- hosts: fleet\n  gather_facts: false\n  remote_user: nobody-here\n  tasks:\n    - name: end h02\n      meta: end_host\n      when: inventory_hostname == 'h02'\n    - name: after\n      command: whoami\n      register: who\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &fleet.inventory)
         .arg(&pb2)
-        .arg("-i")
-        .arg(&fleet.inventory)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args([
-            "--ssh-config",
-            "/dev/null",
-            "--output",
-            "json",
-            "--limit",
-            "h01:h02",
-        ])
+        .args(["--output", "json", "--limit", "h01:h02"])
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .expect("run");
@@ -930,14 +900,10 @@ fn clear_host_errors_brings_failed_hosts_back() {
         "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: fail h01\n      command: /bin/false\n      when: inventory_hostname == 'h01'\n    - name: only h02\n      command: /bin/true\n    - name: clear\n      meta: clear_host_errors\n    - name: both again\n      command: /bin/true\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .arg("run")
+    let out = fleet
+        .olympus("run", &fleet.inventory)
         .arg(&pb)
-        .arg("-i")
-        .arg(&fleet.inventory)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args(["--ssh-config", "/dev/null", "--output", "json"])
+        .args(["--output", "json"])
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .expect("run");

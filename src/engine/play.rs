@@ -739,11 +739,8 @@ impl<'a> Runner<'a> {
             return;
         }
         let vars = Arc::new(st.vars.clone());
-        let fatal = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.any_errors_fatal.as_ref())
-            .map(|v| self.templar.condition(v, &vars).unwrap_or(false))
+        let fatal = self
+            .flag(chain, |c| &c.any_errors_fatal, &vars, false)
             .unwrap_or(false);
         if fatal && failed > 0 {
             if let Ok(mut a) = st.aborted.lock() {
@@ -836,6 +833,22 @@ impl<'a> Runner<'a> {
         v.insert("ansible_forks".into(), Value::from(self.opts.forks));
         v.insert("omit".into(), Value::from(template::OMIT));
         v
+    }
+
+    /// The innermost setting of a boolean keyword along the chain (task over block over
+    /// play), rendered; `on_error` when it does not render to a boolean.
+    fn flag(
+        &self,
+        chain: &[&Common],
+        pick: fn(&Common) -> &Option<Value>,
+        vars: &Arc<Vars>,
+        on_error: bool,
+    ) -> Option<bool> {
+        chain
+            .iter()
+            .rev()
+            .find_map(|c| pick(c).as_ref())
+            .map(|v| self.templar.condition(v, vars).unwrap_or(on_error))
     }
 
     /// Runs one module task on `hosts`; returns those that failed.
@@ -1275,23 +1288,14 @@ impl<'a> Runner<'a> {
         chain: &[&Common],
     ) -> HostOutcome {
         let base = Arc::new(self.vars_for(st, host, chain));
-        let no_log = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.no_log.as_ref())
-            .map(|v| self.templar.condition(v, &base).unwrap_or(true))
+        let no_log = self
+            .flag(chain, |c| &c.no_log, &base, true)
             .unwrap_or(false);
-        let ignore_errors = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.ignore_errors.as_ref())
-            .map(|v| self.templar.condition(v, &base).unwrap_or(false))
+        let ignore_errors = self
+            .flag(chain, |c| &c.ignore_errors, &base, false)
             .unwrap_or(false);
-        let ignore_unreachable = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.ignore_unreachable.as_ref())
-            .map(|v| self.templar.condition(v, &base).unwrap_or(false))
+        let ignore_unreachable = self
+            .flag(chain, |c| &c.ignore_unreachable, &base, false)
             .unwrap_or(false);
         let outcome = |status, result: Value, item: Option<String>| HostOutcome {
             host: host.to_string(),
@@ -1572,17 +1576,11 @@ impl<'a> Runner<'a> {
             _ => Vars::new(),
         };
         template::strip_omitted(&mut args);
-        let check = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.check_mode.as_ref())
-            .map(|v| self.templar.condition(v, vars).unwrap_or(false))
+        let check = self
+            .flag(chain, |c| &c.check_mode, vars, false)
             .unwrap_or(self.opts.check);
-        let diff = chain
-            .iter()
-            .rev()
-            .find_map(|c| c.diff.as_ref())
-            .map(|v| self.templar.condition(v, vars).unwrap_or(false))
+        let diff = self
+            .flag(chain, |c| &c.diff, vars, false)
             .unwrap_or(self.opts.diff);
         if module == "include_vars" {
             return self.include_vars(&args, vars).map(|r| (r, None));

@@ -375,6 +375,20 @@ impl Fleet {
         writeln!(f, "{}", public_key.trim()).expect("append key");
     }
 
+    /// `olympus SUBCOMMAND -i INVENTORY` aimed at this fleet: its known_hosts, no
+    /// ~/.ssh/config, no ssh-agent.
+    pub fn olympus(&self, subcommand: &str, inventory: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_olympus"));
+        c.arg(subcommand)
+            .arg("-i")
+            .arg(inventory)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .args(["--ssh-config", "/dev/null"])
+            .env_remove("SSH_AUTH_SOCK");
+        c
+    }
+
     /// Runs `command` on host `i` with OpenSSH's own client.
     pub fn ssh(&self, i: usize, command: &str) -> Output {
         self.ssh_command(i, command)
