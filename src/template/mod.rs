@@ -8,6 +8,7 @@
 //! Must not: know about hosts, connections or modules; it is given variables and returns
 //! values or a [`TemplateError`].
 
+mod cache;
 mod filters;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
@@ -48,7 +49,8 @@ pub trait HostVars: Send + Sync {
 /// A compiled set of filters and tests; cheap to clone, shared by every host of a run.
 #[derive(Clone)]
 pub struct Templar {
-    env: Arc<Environment<'static>>,
+    /// Compiled forms of the templates and expressions seen in this run.
+    compiled: Arc<cache::Cache>,
     hostvars: Option<Arc<dyn HostVars>>,
     /// Variables shared by every host (e.g. `groups`, `ansible_play_batch`), looked up after
     /// the host's own. Shared, not copied per host: with N hosts, per-host copies of the
@@ -206,41 +208,47 @@ impl Object for Scope {
     }
 }
 
-impl Templar {
-    pub fn new() -> Templar {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Ansible's templating keeps a template's final newline and trims the newline after
-        // a block tag.
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .trim_blocks(true)
-            .build()
-        {
-            env.set_syntax(syntax);
-        }
-        env.set_recursion_limit(200);
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.set_formatter(|out, _state, value| {
-            let text = if value.is_none() {
-                "None".to_string()
-            } else if value.kind() == minijinja::value::ValueKind::Bool {
-                if value.is_true() { "True" } else { "False" }.to_string()
-            } else {
-                match value.kind() {
-                    minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
-                        crate::pyrepr::str_of(&to_json(value))
-                    }
-                    _ => value.to_string(),
+/// The environment shared by every run: Ansible's syntax settings, filters and tests.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Ansible's templating keeps a template's final newline and trims the newline after
+    // a block tag.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .trim_blocks(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.set_recursion_limit(200);
+    minijinja_contrib::add_to_environment(&mut env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_formatter(|out, _state, value| {
+        let text = if value.is_none() {
+            "None".to_string()
+        } else if value.kind() == minijinja::value::ValueKind::Bool {
+            if value.is_true() { "True" } else { "False" }.to_string()
+        } else {
+            match value.kind() {
+                minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {
+                    crate::pyrepr::str_of(&to_json(value))
                 }
-            };
-            out.write_str(&text).map_err(minijinja::Error::from)
-        });
-        env.add_global("omit", OMIT);
-        filters::register(&mut env);
+                _ => value.to_string(),
+            }
+        };
+        out.write_str(&text).map_err(minijinja::Error::from)
+    });
+    env.add_global("omit", OMIT);
+    filters::register(&mut env);
+    env
+}
+
+impl Templar {
+    /// A templar with its own cache of compiled templates: make one per run and clone it.
+    pub fn new() -> Templar {
         Templar {
-            env: Arc::new(env),
+            compiled: Arc::new(cache::Cache::default()),
             hostvars: None,
             globals: None,
             play_globals: Arc::new(std::sync::RwLock::new(Arc::new(Vars::new()))),
@@ -332,7 +340,7 @@ impl Templar {
             message: describe(&e),
         };
         if let Some(expr) = single_expression(s) {
-            let compiled = self.env.compile_expression(expr).map_err(err)?;
+            let compiled = self.compiled.expression(expr).map_err(err)?;
             let v = compiled.eval(ctx).map_err(err)?;
             if v.is_undefined() {
                 return Err(TemplateError::Render {
@@ -342,15 +350,20 @@ impl Templar {
             }
             return Ok(to_json(&v));
         }
-        self.env.render_str(s, ctx).map(Value::String).map_err(err)
+        self.compiled
+            .template(s)
+            .and_then(|t| t.render(ctx))
+            .map(Value::String)
+            .map_err(err)
     }
 
     /// Renders a string to text (a template's result is always a string here).
     pub fn render_text(&self, s: &str, vars: &Arc<Vars>) -> Result<String, TemplateError> {
         let scope = self.scope(vars.clone());
         let ctx = JValue::from_dyn_object(scope);
-        self.env
-            .render_str(s, ctx)
+        self.compiled
+            .template(s)
+            .and_then(|t| t.render(ctx))
             .map_err(|e| TemplateError::Render {
                 what: "a template".into(),
                 message: describe(&e),
@@ -366,8 +379,8 @@ impl Templar {
             message: describe(&e),
         };
         let v = self
-            .env
-            .compile_expression(expr)
+            .compiled
+            .expression(expr)
             .map_err(err)?
             .eval(JValue::from_dyn_object(scope))
             .map_err(err)?;

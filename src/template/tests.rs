@@ -264,3 +264,27 @@ fn hostvars_are_looked_up_lazily() {
     );
     assert!(t.render(&json!("{{ hostvars['nope'].port }}"), &v).is_err());
 }
+
+#[test]
+fn each_source_is_compiled_once_and_rendered_per_host() {
+    let t = Templar::new();
+    let clone = t.clone();
+    for (host, port) in [("a", 1), ("b", 2), ("c", 3)] {
+        let v = vars(json!({"host": host, "port": port}));
+        assert_eq!(t.render(&json!("{{ port }}"), &v).unwrap(), json!(port));
+        assert_eq!(
+            clone.render_text("{{ host }}:{{ port }}\n", &v).unwrap(),
+            format!("{host}:{port}\n")
+        );
+        assert!(t.condition(&json!("port > 0"), &v).unwrap());
+    }
+    // Two expressions (`port`, `port > 0`) and one template, shared by the clone.
+    assert_eq!(t.compiled.len(), (2, 1));
+    // A source that does not compile is reported each time and never cached.
+    let v = vars(json!({}));
+    assert!(t.render_text("{{ broken", &v).is_err());
+    assert!(t.render_text("{{ broken", &v).is_err());
+    assert_eq!(t.compiled.len(), (2, 1));
+    // Another templar (another run) starts with nothing compiled.
+    assert_eq!(Templar::new().compiled.len(), (0, 0));
+}

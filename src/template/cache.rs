@@ -1,0 +1,94 @@
+//! Compiled templates and expressions, kept so that each distinct source text is compiled
+//! once per run and then only rendered, host after host.
+//!
+//! Owns: the one minijinja environment of the process (filters, tests, syntax — the same for
+//! every run) and the per-run maps from source text to compiled form.
+//! Must not: hold variables or results; compiled code is independent of any host.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use minijinja::{Environment, Error, Expression, Template};
+
+/// More distinct sources than this in one run (a long-lived process templating generated
+/// text) and the maps start over, so memory stays bounded.
+const MAX_ENTRIES: usize = 4096;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(super::environment);
+
+/// The environment every [`super::Templar`] renders with.
+fn env() -> &'static Environment<'static> {
+    &ENV
+}
+
+type BorrowedTemplate<'a> = Template<'a, 'a>;
+
+self_cell::self_cell!(
+    /// A template compiled from a source it owns.
+    struct OwnedTemplate {
+        owner: Box<str>,
+        #[covariant]
+        dependent: BorrowedTemplate,
+    }
+);
+
+/// A compiled template, ready to render with any context.
+pub(super) struct CompiledTemplate(OwnedTemplate);
+
+impl CompiledTemplate {
+    pub(super) fn render(&self, ctx: minijinja::Value) -> Result<String, Error> {
+        self.0.borrow_dependent().render(ctx)
+    }
+}
+
+/// Compiled forms of the sources seen so far in a run; shared by the clones of a templar.
+#[derive(Default)]
+pub(super) struct Cache {
+    expressions: RwLock<HashMap<Box<str>, Arc<Expression<'static, 'static>>>>,
+    templates: RwLock<HashMap<Box<str>, Arc<CompiledTemplate>>>,
+}
+
+impl Cache {
+    /// The compiled form of a bare expression, compiling it the first time it is seen.
+    pub(super) fn expression(&self, src: &str) -> Result<Arc<Expression<'static, 'static>>, Error> {
+        if let Ok(map) = self.expressions.read()
+            && let Some(e) = map.get(src)
+        {
+            return Ok(e.clone());
+        }
+        let compiled = Arc::new(env().compile_expression_owned(src.to_string())?);
+        if let Ok(mut map) = self.expressions.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(src.into(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// The compiled form of a template, compiling it the first time it is seen.
+    pub(super) fn template(&self, src: &str) -> Result<Arc<CompiledTemplate>, Error> {
+        if let Ok(map) = self.templates.read()
+            && let Some(t) = map.get(src)
+        {
+            return Ok(t.clone());
+        }
+        let owned = OwnedTemplate::try_new(Box::from(src), |s| env().template_from_str(s))?;
+        let compiled = Arc::new(CompiledTemplate(owned));
+        if let Ok(mut map) = self.templates.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(src.into(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> (usize, usize) {
+        (
+            self.expressions.read().map(|m| m.len()).unwrap_or(0),
+            self.templates.read().map(|m| m.len()).unwrap_or(0),
+        )
+    }
+}
