@@ -920,3 +920,35 @@ fn clear_host_errors_brings_failed_hosts_back() {
     );
     assert_eq!(doc["recap"]["h01"]["failed"], 1);
 }
+
+#[test]
+fn connections_open_ahead_of_the_first_remote_task_and_only_once() {
+    let fleet = Fleet::start(3);
+    let dir = shared_dir();
+    let logins = || fleet.sshd_log(0).matches("Accepted publickey").count();
+    let run = |yaml: &str| {
+        let pb = dir.path().join("site.yml");
+        std::fs::write(&pb, yaml).expect("write");
+        let out = fleet
+            .olympus("run", &fleet.inventory)
+            .arg(&pb)
+            .args(["--output", "json"])
+            .output()
+            .expect("run");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(out.status.code(), Some(0), "{doc}");
+        doc
+    };
+    // A play that never touches its hosts still has their connections opened while its
+    // (controller-side) task runs: the opening overlaps the work instead of preceding it.
+    let before = logins();
+    run("- hosts: fleet\n  gather_facts: false\n  tasks:\n    - pause:\n        seconds: 2\n");
+    assert_eq!(logins() - before, 3, "{}", fleet.sshd_log(0));
+    // Opened ahead or on demand, each host gets one connection for every task of the run.
+    let before = logins();
+    let doc = run(
+        "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - pause:\n        seconds: 1\n    - name: one\n      command: /bin/true\n    - name: two\n      command: /bin/true\n- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: three\n      command: /bin/true\n",
+    );
+    assert_eq!(status(&doc, "three", "h03").as_deref(), Some("changed"));
+    assert_eq!(logins() - before, 3, "{}", fleet.sshd_log(0));
+}

@@ -6,6 +6,7 @@
 //! Hosts run a task concurrently (at most `forks` at a time) over one connection each,
 //! opened when first needed and reused for the rest of the run.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -144,6 +145,8 @@ struct PlayState<'p> {
     cleared: std::sync::atomic::AtomicU64,
 }
 
+type ConnSlot = Option<Result<Arc<Connection>, ConnectionError>>;
+
 /// Runs playbooks against an inventory.
 pub struct Runner<'a> {
     inv: Arc<Inventory>,
@@ -151,7 +154,11 @@ pub struct Runner<'a> {
     reporter: &'a dyn Reporter,
     templar: Templar,
     facts: Arc<Facts>,
-    conns: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    /// One slot per host and login user: the open connection, or the failure of an opening
+    /// started ahead of need (reported by the first task that asks, then retried).
+    conns: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<ConnSlot>>>>,
+    /// Inventory variables per host, merged from the host's groups once per run.
+    inv_vars: std::sync::RwLock<HashMap<String, Arc<Vars>>>,
     recap: Mutex<BTreeMap<String, Counters>>,
     playbook_dir: PathBuf,
 }
@@ -203,6 +210,7 @@ impl<'a> Runner<'a> {
             templar,
             facts,
             conns: tokio::sync::Mutex::new(HashMap::new()),
+            inv_vars: std::sync::RwLock::new(HashMap::new()),
             recap: Mutex::new(BTreeMap::new()),
             playbook_dir: playbook
                 .parent()
@@ -230,9 +238,13 @@ impl<'a> Runner<'a> {
                 break;
             }
         }
-        for conn in self.conns.lock().await.values() {
-            conn.close().await;
-        }
+        let slots: Vec<_> = self.conns.lock().await.values().cloned().collect();
+        futures::future::join_all(slots.iter().map(|slot| async move {
+            if let Some(Ok(conn)) = &*slot.lock().await {
+                conn.close().await;
+            }
+        }))
+        .await;
         let recap = self.recap.lock().map(|r| r.clone()).unwrap_or_default();
         self.reporter.event(Event::Recap(&recap));
         Ok(RunResult { recap, aborted })
@@ -474,7 +486,17 @@ impl<'a> Runner<'a> {
             .collect()
     }
 
+    /// Runs a batch's tasks while its connections open in the background.
     async fn run_batch(&self, st: &PlayState<'_>) -> Result<(), RunError> {
+        let work = std::pin::pin!(self.run_batch_tasks(st));
+        let ahead = std::pin::pin!(self.preconnect(st));
+        match futures::future::select(work, ahead).await {
+            futures::future::Either::Left((done, _)) => done,
+            futures::future::Either::Right(((), work)) => work.await,
+        }
+    }
+
+    async fn run_batch_tasks(&self, st: &PlayState<'_>) -> Result<(), RunError> {
         let play = st.play;
         let gather = match &play.gather_facts {
             None => true,
@@ -803,13 +825,18 @@ impl<'a> Runner<'a> {
     /// Variables for a task on a host, lowest precedence first.
     fn vars_for(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
         let mut v = st.play.role_defaults.clone();
-        v.extend(self.inv.host_vars(host).unwrap_or_default());
-        v.extend(st.vars.clone());
+        let copy = |v: &mut Vars, from: &Vars| {
+            for (k, val) in from {
+                v.insert(k.clone(), val.clone());
+            }
+        };
+        copy(&mut v, &self.inventory_vars(host));
+        copy(&mut v, &st.vars);
         for c in chain.iter().skip(1) {
-            v.extend(c.vars.clone());
+            copy(&mut v, &c.vars);
         }
         v.extend(self.facts.get(host));
-        v.extend(self.opts.extra_vars.clone());
+        copy(&mut v, &self.opts.extra_vars);
         let h = self.inv.host(host);
         v.insert("inventory_hostname".into(), Value::from(host));
         v.insert(
@@ -1148,24 +1175,119 @@ impl<'a> Runner<'a> {
         Ok(BTreeSet::new())
     }
 
+    /// The connection to `host` for these variables: one per host and login user, opened
+    /// on first need (or ahead of it by [`Self::preconnect`]) and kept for the run.
     async fn connection(
         &self,
         host: &str,
         vars: &Vars,
     ) -> Result<Arc<Connection>, ConnectionError> {
-        // One connection per host and login user.
+        self.open_slot(host, vars, false).await
+    }
+
+    async fn open_slot(
+        &self,
+        host: &str,
+        vars: &Vars,
+        ahead: bool,
+    ) -> Result<Arc<Connection>, ConnectionError> {
         let key = format!(
             "{host}\u{0}{}",
             vars.get("ansible_user").map(text).unwrap_or_default()
         );
-        if let Some(c) = self.conns.lock().await.get(&key) {
-            return Ok(c.clone());
+        let slot = self.conns.lock().await.entry(key).or_default().clone();
+        // Callers for the same host wait here while one of them opens the connection.
+        let mut slot = slot.lock().await;
+        match slot.take() {
+            Some(Ok(c)) => {
+                *slot = Some(Ok(c.clone()));
+                return Ok(c);
+            }
+            // An opening ahead of need failed: the first task to ask reports it, rather than
+            // waiting out a second timeout; the next one tries again.
+            Some(Err(e)) if !ahead => return Err(e),
+            Some(Err(_)) | None => {}
         }
-        let target = Target::resolve_with(host, vars, &self.opts.defaults, &self.opts.connect)
-            .map_err(|e| ConnectionError::Config(e.to_string()))?;
-        let conn = Arc::new(Connection::open(&target, &self.opts.connect).await?);
-        let mut conns = self.conns.lock().await;
-        Ok(conns.entry(key).or_insert(conn).clone())
+        let opened = match Target::resolve_with(host, vars, &self.opts.defaults, &self.opts.connect)
+        {
+            Ok(target) => Connection::open(&target, &self.opts.connect)
+                .await
+                .map(Arc::new),
+            Err(e) => Err(ConnectionError::Config(e.to_string())),
+        };
+        match opened {
+            Ok(c) => {
+                *slot = Some(Ok(c.clone()));
+                Ok(c)
+            }
+            Err(e) if ahead => {
+                *slot = Some(Err(e));
+                Err(ConnectionError::Config(
+                    "opening ahead of need failed".into(),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens the connections of a batch's hosts (at most `forks` at a time) while the
+    /// engine prepares and runs the first tasks, so that connection set-up overlaps the
+    /// work instead of preceding it.
+    async fn preconnect(&self, st: &PlayState<'_>) {
+        let chain = [&st.play.common];
+        futures::stream::iter(st.batch.iter())
+            .map(|h| {
+                let chain = &chain;
+                async move {
+                    let vars = self.connection_vars(st, h, chain);
+                    if vars.get("ansible_connection").map(text).as_deref() != Some("local") {
+                        let _ = self.open_slot(h, &vars, true).await;
+                    }
+                }
+            })
+            .buffer_unordered(self.opts.forks.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    /// The variables a host's connection is made with: its own, plus the play's
+    /// `remote_user` where the inventory sets no `ansible_user`.
+    fn connection_vars(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
+        let vars = Arc::new(self.vars_for(st, host, chain));
+        self.with_remote_user(Cow::Borrowed(&*vars), chain, &vars)
+            .into_owned()
+    }
+
+    /// A play or task `remote_user` applies where the inventory sets no `ansible_user`.
+    fn with_remote_user<'v>(
+        &self,
+        mut conn_vars: Cow<'v, Vars>,
+        chain: &[&Common],
+        vars: &Arc<Vars>,
+    ) -> Cow<'v, Vars> {
+        if !conn_vars.contains_key("ansible_user")
+            && let Some(u) = chain.iter().rev().find_map(|c| c.remote_user.as_ref())
+            && let Ok(u) = self.templar.render(u, vars)
+        {
+            conn_vars
+                .to_mut()
+                .insert("ansible_user".into(), Value::from(text(&u)));
+        }
+        conn_vars
+    }
+
+    /// A host's inventory variables (groups merged in Ansible's order), computed once per run.
+    fn inventory_vars(&self, host: &str) -> Arc<Vars> {
+        if let Ok(m) = self.inv_vars.read()
+            && let Some(v) = m.get(host)
+        {
+            return v.clone();
+        }
+        let v = Arc::new(self.inv.host_vars(host).unwrap_or_default());
+        if let Ok(mut m) = self.inv_vars.write() {
+            m.insert(host.to_string(), v.clone());
+        }
+        v
     }
 
     /// The escalation in force for a task: task/block/play keywords, else --become, else
@@ -1608,20 +1730,11 @@ impl<'a> Runner<'a> {
             .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
             .transpose()
             .map_err(|e| ItemError::Failed(e.to_string()))?;
-        let (conn_host, mut conn_vars) = match &delegate {
-            Some(d) if d != host => {
-                let dv = self.inv.host_vars(d).unwrap_or_default();
-                (d.clone(), dv)
-            }
-            _ => (host.to_string(), (**vars).clone()),
+        let (conn_host, conn_vars) = match &delegate {
+            Some(d) if d != host => (d.as_str(), Cow::Owned((*self.inventory_vars(d)).clone())),
+            _ => (host, Cow::Borrowed(&**vars)),
         };
-        // A play or task `remote_user` applies where the inventory sets no ansible_user.
-        if !conn_vars.contains_key("ansible_user")
-            && let Some(u) = chain.iter().rev().find_map(|c| c.remote_user.as_ref())
-            && let Ok(u) = self.templar.render(u, vars)
-        {
-            conn_vars.insert("ansible_user".into(), Value::from(text(&u)));
-        }
+        let conn_vars = self.with_remote_user(conn_vars, chain, vars);
         let conn = self
             .connection(&conn_host, &conn_vars)
             .await
