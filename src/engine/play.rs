@@ -1736,7 +1736,7 @@ impl<'a> Runner<'a> {
         };
         let conn_vars = self.with_remote_user(conn_vars, chain, vars);
         let conn = self
-            .connection(&conn_host, &conn_vars)
+            .connection(conn_host, &conn_vars)
             .await
             .map_err(|e| ItemError::Unreachable(e.to_string()))?;
         let escalation = self.escalation(chain, vars);
