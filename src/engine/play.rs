@@ -147,6 +147,24 @@ struct PlayState<'p> {
 
 type ConnSlot = Option<Result<Arc<Connection>, ConnectionError>>;
 
+/// A host's share of a task, prepared before it runs (see [`Runner::prepare`]).
+struct Prepared {
+    host: String,
+    vars: Arc<Vars>,
+    /// The loop's items, when the task loops.
+    items: Option<Result<Vec<Value>, String>>,
+    /// Conditions and arguments, when it does not.
+    first: Option<Rendered>,
+}
+
+/// The outcome of rendering a task's conditions and arguments.
+enum Rendered {
+    /// A condition was false (skipped) or failed to evaluate.
+    Stop(Status, Value),
+    /// The arguments, rendered and without `omit`ted ones.
+    Args(Result<Vars, String>),
+}
+
 /// Runs playbooks against an inventory.
 pub struct Runner<'a> {
     inv: Arc<Inventory>,
@@ -948,10 +966,16 @@ impl<'a> Runner<'a> {
             hosts.to_vec()
         };
         let forks = self.opts.forks.max(1);
-        let results: Vec<(String, HostOutcome)> = futures::stream::iter(targets.clone())
-            .map(|h: String| async move {
-                let o = self.run_on_host(st, task, &h, chain).await;
-                (h, o)
+        // Hosts' variables, conditions and arguments are rendered on rayon's threads, a
+        // chunk of hosts at a time, while earlier hosts' commands are in flight.
+        let chunk = forks.clamp(8, 256);
+        let chunks: Vec<Vec<String>> = targets.chunks(chunk).map(<[String]>::to_vec).collect();
+        let results: Vec<(String, HostOutcome)> = futures::stream::iter(chunks)
+            .map(|hosts: Vec<String>| futures::stream::iter(self.prepare(st, task, &hosts, chain)))
+            .flatten()
+            .map(|p: Prepared| async move {
+                let h = p.host.clone();
+                (h, self.run_on_host(task, chain, p).await)
             })
             .buffer_unordered(forks)
             .collect()
@@ -1402,14 +1426,87 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn run_on_host(
+    /// What each host needs before its task can run, computed for many hosts at once on
+    /// rayon's threads (templating is the engine's CPU work): its variables, and the task's
+    /// loop items, or for a task without a loop its conditions and rendered arguments.
+    fn prepare(
         &self,
         st: &PlayState<'_>,
         task: &Task,
-        host: &str,
+        hosts: &[String],
         chain: &[&Common],
-    ) -> HostOutcome {
-        let base = Arc::new(self.vars_for(st, host, chain));
+    ) -> Vec<Prepared> {
+        use rayon::prelude::*;
+        hosts
+            .par_iter()
+            .map(|h| {
+                let vars = Arc::new(self.vars_for(st, h, chain));
+                let (items, first) = match &task.loop_ {
+                    Some(l) => (Some(self.loop_items(l, &vars)), None),
+                    None => (None, Some(self.render_item(task, chain, &vars))),
+                };
+                Prepared {
+                    host: h.clone(),
+                    vars,
+                    items,
+                    first,
+                }
+            })
+            .collect()
+    }
+
+    /// A task's conditions and then its arguments for one host (one loop item), rendered.
+    fn render_item(&self, task: &Task, chain: &[&Common], vars: &Arc<Vars>) -> Rendered {
+        for c in chain {
+            for w in &c.when {
+                match self.templar.condition(w, vars) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Rendered::Stop(
+                            Status::Skipped,
+                            serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": w}),
+                        );
+                    }
+                    Err(e) => {
+                        return Rendered::Stop(
+                            Status::Failed,
+                            serde_json::json!({"failed": true, "changed": false, "msg": format!(
+                                "The conditional check '{}' failed: {e}",
+                                text(w)
+                            )}),
+                        );
+                    }
+                }
+            }
+        }
+        let Action::Module { args, .. } = &task.action else {
+            return Rendered::Stop(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": "not a module"}),
+            );
+        };
+        let rendered = self
+            .templar
+            .render(&Value::Object(args.clone()), vars)
+            .map_err(|e| e.to_string())
+            .map(|v| match v {
+                Value::Object(mut m) => {
+                    template::strip_omitted(&mut m);
+                    m
+                }
+                _ => Vars::new(),
+            });
+        Rendered::Args(rendered)
+    }
+
+    async fn run_on_host(&self, task: &Task, chain: &[&Common], prepared: Prepared) -> HostOutcome {
+        let Prepared {
+            host,
+            vars: base,
+            items,
+            first,
+        } = prepared;
+        let host = host.as_str();
         let no_log = self
             .flag(chain, |c| &c.no_log, &base, true)
             .unwrap_or(false);
@@ -1441,7 +1538,7 @@ impl<'a> Runner<'a> {
         let always_show = module_name(task) == "debug";
         let mut out = if let Some(l) = &task.loop_ {
             // Conditions are evaluated per item when the task loops.
-            let items = match self.loop_items(l, &base) {
+            let items = match items.unwrap_or_else(|| self.loop_items(l, &base)) {
                 Ok(i) => i,
                 Err(e) => return fail(e),
             };
@@ -1474,7 +1571,7 @@ impl<'a> Runner<'a> {
                     .and_then(|l| self.templar.render(l, &v).ok())
                     .map(|l| text(&l))
                     .unwrap_or_else(|| crate::pyrepr::str_of(item));
-                let mut o = self.run_item(task, host, chain, &v).await;
+                let mut o = self.run_item(task, host, chain, &v, None).await;
                 o.item = Some(label);
                 if let Value::Object(m) = &mut o.result {
                     m.insert(loop_var.clone(), item.clone());
@@ -1515,7 +1612,7 @@ impl<'a> Runner<'a> {
             o.always_show = always_show;
             o
         } else {
-            let mut o = self.run_item(task, host, chain, &base).await;
+            let mut o = self.run_item(task, host, chain, &base, first).await;
             o.no_log = no_log;
             o
         };
@@ -1534,6 +1631,7 @@ impl<'a> Runner<'a> {
         host: &str,
         chain: &[&Common],
         vars: &Arc<Vars>,
+        rendered: Option<Rendered>,
     ) -> HostOutcome {
         let mk = |status, result| HostOutcome {
             host: host.to_string(),
@@ -1551,26 +1649,11 @@ impl<'a> Runner<'a> {
                 serde_json::json!({"failed": true, "changed": false, "msg": msg}),
             )
         };
-        for c in chain {
-            for w in &c.when {
-                match self.templar.condition(w, vars) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return mk(
-                            Status::Skipped,
-                            serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": w}),
-                        );
-                    }
-                    Err(e) => {
-                        return failed_msg(format!(
-                            "The conditional check '{}' failed: {e}",
-                            text(w)
-                        ));
-                    }
-                }
-            }
-        }
-        let Action::Module { name: module, args } = &task.action else {
+        let args = match rendered.unwrap_or_else(|| self.render_item(task, chain, vars)) {
+            Rendered::Stop(status, result) => return mk(status, result),
+            Rendered::Args(a) => a,
+        };
+        let Action::Module { name: module, .. } = &task.action else {
             return failed_msg("not a module".into());
         };
         let retries = task
@@ -1589,37 +1672,37 @@ impl<'a> Runner<'a> {
         let mut last = failed_msg("task did not run".into());
         let mut delegated_to: Option<String> = None;
         for attempt in 1..=attempts {
-            let (status, mut result) =
-                match self.run_module(task, module, args, host, chain, vars).await {
-                    Ok((r, delegated)) => {
-                        delegated_to = delegated.filter(|d| d != host);
-                        let status = if r.failed {
-                            Status::Failed
-                        } else if r.skipped {
-                            Status::Skipped
-                        } else if r.changed {
-                            Status::Changed
-                        } else {
-                            Status::Ok
-                        };
-                        if module == "set_fact" || module == "setup" || module == "include_vars" {
-                            for (k, v) in &r.facts {
-                                self.facts.set(host, k, v.clone());
-                            }
+            let (status, mut result) = match self.run_module(module, &args, host, chain, vars).await
+            {
+                Ok((r, delegated)) => {
+                    delegated_to = delegated.filter(|d| d != host);
+                    let status = if r.failed {
+                        Status::Failed
+                    } else if r.skipped {
+                        Status::Skipped
+                    } else if r.changed {
+                        Status::Changed
+                    } else {
+                        Status::Ok
+                    };
+                    if module == "set_fact" || module == "setup" || module == "include_vars" {
+                        for (k, v) in &r.facts {
+                            self.facts.set(host, k, v.clone());
                         }
-                        (status, r.to_register())
                     }
-                    Err(ItemError::Unreachable(e)) => {
-                        return mk(
-                            Status::Unreachable,
-                            serde_json::json!({"unreachable": true, "changed": false, "msg": e}),
-                        );
-                    }
-                    Err(ItemError::Failed(e)) => (
-                        Status::Failed,
-                        serde_json::json!({"failed": true, "changed": false, "msg": e}),
-                    ),
-                };
+                    (status, r.to_register())
+                }
+                Err(ItemError::Unreachable(e)) => {
+                    return mk(
+                        Status::Unreachable,
+                        serde_json::json!({"unreachable": true, "changed": false, "msg": e}),
+                    );
+                }
+                Err(ItemError::Failed(e)) => (
+                    Status::Failed,
+                    serde_json::json!({"failed": true, "changed": false, "msg": e}),
+                ),
+            };
             let mut status = status;
             // changed_when / failed_when see the result under the register name.
             if task.changed_when.is_some() || task.failed_when.is_some() || task.until.is_some() {
@@ -1682,22 +1765,13 @@ impl<'a> Runner<'a> {
 
     async fn run_module(
         &self,
-        _task: &Task,
         module: &str,
-        args: &Vars,
+        args: &Result<Vars, String>,
         host: &str,
         chain: &[&Common],
         vars: &Arc<Vars>,
     ) -> Result<(ModuleResult, Option<String>), ItemError> {
-        let rendered = self
-            .templar
-            .render(&Value::Object(args.clone()), vars)
-            .map_err(|e| ItemError::Failed(e.to_string()))?;
-        let mut args = match rendered {
-            Value::Object(m) => m,
-            _ => Vars::new(),
-        };
-        template::strip_omitted(&mut args);
+        let args = args.as_ref().map_err(|e| ItemError::Failed(e.clone()))?;
         let check = self
             .flag(chain, |c| &c.check_mode, vars, false)
             .unwrap_or(self.opts.check);
@@ -1705,7 +1779,7 @@ impl<'a> Runner<'a> {
             .flag(chain, |c| &c.diff, vars, false)
             .unwrap_or(self.opts.diff);
         if module == "include_vars" {
-            return self.include_vars(&args, vars).map(|r| (r, None));
+            return self.include_vars(args, vars).map(|r| (r, None));
         }
         let ctx = ModuleCtx {
             check_mode: check,
@@ -1714,7 +1788,7 @@ impl<'a> Runner<'a> {
             vars,
         };
         let plan =
-            modules::plan(module, &args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
+            modules::plan(module, args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
         let plan = match plan {
             Plan::Done(r) => return Ok((r, None)),
             Plan::Wait(d, r) => {
