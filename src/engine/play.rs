@@ -177,6 +177,8 @@ pub struct Runner<'a> {
     conns: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<ConnSlot>>>>,
     /// Inventory variables per host, merged from the host's groups once per run.
     inv_vars: std::sync::RwLock<HashMap<String, Arc<Vars>>>,
+    /// Controller files modules send (copy sources, ...), read once per run.
+    files: modules::ControllerFiles,
     recap: Mutex<BTreeMap<String, Counters>>,
     playbook_dir: PathBuf,
 }
@@ -229,6 +231,7 @@ impl<'a> Runner<'a> {
             facts,
             conns: tokio::sync::Mutex::new(HashMap::new()),
             inv_vars: std::sync::RwLock::new(HashMap::new()),
+            files: modules::ControllerFiles::default(),
             recap: Mutex::new(BTreeMap::new()),
             playbook_dir: playbook
                 .parent()
@@ -1786,6 +1789,7 @@ impl<'a> Runner<'a> {
             diff,
             templar: &self.templar,
             vars,
+            files: &self.files,
         };
         let plan =
             modules::plan(module, args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;

@@ -102,7 +102,11 @@ pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Pla
     let mut state = Vars::new();
     state.insert("cmd".into(), Value::String(line));
     state.insert("module".into(), Value::String(module.to_string()));
-    Ok(Plan::remote(script, stdin, move |o| finish(o, &state)))
+    Ok(Plan::remote(
+        script,
+        stdin.map(bytes::Bytes::from),
+        move |o| finish(o, &state),
+    ))
 }
 
 /// A command-like result (rc, stdout, stderr...) for `cmd`.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{ModuleCtx, ModuleError, ModuleResult, Plan, arg_str, args_error, check_keys};
+use super::{Content, ModuleCtx, ModuleError, ModuleResult, Plan, arg_str, args_error, check_keys};
 use crate::connection::{ExecOutput, quote};
 use crate::yaml::Vars;
 
@@ -124,7 +124,7 @@ struct Write {
     dest: String,
     /// With `copy src=...`: a destination that is a directory gets this file name in it.
     basename_if_dir: Option<String>,
-    content: Vec<u8>,
+    content: Content,
     attrs: Attrs,
     check: bool,
     diff: bool,
@@ -137,13 +137,8 @@ struct Write {
     make_dirs: bool,
 }
 
-fn sha1_hex(data: &[u8]) -> String {
-    data_encoding::HEXLOWER
-        .encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref())
-}
-
 fn write_script(w: &Write) -> String {
-    let want = sha1_hex(&w.content);
+    let want = &w.content.sha1;
     let size = w.content.len();
     let mut s = String::from(FUNCS);
     s.push_str(&format!("p={}\n", quote(&w.dest)));
@@ -259,7 +254,7 @@ fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
     let dest = rep.get("dest").cloned().unwrap_or(w.dest.clone());
     r.data.insert("dest".into(), Value::from(dest.as_str()));
     r.data
-        .insert("checksum".into(), Value::from(sha1_hex(&w.content)));
+        .insert("checksum".into(), Value::from(w.content.sha1.as_str()));
     r.data.insert("size".into(), Value::from(w.content.len()));
     if let Some(b) = rep.get("backup_file") {
         r.data.insert("backup_file".into(), Value::from(b.as_str()));
@@ -270,7 +265,7 @@ fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
             .and_then(|b| data_encoding::BASE64.decode(b.trim().as_bytes()).ok())
             .unwrap_or_default();
         if w.content.len() <= DIFF_LIMIT
-            && let Some(d) = diff_value(&before, &w.content, &dest)
+            && let Some(d) = diff_value(&before, &w.content.bytes, &dest)
         {
             r.data.insert("diff".into(), d);
         }
@@ -280,7 +275,7 @@ fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
 
 fn write_plan(w: Write) -> Plan {
     let script = write_script(&w);
-    let stdin = Some(w.content.clone());
+    let stdin = Some(w.content.bytes.clone());
     Plan::remote(script, stdin, move |o| finish_write(w, o))
 }
 
@@ -367,9 +362,11 @@ pub(super) fn copy(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
             ));
         }
         (Some(c), None) => (
-            c.as_str()
-                .map(|s| s.as_bytes().to_vec())
-                .unwrap_or_else(|| c.to_string().into_bytes()),
+            Content::new(
+                c.as_str()
+                    .map(|s| s.as_bytes().to_vec())
+                    .unwrap_or_else(|| c.to_string().into_bytes()),
+            ),
             None,
         ),
         (None, Some(src)) => {
@@ -377,7 +374,9 @@ pub(super) fn copy(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError
             if path.is_dir() {
                 return copy_tree(args, ctx, &path, src.ends_with('/'), dest);
             }
-            let data = std::fs::read(&path)
+            let data = ctx
+                .files
+                .get(&path)
                 .map_err(|e| args_error("copy", format!("{}: {e}", path.display())))?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             (data, name)
@@ -449,7 +448,7 @@ fn copy_tree(
             .unwrap_or_default();
         format!("{}/{name}", dest.trim_end_matches('/'))
     };
-    let mut local: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut rels = Vec::new();
     for f in &files {
         let rel = f.to_string_lossy().into_owned();
         if rel.contains('\n') {
@@ -458,10 +457,15 @@ fn copy_tree(
                 format!("file name with a newline is not supported: {rel:?}"),
             ));
         }
-        let data = std::fs::read(root.join(f))
-            .map_err(|e| args_error("copy", format!("{}: {e}", root.join(f).display())))?;
-        local.push((rel, data));
+        rels.push(rel);
     }
+    // Read and hashed in parallel, once per run (every host compares against these).
+    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    let contents = ctx
+        .files
+        .get_many(&paths)
+        .map_err(|(p, e)| args_error("copy", format!("{}: {e}", p.display())))?;
+    let local: Vec<(String, Content)> = rels.into_iter().zip(contents).collect();
     let mut script = format!("b={}\n", quote(&base));
     for (rel, _) in &local {
         script.push_str(&format!(
@@ -488,10 +492,7 @@ fn copy_tree(
             let with_attrs = attrs.mode.is_some() || attrs.owner.is_some() || attrs.group.is_some();
             let todo: Vec<Write> = local
                 .into_iter()
-                .filter(|(rel, data)| {
-                    with_attrs
-                        || remote.get(rel).map(String::as_str) != Some(sha1_hex(data).as_str())
-                })
+                .filter(|(rel, data)| with_attrs || remote.get(rel) != Some(&data.sha1))
                 .map(|(rel, data)| Write {
                     dest: format!("{base}/{rel}"),
                     basename_if_dir: None,
@@ -518,7 +519,7 @@ fn write_all(mut todo: Vec<Write>, mut acc: ModuleResult, base: String) -> Plan 
     }
     let w = todo.remove(0);
     let script = write_script(&w);
-    let stdin = Some(w.content.clone());
+    let stdin = Some(w.content.bytes.clone());
     Plan::Remote {
         script,
         stdin,
@@ -563,8 +564,16 @@ pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleE
     let src = arg_str(args, "src").ok_or_else(|| args_error("template", "'src' is required"))?;
     let dest = arg_str(args, "dest").ok_or_else(|| args_error("template", "'dest' is required"))?;
     let path = local_file(ctx, src, "templates")?;
-    let text = std::fs::read_to_string(&path)
+    let source = ctx
+        .files
+        .get(&path)
         .map_err(|e| args_error("template", format!("{}: {e}", path.display())))?;
+    let text = std::str::from_utf8(&source.bytes).map_err(|e| {
+        args_error(
+            "template",
+            format!("{}: not UTF-8 text: {e}", path.display()),
+        )
+    })?;
     let mut vars = (**ctx.vars).clone();
     vars.insert(
         "template_path".into(),
@@ -576,14 +585,14 @@ pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleE
     );
     let rendered = ctx
         .templar
-        .render_text(&text, &std::sync::Arc::new(vars))
+        .render_text(text, &std::sync::Arc::new(vars))
         .map_err(|e| args_error("template", format!("{}: {e}", path.display())))?;
     Ok(write_plan(Write {
         dest: dest.to_string(),
         basename_if_dir: path
             .file_name()
             .map(|n| n.to_string_lossy().trim_end_matches(".j2").to_string()),
-        content: rendered.into_bytes(),
+        content: Content::new(rendered.into_bytes()),
         attrs: attrs(args)?,
         check: ctx.check_mode,
         diff: ctx.diff,
@@ -896,7 +905,7 @@ fn read_then(path: &str, then: impl FnOnce(Option<Vec<u8>>) -> Plan + Send + 'st
 
 /// Step two: write `new` if it differs from `old` (attributes are still checked).
 fn write_if_changed(w: Write, old: Option<Vec<u8>>, msg_changed: &str) -> Plan {
-    if old.as_deref() == Some(&w.content[..])
+    if old.as_deref() == Some(&w.content.bytes[..])
         && w.attrs.mode.is_none()
         && w.attrs.owner.is_none()
         && w.attrs.group.is_none()
@@ -908,10 +917,10 @@ fn write_if_changed(w: Write, old: Option<Vec<u8>>, msg_changed: &str) -> Plan {
     let diff = w.diff;
     let before = old.clone().unwrap_or_default();
     let dest = w.dest.clone();
-    let content = w.content.clone();
+    let content = w.content.bytes.clone();
     let msg = msg_changed.to_string();
     let script = write_script(&w);
-    Plan::remote(script, Some(w.content.clone()), move |out| {
+    Plan::remote(script, Some(w.content.bytes.clone()), move |out| {
         let mut r = finish_write(w, out);
         if r.changed && !r.failed {
             r.msg = Some(msg);
@@ -932,7 +941,7 @@ fn editing_write(
     Ok(Write {
         dest: dest.to_string(),
         basename_if_dir: None,
-        content,
+        content: Content::new(content),
         attrs: attrs(args)?,
         check: ctx.check_mode,
         diff: ctx.diff,
@@ -1115,7 +1124,7 @@ pub(super) fn lineinfile(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Modul
             Err(e) => Plan::Done(ModuleResult::failed(e)),
             Ok((new, msg)) => {
                 let w = Write {
-                    content: new.into_bytes(),
+                    content: Content::new(new.into_bytes()),
                     ..template_write
                 };
                 write_if_changed(w, Some(old), msg)
@@ -1206,7 +1215,7 @@ pub(super) fn blockinfile(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, Modu
             new.push('\n');
         }
         let w = Write {
-            content: new.into_bytes(),
+            content: Content::new(new.into_bytes()),
             ..template_write
         };
         write_if_changed(
@@ -1252,7 +1261,7 @@ pub(super) fn replace(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleEr
         let count = re.find_iter(&text).count();
         let new = re.replace_all(&text, repl.as_str()).into_owned();
         let w = Write {
-            content: new.into_bytes(),
+            content: Content::new(new.into_bytes()),
             ..template_write
         };
         write_if_changed(w, Some(old), &format!("{count} replacements made"))
@@ -1402,7 +1411,7 @@ mod tests {
         let dest = d.path().join("conf").to_string_lossy().to_string();
         let w = Write {
             dest: dest.clone(),
-            content: b"hello\n".to_vec(),
+            content: Content::new(b"hello\n".to_vec()),
             attrs: Attrs {
                 mode: Some("600".into()),
                 ..Default::default()
@@ -1414,19 +1423,22 @@ mod tests {
             check: true,
             ..w.clone()
         };
-        let r = finish_write(check.clone(), sh(&write_script(&check), &check.content));
+        let r = finish_write(
+            check.clone(),
+            sh(&write_script(&check), &check.content.bytes),
+        );
         assert!(r.changed && !r.failed, "{r:?}");
         assert!(!Path::new(&dest).exists(), "check mode wrote the file");
-        let r = finish_write(w.clone(), sh(&write_script(&w), &w.content));
+        let r = finish_write(w.clone(), sh(&write_script(&w), &w.content.bytes));
         assert!(r.changed && !r.failed, "{r:?}");
         assert_eq!(std::fs::read(&dest).expect("read"), b"hello\n");
-        let r = finish_write(w.clone(), sh(&write_script(&w), &w.content));
+        let r = finish_write(w.clone(), sh(&write_script(&w), &w.content.bytes));
         assert!(!r.changed, "second run changes nothing: {r:?}");
         let w2 = Write {
-            content: b"bye\n".to_vec(),
+            content: Content::new(b"bye\n".to_vec()),
             ..w.clone()
         };
-        let r = finish_write(w2.clone(), sh(&write_script(&w2), &w2.content));
+        let r = finish_write(w2.clone(), sh(&write_script(&w2), &w2.content.bytes));
         assert!(r.changed);
         assert_eq!(r.data["diff"]["before"], "hello\n");
         assert_eq!(r.data["diff"]["after"], "bye\n");
@@ -1437,10 +1449,10 @@ mod tests {
         );
         let w3 = Write {
             validate: Some("false %s".into()),
-            content: b"bad\n".to_vec(),
+            content: Content::new(b"bad\n".to_vec()),
             ..w
         };
-        let r = finish_write(w3.clone(), sh(&write_script(&w3), &w3.content));
+        let r = finish_write(w3.clone(), sh(&write_script(&w3), &w3.content.bytes));
         assert!(r.failed, "validation failure must fail the task");
         assert_eq!(
             std::fs::read(&dest).expect("read"),

@@ -198,7 +198,9 @@ pub(super) fn script(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErr
             format!("could not find '{file}' next to the playbook or in files/"),
         )
     })?;
-    let body = std::fs::read(&path)
+    let body = ctx
+        .files
+        .get(&path)
         .map_err(|e| args_error("script", format!("{}: {e}", path.display())))?;
     let argv: String = rest.iter().map(|a| format!(" {}", quote(a))).collect();
     let mut s = String::new();
@@ -226,7 +228,7 @@ pub(super) fn script(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErr
         Some(exe) => s.push_str(&format!("{} \"$t\"{argv} </dev/null\n", quote(exe))),
         None => s.push_str(&format!("\"$t\"{argv} </dev/null\n")),
     }
-    Ok(Plan::remote(s, Some(body), |o| {
+    Ok(Plan::remote(s, Some(body.bytes), |o| {
         super::command::finish_output(o, "script")
     }))
 }

@@ -8,16 +8,19 @@
 //! Must not: print, open connections, or decide about other hosts; the engine runs the plan.
 
 mod command;
+pub mod controller_files;
 mod files;
 mod local;
 mod misc;
 mod setup;
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::connection::ExecOutput;
 use crate::template::Templar;
 use crate::yaml::Vars;
+pub use controller_files::{Content, ControllerFiles};
 
 /// The outcome of a module on one host, as Ansible reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,7 +76,9 @@ pub enum Plan {
     /// need one such step (query and change in one script); a few need a second.
     Remote {
         script: String,
-        stdin: Option<Vec<u8>>,
+        /// Sent to the script's standard input; a shared buffer, so one file sent to many
+        /// hosts is held once.
+        stdin: Option<Bytes>,
         then: Then,
     },
 }
@@ -82,7 +87,7 @@ impl Plan {
     /// A one-step remote plan whose output `finish` turns into the result.
     pub fn remote(
         script: String,
-        stdin: Option<Vec<u8>>,
+        stdin: Option<Bytes>,
         finish: impl FnOnce(ExecOutput) -> ModuleResult + Send + 'static,
     ) -> Plan {
         Plan::Remote {
@@ -99,6 +104,8 @@ pub struct ModuleCtx<'a> {
     pub diff: bool,
     pub templar: &'a Templar,
     pub vars: &'a std::sync::Arc<Vars>,
+    /// Controller files, read once per run.
+    pub files: &'a ControllerFiles,
 }
 
 #[derive(Debug, thiserror::Error)]
