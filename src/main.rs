@@ -207,6 +207,10 @@ struct ConnectionArgs {
     /// Seconds to wait for a connection (TCP, handshake and authentication).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     connect_timeout: u64,
+    /// Open a new SSH session for every command instead of feeding commands to one
+    /// persistent remote shell per host (slower; for hosts where that shell misbehaves).
+    #[arg(long)]
+    no_persistent_shell: bool,
     /// Ask for the SSH password (also used as the passphrase of encrypted keys).
     /// Unattended: set OLYMPUS_PASSWORD / OLYMPUS_KEY_PASSPHRASE instead.
     #[arg(short = 'k', long)]
@@ -452,6 +456,7 @@ fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
             "BECOME password: ",
             "OLYMPUS_BECOME_PASSWORD",
         )?,
+        persistent_shell: !args.no_persistent_shell,
         ..ConnectOptions::default()
     })
 }

@@ -63,7 +63,14 @@ async fn more_than_max_sessions_concurrent_commands_on_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdout_stderr_status_signal_and_timeout() {
     let fleet = Fleet::start(1);
-    let c = connect(&fleet, 0).await;
+    // Each command on its own SSH session (a connection's first command always is).
+    let o = ConnectOptions {
+        persistent_shell: false,
+        ..opts(&fleet)
+    };
+    let c = Connection::open(&target(&fleet, 0, &o), &o)
+        .await
+        .expect("connect");
     let out = run(&c, "echo out; echo err >&2; exit 7").await;
     assert_eq!(
         (out.stdout.as_slice(), out.stderr.as_slice(), out.rc),
@@ -295,4 +302,82 @@ async fn file_transfer_as_root_sets_owner_through_become() {
             ..Default::default()
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
+    let fleet = Fleet::start(1);
+    let c = connect(&fleet, 0).await;
+    // The first command has its own session; the following ones share one shell.
+    let first = run(&c, "echo $PPID").await;
+    let shell = run(&c, "echo $PPID").await;
+    assert_ne!(first.stdout, shell.stdout);
+    assert_eq!(
+        run(&c, "echo $PPID").await.stdout,
+        shell.stdout,
+        "same shell"
+    );
+
+    let out = run(&c, "echo out; echo err >&2; exit 7").await;
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.rc),
+        (&b"out\n"[..], &b"err\n"[..], Some(7))
+    );
+    // Output without a final newline, empty output, blank lines, and text that looks like
+    // the protocol's own lines.
+    assert_eq!(run(&c, "printf abc").await.stdout, b"abc");
+    assert_eq!(run(&c, "true").await.stdout, b"");
+    assert_eq!(run(&c, "printf '\\n\\n'").await.stdout, b"\n\n");
+    let out = run(&c, "echo 'OLYMPUS-END-x 0'; echo 'OLYMPUS-END-x' >&2").await;
+    assert_eq!(out.stdout, b"OLYMPUS-END-x 0\n");
+    assert_eq!(out.stderr, b"OLYMPUS-END-x\n");
+    // Binary standard input arrives intact; input a command leaves unread is drained, so
+    // the next command does not see it.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let out = c
+        .exec(ExecRequest {
+            command: "od -An -tx1 -v | tr -s ' \\n' '\\n\\n' | grep -c .",
+            stdin: Some(&bytes),
+            ..Default::default()
+        })
+        .await
+        .expect("exec");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+    let out = c
+        .exec(ExecRequest {
+            command: "head -c 3",
+            stdin: Some(b"abcdef-and-more"),
+            ..Default::default()
+        })
+        .await
+        .expect("exec");
+    assert_eq!(out.stdout, b"abc");
+    let out = run(&c, "cat; echo done").await;
+    assert_eq!(
+        out.stdout, b"done\n",
+        "no leftover input, stdin is /dev/null"
+    );
+    // A command the shell reports killed by a signal: 128 + the signal, as sh says it.
+    assert_eq!(run(&c, "kill -KILL $$").await.rc, Some(137));
+    assert_eq!(
+        run(&c, "echo $PPID").await.stdout,
+        shell.stdout,
+        "same shell"
+    );
+    // Big output is capped while it streams, and said.
+    let out = run(&c, "head -c 20000000 /dev/zero").await;
+    assert!(out.truncated);
+    assert_eq!(out.stdout.len(), olympus::connection::DEFAULT_OUTPUT_CAP);
+    assert_eq!(run(&c, "echo after").await.stdout, b"after\n");
+    // Killing the shell itself fails that command; the next one gets a new shell.
+    let e = c
+        .exec(ExecRequest::new("kill -KILL $PPID; sleep 5"))
+        .await
+        .expect_err("the shell died under it");
+    assert!(e.to_string().contains("remote shell"), "{e}");
+    let again = run(&c, "echo $PPID").await;
+    assert_eq!(again.rc, Some(0));
+    assert_ne!(again.stdout, shell.stdout, "a new shell");
+    assert_eq!(run(&c, "echo $PPID").await.stdout, again.stdout);
+    c.close().await;
 }

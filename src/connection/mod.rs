@@ -11,6 +11,7 @@
 pub mod known_hosts;
 mod local;
 mod remote;
+mod shell;
 mod ssh;
 pub mod ssh_config;
 mod target;
@@ -174,7 +175,7 @@ pub trait Transport: Send + Sync {
 
 /// A connection of either kind.
 pub enum Connection {
-    Ssh(SshConnection),
+    Ssh(Box<SshConnection>),
     Local(LocalConnection),
 }
 
@@ -186,7 +187,9 @@ impl Connection {
     ) -> Result<Connection, ConnectionError> {
         match target.kind {
             Kind::Local => Ok(Connection::Local(LocalConnection::new(opts.output_cap))),
-            Kind::Ssh => Ok(Connection::Ssh(SshConnection::connect(target, opts).await?)),
+            Kind::Ssh => Ok(Connection::Ssh(Box::new(
+                SshConnection::connect(target, opts).await?,
+            ))),
         }
     }
 }

@@ -56,7 +56,7 @@ pub fn put_file_script(dest: &str, size: usize, attrs: &FileAttrs) -> String {
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A token unlikely to appear in any command's output.
-fn token() -> String {
+pub(super) fn token() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

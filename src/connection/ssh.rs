@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use super::known_hosts::{self, Verdict};
 use super::remote::wrap;
+use super::shell::RemoteShell;
 use super::{
     ConnectOptions, ConnectionError, ExecOutput, ExecRequest, HostKeyChecking, Target, Transport,
 };
@@ -109,6 +110,11 @@ pub struct SshConnection {
     sessions: Arc<Semaphore>,
     output_cap: usize,
     name: String,
+    /// The persistent remote shell (see [`super::shell`]), started by the second command;
+    /// `None` until then, or after it broke (the next command starts another).
+    shell: tokio::sync::Mutex<Option<RemoteShell>>,
+    reuse_shell: bool,
+    commands: std::sync::atomic::AtomicU64,
     /// The bastion connection a ProxyJump goes through; kept open as long as this one.
     _jump: Option<Box<SshConnection>>,
 }
@@ -264,6 +270,9 @@ impl SshConnection {
             sessions: Arc::new(Semaphore::new(opts.max_sessions.max(1))),
             output_cap: opts.output_cap,
             name: target.name.clone(),
+            shell: tokio::sync::Mutex::new(None),
+            reuse_shell: opts.persistent_shell,
+            commands: std::sync::atomic::AtomicU64::new(0),
             _jump: jump,
         })
     }
@@ -407,8 +416,43 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) -> bool {
     data.len() > room
 }
 
+impl SshConnection {
+    /// Runs a command on the persistent shell when it can: a plain command (no `become`, no
+    /// timeout), not the connection's first (a single command is cheaper on its own
+    /// channel), and the shell not busy with another command. `None`: use a channel.
+    async fn exec_on_shell(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> Option<Result<ExecOutput, ConnectionError>> {
+        use std::sync::atomic::Ordering;
+        if !self.reuse_shell || req.escalation.is_some() || req.timeout.is_some() {
+            return None;
+        }
+        if self.commands.fetch_add(1, Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut shell = self.shell.try_lock().ok()?;
+        if shell.is_none() {
+            let slot = self.sessions.clone().try_acquire_owned().ok()?;
+            let channel = self.open_channel().await.ok()?;
+            *shell = Some(RemoteShell::start(channel, slot).await.ok()?);
+        }
+        let running = shell.as_mut()?;
+        let res = running.run(req.command, req.stdin, self.output_cap).await;
+        if res.is_err()
+            && let Some(broken) = shell.take()
+        {
+            broken.close().await;
+        }
+        Some(res)
+    }
+}
+
 impl Transport for SshConnection {
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
+        if let Some(done) = self.exec_on_shell(&req).await {
+            return done;
+        }
         let _permit = self
             .sessions
             .acquire()
@@ -581,6 +625,9 @@ impl Transport for SshConnection {
     }
 
     async fn close(&self) {
+        if let Some(shell) = self.shell.lock().await.take() {
+            shell.close().await;
+        }
         let _ = self
             .handle
             .disconnect(Disconnect::ByApplication, "", "en")

@@ -60,6 +60,9 @@ pub struct ConnectOptions {
     /// Use ssh-agent (`SSH_AUTH_SOCK`) after key files.
     pub use_agent: bool,
     pub output_cap: usize,
+    /// Run commands through one persistent remote shell per connection instead of a new
+    /// SSH session each (`--no-persistent-shell` turns it off).
+    pub persistent_shell: bool,
 }
 
 impl Default for ConnectOptions {
@@ -77,6 +80,7 @@ impl Default for ConnectOptions {
             max_sessions: 10,
             use_agent: true,
             output_cap: DEFAULT_OUTPUT_CAP,
+            persistent_shell: true,
         }
     }
 }

@@ -1,0 +1,238 @@
+//! A persistent remote shell per SSH connection: one channel running a small `/bin/sh`
+//! loop that runs command after command, so a task costs a line on an open pipe instead of
+//! a new SSH session (sshd forks, sets up and tears down a session for every exec channel;
+//! with PAM that costs tens of milliseconds on common distributions).
+//!
+//! Owns: the loop's wire protocol and the framing of each command's output.
+//! Must not: decide which commands may use it (the SSH transport does: no `become`, no
+//! timeout, and never more than one command at a time — others take their own channel).
+//!
+//! Protocol. The controller writes a header line `MARKER SCRIPT_LEN STDIN_LEN`, then the
+//! script, then the standard input. The loop reads the header with `read` (which reads byte
+//! by byte from a pipe) and exactly the lengths given with `head -c`, runs the script with
+//! `/bin/sh -c` (stdin from the given bytes, else `/dev/null`; input the script leaves
+//! unread is drained so the stream stays in step), then ends its stdout with
+//! `\nMARKER RC\n` and its stderr with `\nMARKER\n`. MARKER is a fresh random token per
+//! command, so output cannot end a frame early by accident.
+
+use russh::ChannelMsg;
+use russh::client;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{ConnectionError, ExecOutput, quote};
+
+/// The loop the channel runs (POSIX sh and coreutils' `head` and `cat`).
+const LOOP: &str = r#"while IFS=' ' read -r m s i; do
+c=$(head -c "$s") || exit 1
+if [ "$i" -gt 0 ]; then
+head -c "$i" | { /bin/sh -c "$c"; r=$?; cat >/dev/null; exit "$r"; }
+else
+/bin/sh -c "$c" </dev/null
+fi
+r=$?
+printf '\n%s %s\n' "$m" "$r"
+printf '\n%s\n' "$m" >&2
+done"#;
+
+/// How many bytes at the end of a stream are searched for the end line.
+const SLACK: usize = 256;
+
+/// The shell channel of one connection, with the session slot it occupies.
+pub(super) struct RemoteShell {
+    read: russh::ChannelReadHalf,
+    write: russh::ChannelWriteHalf<client::Msg>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl RemoteShell {
+    /// Starts the loop on a fresh session channel.
+    pub(super) async fn start(
+        channel: russh::Channel<client::Msg>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<RemoteShell, ConnectionError> {
+        channel
+            .exec(true, format!("exec /bin/sh -c {}", quote(LOOP)).as_bytes())
+            .await
+            .map_err(|e| ConnectionError::Protocol(e.to_string()))?;
+        let (read, write) = channel.split();
+        Ok(RemoteShell {
+            read,
+            write,
+            _slot: slot,
+        })
+    }
+
+    /// Runs one command. An error means the shell is unusable and must be dropped.
+    pub(super) async fn run(
+        &mut self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        cap: usize,
+    ) -> Result<ExecOutput, ConnectionError> {
+        let marker = format!("OLYMPUS-END-{}", super::remote::token());
+        let stdin = stdin.unwrap_or_default();
+        let header = format!("{marker} {} {}\n", command.len(), stdin.len());
+        let write = &self.write;
+        let writer = async move {
+            write.data(header.as_bytes()).await?;
+            write.data(command.as_bytes()).await?;
+            if !stdin.is_empty() {
+                write.data(stdin).await?;
+            }
+            Ok::<(), russh::Error>(())
+        };
+        let read = &mut self.read;
+        let reader = async move {
+            let mut out = Frame::new(cap);
+            let mut err = Frame::new(cap);
+            let (mut rc, mut err_done) = (None, false);
+            while rc.is_none() || !err_done {
+                match read.wait().await {
+                    Some(ChannelMsg::Data { data }) => {
+                        out.push(&data);
+                        rc = rc.or_else(|| out.end(&marker).and_then(|(_, s)| parse_rc(s)));
+                    }
+                    Some(ChannelMsg::ExtendedData { data, .. }) => {
+                        err.push(&data);
+                        err_done = err_done || err.end(&marker).is_some_and(|(_, s)| s.is_empty());
+                    }
+                    Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close)
+                    | None => {
+                        return Err(ConnectionError::Protocol(
+                            "the remote shell ended in the middle of a command".into(),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let (stdout, t1) = out.finish(&marker);
+            let (stderr, t2) = err.finish(&marker);
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                rc,
+                signal: None,
+                truncated: t1 || t2,
+            })
+        };
+        let (wrote, res) = tokio::join!(writer, reader);
+        wrote.map_err(|e| ConnectionError::Protocol(format!("remote shell: {e}")))?;
+        res
+    }
+
+    pub(super) async fn close(&self) {
+        let _ = self.write.eof().await;
+        let _ = self.write.close().await;
+    }
+}
+
+fn parse_rc(suffix: &[u8]) -> Option<u32> {
+    std::str::from_utf8(suffix.strip_prefix(b" ")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// One output stream of a command, kept up to `cap` bytes (plus a tail to find its end).
+struct Frame {
+    kept: Vec<u8>,
+    cap: usize,
+    dropped: bool,
+}
+
+impl Frame {
+    fn new(cap: usize) -> Frame {
+        Frame {
+            kept: Vec::new(),
+            cap,
+            dropped: false,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.kept.extend_from_slice(chunk);
+        if self.kept.len() > self.cap.saturating_add(2 * SLACK) {
+            let keep_tail_from = self.kept.len() - SLACK;
+            self.kept.drain(self.cap..keep_tail_from);
+            self.dropped = true;
+        }
+    }
+
+    /// When the stream ends with `\nMARKER<suffix>\n`: where that line starts, and the suffix.
+    fn end(&self, marker: &str) -> Option<(usize, &[u8])> {
+        if !self.kept.ends_with(b"\n") {
+            return None;
+        }
+        let start = self.kept.len().saturating_sub(SLACK);
+        let needle = format!("\n{marker}");
+        let window = &self.kept[start..];
+        let i = window
+            .windows(needle.len())
+            .rposition(|w| w == needle.as_bytes())?;
+        let line = start + i;
+        Some((line, &self.kept[line + needle.len()..self.kept.len() - 1]))
+    }
+
+    /// The command's own output (without the end line), and whether some was dropped.
+    fn finish(mut self, marker: &str) -> (Vec<u8>, bool) {
+        let line = self.end(marker).map(|(l, _)| l).unwrap_or(self.kept.len());
+        let len = if self.dropped {
+            self.cap
+        } else {
+            line.min(self.cap)
+        };
+        let truncated = self.dropped || line > self.cap;
+        self.kept.truncate(len);
+        (self.kept, truncated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(chunks: &[&[u8]], cap: usize) -> Frame {
+        let mut f = Frame::new(cap);
+        for c in chunks {
+            f.push(c);
+        }
+        f
+    }
+
+    #[test]
+    fn end_line_found_across_chunks_and_only_at_the_end() {
+        let m = "OLYMPUS-END-abc";
+        let f = frame(&[b"hello", b"\nOLYMPUS-E", b"ND-abc 3", b"\n"], 100);
+        assert_eq!(f.end(m).and_then(|(_, s)| parse_rc(s)), Some(3));
+        assert_eq!(f.finish(m), (b"hello".to_vec(), false));
+        // Output without a final newline, and output that is only newlines.
+        let f = frame(&[b"\n\n", b"\nOLYMPUS-END-abc 0\n"], 100);
+        assert_eq!(f.finish(m), (b"\n\n".to_vec(), false));
+        // Not ended yet: the marker line is incomplete.
+        let f = frame(&[b"x\nOLYMPUS-END-abc 1"], 100);
+        assert_eq!(f.end(m).and_then(|(_, s)| parse_rc(s)), None);
+        // Another command's marker does not end this one.
+        let f = frame(&[b"x\nOLYMPUS-END-zzz 0\n"], 100);
+        assert!(f.end(m).is_none());
+        // stderr's end line has no status.
+        let f = frame(&[b"oops\n", b"\nOLYMPUS-END-abc\n"], 100);
+        assert_eq!(f.end(m).map(|(_, s)| s.to_vec()), Some(Vec::new()));
+        assert_eq!(f.finish(m), (b"oops\n".to_vec(), false));
+    }
+
+    #[test]
+    fn output_over_the_cap_is_cut_and_said() {
+        let m = "OLYMPUS-END-abc";
+        let mut f = Frame::new(10);
+        for _ in 0..1000 {
+            f.push(b"0123456789");
+        }
+        assert!(f.kept.len() <= 10 + 2 * SLACK, "bounded while it streams");
+        f.push(b"\nOLYMPUS-END-abc 0\n");
+        assert_eq!(f.end(m).and_then(|(_, s)| parse_rc(s)), Some(0));
+        assert_eq!(f.finish(m), (b"0123456789".to_vec(), true));
+        // Just over the cap, nothing dropped while streaming: still cut to the cap.
+        let f = frame(&[b"0123456789AB", b"\nOLYMPUS-END-abc 0\n"], 10);
+        assert_eq!(f.finish(m), (b"0123456789".to_vec(), true));
+    }
+}
