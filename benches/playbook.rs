@@ -198,44 +198,50 @@ fn main() {
     println!("10-task playbook on {n} hosts, forks {n}, median of {runs} runs");
 
     let olympus = env!("CARGO_BIN_EXE_olympus");
-    let mut times = Vec::new();
-    let mut peak = 0;
-    for _ in 0..runs {
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).expect("root");
-        let _ = Command::new("chmod").arg("1777").arg(&root).status();
-        let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
-            .map(|w| w.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default();
-        let mut cmd = match wrap.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(olympus);
-                c
-            }
-            None => Command::new(olympus),
-        };
-        let (t, rss) = timed(
-            cmd.arg("run")
-                .arg(work.path().join("site.yml"))
-                .arg("-i")
-                .arg(&fleet.inventory)
-                .arg("--known-hosts")
-                .arg(&fleet.known_hosts)
-                .args([
-                    "--ssh-config",
-                    "/dev/null",
-                    "-f",
-                    &n.to_string(),
-                    "-e",
-                    &root_var,
-                ]),
-        )
-        .expect("olympus run failed");
-        times.push(t);
-        peak = peak.max(rss);
-    }
-    let t_olympus = median(times);
+    let run_olympus = |extra: &[&str]| {
+        let mut times = Vec::new();
+        let mut peak = 0;
+        for _ in 0..runs {
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("root");
+            let _ = Command::new("chmod").arg("1777").arg(&root).status();
+            let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
+                .map(|w| w.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default();
+            let mut cmd = match wrap.split_first() {
+                Some((first, rest)) => {
+                    let mut c = Command::new(first);
+                    c.args(rest).arg(olympus);
+                    c
+                }
+                None => Command::new(olympus),
+            };
+            let (t, rss) = timed(
+                cmd.arg("run")
+                    .arg(work.path().join("site.yml"))
+                    .arg("-i")
+                    .arg(&fleet.inventory)
+                    .arg("--known-hosts")
+                    .arg(&fleet.known_hosts)
+                    .args([
+                        "--ssh-config",
+                        "/dev/null",
+                        "-f",
+                        &n.to_string(),
+                        "-e",
+                        &root_var,
+                    ])
+                    .args(extra),
+            )
+            .expect("olympus run failed");
+            times.push(t);
+            peak = peak.max(rss);
+        }
+        (median(times), peak)
+    };
+    let (t_olympus, peak) = run_olympus(&[]);
+    // The same without the persistent remote shell: a new SSH session per command.
+    let (t_sessions, _) = run_olympus(&["--no-persistent-shell"]);
 
     let floor = ssh_script(&fleet, &root, work.path());
     let mut times = Vec::new();
@@ -276,6 +282,11 @@ fn main() {
     println!("| runner | median (ms) | olympus / runner |");
     println!("| --- | ---: | ---: |");
     println!("| olympus run | {:.0} | 1.00 |", ms(t_olympus));
+    println!(
+        "| olympus run --no-persistent-shell | {:.0} | {:.2} |",
+        ms(t_sessions),
+        ms(t_olympus) / ms(t_sessions)
+    );
     println!(
         "| OpenSSH ControlMaster script | {:.0} | {:.2} |",
         ms(t_floor),
