@@ -138,6 +138,12 @@ struct Write {
 }
 
 fn write_script(w: &Write) -> String {
+    write_script_with(w, false)
+}
+
+/// The write script; with `probe`, it stops before reading any content and says
+/// `need_content=1` when the host's copy differs (attributes are still put right).
+fn write_script_with(w: &Write, probe: bool) -> String {
     let want = &w.content.sha1;
     let size = w.content.len();
     let mut s = String::from(FUNCS);
@@ -175,6 +181,9 @@ fn write_script(w: &Write) -> String {
         ));
     }
     s.push_str("if [ $c = 0 ] && [ $a = 0 ]; then echo changed=0; exit 0; fi\n");
+    if probe {
+        s.push_str("if [ $c = 1 ]; then echo need_content=1; exit 0; fi\n");
+    }
     if w.check {
         s.push_str("echo changed=1; exit 0\n");
         return s;
@@ -273,10 +282,40 @@ fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
     r
 }
 
+/// Contents bigger than this are sent only after a first script found that the host's copy
+/// differs: an unchanged big file costs a checksum on the host, not a transfer.
+const SEND_AFTER_CHECK: usize = 64 * 1024;
+
 fn write_plan(w: Write) -> Plan {
-    let script = write_script(&w);
-    let stdin = Some(w.content.bytes.clone());
-    Plan::remote(script, stdin, move |o| finish_write(w, o))
+    write_step(w, Plan::Done)
+}
+
+/// One write: a single round trip carrying the content, or for a big file a check first and
+/// the content only when needed. Check mode never sends content. `next` continues with
+/// the write's result.
+fn write_step(w: Write, next: impl FnOnce(ModuleResult) -> Plan + Send + 'static) -> Plan {
+    let send = move |w: Write, next: Box<dyn FnOnce(ModuleResult) -> Plan + Send>| {
+        let stdin = (!w.check).then(|| w.content.bytes.clone());
+        Plan::Remote {
+            script: write_script(&w),
+            stdin,
+            then: Box::new(move |o| next(finish_write(w, o))),
+        }
+    };
+    if w.check || w.content.len() <= SEND_AFTER_CHECK {
+        return send(w, Box::new(next));
+    }
+    Plan::Remote {
+        script: write_script_with(&w, true),
+        stdin: None,
+        then: Box::new(move |o| {
+            if report(&o).get("need_content").map(String::as_str) == Some("1") {
+                send(w, Box::new(next))
+            } else {
+                next(finish_write(w, o))
+            }
+        }),
+    }
 }
 
 fn bool_arg(args: &Vars, key: &str, default: bool) -> bool {
@@ -518,29 +557,22 @@ fn write_all(mut todo: Vec<Write>, mut acc: ModuleResult, base: String) -> Plan 
         return Plan::Done(acc);
     }
     let w = todo.remove(0);
-    let script = write_script(&w);
-    let stdin = Some(w.content.bytes.clone());
-    Plan::Remote {
-        script,
-        stdin,
-        then: Box::new(move |out| {
-            let r = finish_write(w, out);
-            if r.failed {
-                return Plan::Done(r);
+    write_step(w, move |r| {
+        if r.failed {
+            return Plan::Done(r);
+        }
+        if r.changed {
+            acc.changed = true;
+            if let Value::Array(files) = acc
+                .data
+                .entry("changed_files")
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                files.push(r.data.get("dest").cloned().unwrap_or(Value::Null));
             }
-            if r.changed {
-                acc.changed = true;
-                if let Value::Array(files) = acc
-                    .data
-                    .entry("changed_files")
-                    .or_insert_with(|| Value::Array(Vec::new()))
-                {
-                    files.push(r.data.get("dest").cloned().unwrap_or(Value::Null));
-                }
-            }
-            write_all(todo, acc, base)
-        }),
-    }
+        }
+        write_all(todo, acc, base)
+    })
 }
 
 pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
@@ -1403,6 +1435,72 @@ mod tests {
             stderr: o.stderr,
             ..Default::default()
         }
+    }
+
+    /// Runs a plan with the local `sh` as the host; returns the result and the bytes of
+    /// content each round trip sent.
+    fn drive(mut plan: Plan) -> (ModuleResult, Vec<usize>) {
+        let mut sent = Vec::new();
+        loop {
+            match plan {
+                Plan::Done(r) => return (r, sent),
+                Plan::Wait(..) => panic!("writes never wait"),
+                Plan::Remote {
+                    script,
+                    stdin,
+                    then,
+                } => {
+                    let data = stdin.unwrap_or_default();
+                    sent.push(data.len());
+                    plan = then(sh(&script, &data));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn big_content_is_sent_only_when_the_host_copy_differs() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dest = d.path().join("big").to_string_lossy().to_string();
+        let big = vec![b'x'; SEND_AFTER_CHECK + 1];
+        let w = Write {
+            dest: dest.clone(),
+            content: Content::new(big.clone()),
+            ..Default::default()
+        };
+        let (r, sent) = drive(write_plan(Write {
+            check: true,
+            ..w.clone()
+        }));
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert_eq!(sent, vec![0], "check mode sends no content");
+        let (r, sent) = drive(write_plan(w.clone()));
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert_eq!(sent, vec![0, big.len()], "a check, then the content");
+        assert_eq!(std::fs::read(&dest).expect("read"), big);
+        let (r, sent) = drive(write_plan(w.clone()));
+        assert!(!r.changed && !r.failed, "{r:?}");
+        assert_eq!(sent, vec![0], "unchanged: only the check");
+        assert_eq!(r.data["checksum"], Value::from(w.content.sha1.as_str()));
+        // Attributes are still put right without sending the content.
+        let (r, sent) = drive(write_plan(Write {
+            attrs: Attrs {
+                mode: Some("600".into()),
+                ..Default::default()
+            },
+            ..w.clone()
+        }));
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert_eq!(sent, vec![0]);
+        // Small files go in one round trip with their content.
+        let small = Write {
+            content: Content::new(b"small\n".to_vec()),
+            ..w
+        };
+        let (r, sent) = drive(write_plan(small));
+        assert!(r.changed && !r.failed, "{r:?}");
+        assert_eq!(sent, vec![6]);
+        assert_eq!(std::fs::read(&dest).expect("read"), b"small\n");
     }
 
     #[test]
