@@ -4,7 +4,9 @@
 //! Ansible keeps.
 //!
 //! Hosts run a task concurrently (at most `forks` at a time) over one connection each,
-//! opened when first needed and reused for the rest of the run.
+//! opened ahead of need when a batch starts and reused for the rest of the run. Before a
+//! task's commands go out, hosts' variables, conditions and arguments are prepared on rayon's
+//! threads (templating is the engine's CPU work); the tokio side only waits on hosts.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
