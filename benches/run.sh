@@ -13,3 +13,4 @@ for n in ${*:-20 50 200}; do
     OLYMPUS_BENCH_HOSTS=$n cargo bench --quiet --bench exec
     OLYMPUS_BENCH_HOSTS=$n cargo bench --quiet --bench playbook
 done
+cargo bench --quiet --bench inventory
