@@ -7,18 +7,15 @@
 //! Prints the median wall time of each and the ratios. parallel-ssh comes from Debian's
 //! `pssh` package; the row is skipped when it is not installed.
 
+mod common;
 #[path = "../tests/common/fleet.rs"]
 mod fleet;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::median;
 use fleet::Fleet;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn time_runs(runs: usize, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let mut times = Vec::with_capacity(runs);
@@ -47,32 +44,19 @@ fn ok(cmd: &mut Command) -> bool {
 }
 
 fn main() {
-    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let n: usize = common::env_usize("OLYMPUS_BENCH_HOSTS", 50);
+    let runs: usize = common::env_usize("OLYMPUS_BENCH_RUNS", 5);
     let fleet = Fleet::start(n);
-    let olympus = env!("CARGO_BIN_EXE_olympus");
     println!("exec of `hostname` on {n} hosts, parallelism {n}, median of {runs} runs");
 
     let t_olympus = time_runs(runs, || {
-        ok(Command::new(olympus)
-            .args(["exec", "all", "-i"])
-            .arg(&fleet.inventory)
-            .arg("--known-hosts")
-            .arg(&fleet.known_hosts)
-            .args([
-                "--ssh-config",
-                "/dev/null",
-                "-f",
-                &n.to_string(),
-                "--",
-                "hostname",
-            ]))
+        ok(fleet.olympus("exec", &fleet.inventory).args([
+            "all",
+            "-f",
+            &n.to_string(),
+            "--",
+            "hostname",
+        ]))
     })
     .expect("olympus exec failed");
 

@@ -2,15 +2,13 @@
 //! groups of 5,000, a parent group with vars, host vars on half the hosts), release build.
 //! Prints the median wall time of OLYMPUS_BENCH_RUNS runs (default 5). Goal: under 150 ms.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let runs: usize = common::env_usize("OLYMPUS_BENCH_RUNS", 5).max(1);
     let dir = tempfile::tempdir().expect("tmp");
     let inv = dir.path().join("hosts.ini");
     let mut text = String::from("[web]\nweb[00001:05000]\n\n[db]\n");
@@ -25,7 +23,7 @@ fn main() {
     std::fs::write(&inv, text).expect("inventory");
     let olympus = env!("CARGO_BIN_EXE_olympus");
     let time = |args: &[&str]| {
-        let mut times: Vec<Duration> = (0..runs)
+        let times: Vec<Duration> = (0..runs)
             .map(|_| {
                 let start = Instant::now();
                 let st = Command::new(olympus)
@@ -39,8 +37,7 @@ fn main() {
                 start.elapsed()
             })
             .collect();
-        times.sort();
-        times[times.len() / 2]
+        common::median(times)
     };
     println!("inventory of 10,000 hosts, median of {runs} runs");
     println!("| command | median (ms) |");

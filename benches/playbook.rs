@@ -14,6 +14,7 @@
 //! under /tmp (from PyPI) unless OLYMPUS_BENCH_NO_ANSIBLE is set. Ansible is never a
 //! dependency of olympus.
 
+mod common;
 #[path = "../tests/common/fleet.rs"]
 mod fleet;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::median;
 use fleet::Fleet;
 
 const PLAYBOOK: &str = r#"
@@ -59,11 +61,6 @@ const PLAYBOOK: &str = r#"
     - name: reload
       command: /bin/true
 "#;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 /// Runs a command, returning its wall time and peak RSS in KiB (VmHWM, sampled from /proc).
 fn timed(cmd: &mut Command) -> Option<(Duration, u64)> {
@@ -173,14 +170,8 @@ fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path) -> PathBuf {
 }
 
 fn main() {
-    let n: usize = std::env::var("OLYMPUS_BENCH_HOSTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let runs: usize = std::env::var("OLYMPUS_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let n: usize = common::env_usize("OLYMPUS_BENCH_HOSTS", 20);
+    let runs: usize = common::env_usize("OLYMPUS_BENCH_RUNS", 3);
     let fleet = Fleet::start(n);
     let work = tempfile::tempdir().expect("tmp");
     let root = PathBuf::from(format!("/tmp/olympus-bench-{}", fleet.hosts[0].addr));
