@@ -103,14 +103,36 @@ impl Facts {
     }
 }
 
-struct HostVarsProvider {
+/// Inventory variables per host, merged from the host's groups once per run (the
+/// inventory does not change during a run).
+struct InventoryVars {
     inv: Arc<Inventory>,
+    merged: std::sync::RwLock<HashMap<String, Arc<Vars>>>,
+}
+
+impl InventoryVars {
+    fn get(&self, host: &str) -> Option<Arc<Vars>> {
+        if let Ok(m) = self.merged.read()
+            && let Some(v) = m.get(host)
+        {
+            return Some(v.clone());
+        }
+        let v = Arc::new(self.inv.host_vars(host)?);
+        if let Ok(mut m) = self.merged.write() {
+            m.insert(host.to_string(), v.clone());
+        }
+        Some(v)
+    }
+}
+
+struct HostVarsProvider {
+    inv: Arc<InventoryVars>,
     facts: Arc<Facts>,
 }
 
 impl HostVars for HostVarsProvider {
     fn get(&self, host: &str) -> Option<Vars> {
-        let mut v = self.inv.host_vars(host)?;
+        let mut v = (*self.inv.get(host)?).clone();
         for (k, val) in self.facts.get(host) {
             v.insert(k, val);
         }
@@ -119,7 +141,7 @@ impl HostVars for HostVarsProvider {
     }
 
     fn names(&self) -> Vec<String> {
-        self.inv.hosts().map(|h| h.name.clone()).collect()
+        self.inv.inv.hosts().map(|h| h.name.clone()).collect()
     }
 }
 
@@ -177,8 +199,8 @@ pub struct Runner<'a> {
     /// One slot per host and login user: the open connection, or the failure of an opening
     /// started ahead of need (reported by the first task that asks, then retried).
     conns: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<ConnSlot>>>>,
-    /// Inventory variables per host, merged from the host's groups once per run.
-    inv_vars: std::sync::RwLock<HashMap<String, Arc<Vars>>>,
+    /// Inventory variables per host, shared with `hostvars`.
+    inv_vars: Arc<InventoryVars>,
     /// Controller files modules send (copy sources, ...), read once per run.
     files: modules::ControllerFiles,
     recap: Mutex<BTreeMap<String, Counters>>,
@@ -209,8 +231,12 @@ impl<'a> Runner<'a> {
         playbook: &Path,
     ) -> Self {
         let facts = Arc::new(Facts::default());
-        let templar = Templar::new().with_hostvars(Arc::new(HostVarsProvider {
+        let inv_vars = Arc::new(InventoryVars {
             inv: inv.clone(),
+            merged: std::sync::RwLock::new(HashMap::new()),
+        });
+        let templar = Templar::new().with_hostvars(Arc::new(HostVarsProvider {
+            inv: inv_vars.clone(),
             facts: facts.clone(),
         }));
         let mut groups = serde_json::Map::new();
@@ -232,7 +258,7 @@ impl<'a> Runner<'a> {
             templar,
             facts,
             conns: tokio::sync::Mutex::new(HashMap::new()),
-            inv_vars: std::sync::RwLock::new(HashMap::new()),
+            inv_vars,
             files: modules::ControllerFiles::default(),
             recap: Mutex::new(BTreeMap::new()),
             playbook_dir: playbook
@@ -1307,16 +1333,7 @@ impl<'a> Runner<'a> {
 
     /// A host's inventory variables (groups merged in Ansible's order), computed once per run.
     fn inventory_vars(&self, host: &str) -> Arc<Vars> {
-        if let Ok(m) = self.inv_vars.read()
-            && let Some(v) = m.get(host)
-        {
-            return v.clone();
-        }
-        let v = Arc::new(self.inv.host_vars(host).unwrap_or_default());
-        if let Ok(mut m) = self.inv_vars.write() {
-            m.insert(host.to_string(), v.clone());
-        }
-        v
+        self.inv_vars.get(host).unwrap_or_default()
     }
 
     /// The escalation in force for a task: task/block/play keywords, else --become, else

@@ -306,16 +306,15 @@ pub(super) fn fetch(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleErro
             Ok(d) => d,
             Err(e) => return ModuleResult::failed(format!("could not decode {src}: {e}")),
         };
-        let sum = |d: &[u8]| {
-            data_encoding::HEXLOWER
-                .encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, d).as_ref())
-        };
         let mut r = ModuleResult::ok();
         r.data.insert(
             "dest".into(),
             Value::from(local.to_string_lossy().into_owned()),
         );
-        r.data.insert("checksum".into(), Value::from(sum(&data)));
+        r.data.insert(
+            "checksum".into(),
+            Value::from(super::controller_files::sha1_hex(&data)),
+        );
         if std::fs::read(&local).ok().as_deref() == Some(&data[..]) {
             return r;
         }
