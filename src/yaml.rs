@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_saphyr::{Options, Spanned};
+use serde_saphyr::{Options, Spanned, Tagged};
 
 /// Variables as Ansible sees them: an ordered map of names to JSON-shaped values.
 pub type Vars = serde_json::Map<String, Value>;
@@ -122,16 +122,44 @@ impl Node {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<NodeValue>::deserialize(deserializer)?;
+        let spanned = Spanned::<Tagged<NodeValue>>::deserialize(deserializer)?;
         let loc = spanned.referenced;
+        let Tagged(mut value, tag) = spanned.value;
+        if tag.as_deref() == Some("!unsafe") {
+            mark_unsafe(&mut value);
+        }
         Ok(Node {
-            value: spanned.value,
+            value,
             pos: Pos {
                 line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
                 col: u32::try_from(loc.column()).unwrap_or(u32::MAX),
             },
         })
     }
+}
+
+/// Ansible's `!unsafe` tag: the value's text is never templated. Each string in it that
+/// holds template syntax is replaced by a Jinja expression whose value is exactly that text
+/// (a string literal), so wherever it is templated it comes out as written.
+fn mark_unsafe(value: &mut NodeValue) {
+    match value {
+        NodeValue::Str(s) => *s = unsafe_text(s),
+        NodeValue::Seq(items) => items.iter_mut().for_each(|n| mark_unsafe(&mut n.value)),
+        NodeValue::Map(pairs) => pairs
+            .iter_mut()
+            .for_each(|(_, v)| mark_unsafe(&mut v.value)),
+        _ => {}
+    }
+}
+
+/// `s` as a template that renders to exactly `s`: itself when it holds no template syntax,
+/// else `{{ "s" }}` with `s` as a JSON string literal (Jinja reads the same escapes).
+pub fn unsafe_text(s: &str) -> String {
+    if !(s.contains("{{") || s.contains("{%") || s.contains("{#")) {
+        return s.to_string();
+    }
+    let literal = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
+    format!("{{{{ {literal} }}}}")
 }
 
 struct NodeValueVisitor;

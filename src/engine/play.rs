@@ -26,7 +26,7 @@ use crate::connection::{
 use crate::inventory::Inventory;
 use crate::modules::{self, ModuleCtx, ModuleResult, Plan};
 use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
-use crate::template::{self, HostVars, Templar};
+use crate::template::{self, HostVars, Templar, TemplateVars};
 use crate::yaml::Vars;
 
 /// How to run.
@@ -82,23 +82,35 @@ pub enum RunError {
     Other(String),
 }
 
-/// Facts and registered variables of every host, shared with `hostvars`.
+/// Facts and registered variables of every host, shared with `hostvars`. Each keeps its
+/// mark: registered results, gathered facts and `set_fact` values are data from hosts (never
+/// rendered as templates); `include_vars` files are the author's.
 #[derive(Default)]
-struct Facts(Mutex<HashMap<String, Vars>>);
+struct Facts(Mutex<HashMap<String, TemplateVars>>);
 
 impl Facts {
-    fn get(&self, host: &str) -> Vars {
+    fn get(&self, host: &str) -> TemplateVars {
         self.0
             .lock()
             .map(|m| m.get(host).cloned().unwrap_or_default())
             .unwrap_or_default()
     }
 
+    /// Records a value that came from a host or from templating: data, never a template.
     fn set(&self, host: &str, key: &str, value: Value) {
         if let Ok(mut m) = self.0.lock() {
             m.entry(host.to_string())
                 .or_default()
-                .insert(key.to_string(), value);
+                .insert_data(key.to_string(), value);
+        }
+    }
+
+    /// Records a value the author wrote (an `include_vars` file).
+    fn set_authored(&self, host: &str, key: &str, value: Value) {
+        if let Ok(mut m) = self.0.lock() {
+            m.entry(host.to_string())
+                .or_default()
+                .insert_authored(key.to_string(), value);
         }
     }
 }
@@ -131,12 +143,17 @@ struct HostVarsProvider {
 }
 
 impl HostVars for HostVarsProvider {
-    fn get(&self, host: &str) -> Option<Vars> {
-        let mut v = (*self.inv.get(host)?).clone();
-        for (k, val) in self.facts.get(host) {
-            v.insert(k, val);
+    fn get(&self, host: &str) -> Option<TemplateVars> {
+        let mut v = TemplateVars::new((*self.inv.get(host)?).clone());
+        let facts = self.facts.get(host);
+        for (k, val) in facts.iter() {
+            if facts.is_data(k) {
+                v.insert_data(k.clone(), val.clone());
+            } else {
+                v.insert_authored(k.clone(), val.clone());
+            }
         }
-        v.insert("inventory_hostname".into(), Value::from(host));
+        v.insert_data("inventory_hostname".into(), Value::from(host));
         Some(v)
     }
 
@@ -174,7 +191,7 @@ type ConnSlot = Option<Result<Arc<Connection>, ConnectionError>>;
 /// A host's share of a task, prepared before it runs (see [`Runner::prepare`]).
 struct Prepared {
     host: String,
-    vars: Arc<Vars>,
+    vars: Arc<TemplateVars>,
     /// The loop's items, when the task loops.
     items: Option<Result<Vec<Value>, String>>,
     /// Conditions and arguments, when it does not.
@@ -207,7 +224,11 @@ pub struct Runner<'a> {
     playbook_dir: PathBuf,
 }
 
-fn as_bool(v: &Option<Value>, templar: &Templar, vars: &Arc<Vars>) -> Result<Option<bool>, String> {
+fn as_bool(
+    v: &Option<Value>,
+    templar: &Templar,
+    vars: &Arc<TemplateVars>,
+) -> Result<Option<bool>, String> {
     match v {
         None => Ok(None),
         Some(v) => templar
@@ -304,7 +325,7 @@ impl<'a> Runner<'a> {
             .templar
             .render(
                 &Value::from(play.hosts.as_str()),
-                &Arc::new(self.opts.extra_vars.clone()),
+                &Arc::new(TemplateVars::new(self.opts.extra_vars.clone())),
             )
             .map(|v| text(&v))
             .map_err(|e| RunError::Task {
@@ -356,7 +377,7 @@ impl<'a> Runner<'a> {
         let Some(serial) = &play.serial else {
             return Ok(vec![hosts.to_vec()]);
         };
-        let vars = Arc::new(self.opts.extra_vars.clone());
+        let vars = Arc::new(TemplateVars::new(self.opts.extra_vars.clone()));
         let serial = self
             .templar
             .render(serial, &vars)
@@ -442,7 +463,7 @@ impl<'a> Runner<'a> {
         for f in &play.vars_files {
             let rel = self
                 .templar
-                .render(f, &Arc::new(vars.clone()))
+                .render(f, &Arc::new(TemplateVars::new(vars.clone())))
                 .map(|v| text(&v))
                 .map_err(|e| RunError::Task {
                     origin: play.origin.to_string(),
@@ -551,7 +572,7 @@ impl<'a> Runner<'a> {
             None => true,
             Some(v) => self
                 .templar
-                .condition(v, &Arc::new(st.vars.clone()))
+                .condition(v, &Arc::new(TemplateVars::new(st.vars.clone())))
                 .map_err(|e| RunError::Task {
                     origin: play.origin.to_string(),
                     message: e.to_string(),
@@ -604,7 +625,7 @@ impl<'a> Runner<'a> {
             || as_bool(
                 &play.force_handlers,
                 &self.templar,
-                &Arc::new(st.vars.clone()),
+                &Arc::new(TemplateVars::new(st.vars.clone())),
             )
             .ok()
             .flatten()
@@ -809,7 +830,7 @@ impl<'a> Runner<'a> {
         if bad == 0 {
             return;
         }
-        let vars = Arc::new(st.vars.clone());
+        let vars = Arc::new(TemplateVars::new(st.vars.clone()));
         let fatal = self
             .flag(chain, |c| &c.any_errors_fatal, &vars, false)
             .unwrap_or(false);
@@ -872,7 +893,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Variables for a task on a host, lowest precedence first.
-    fn vars_for(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
+    fn vars_for(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> TemplateVars {
         let mut v = st.play.role_defaults.clone();
         let copy = |v: &mut Vars, from: &Vars| {
             for (k, val) in from {
@@ -884,11 +905,22 @@ impl<'a> Runner<'a> {
         for c in chain.iter().skip(1) {
             copy(&mut v, &c.vars);
         }
-        v.extend(self.facts.get(host));
-        copy(&mut v, &self.opts.extra_vars);
+        let mut v = TemplateVars::new(v);
+        let facts = self.facts.get(host);
+        for (k, val) in facts.iter() {
+            if facts.is_data(k) {
+                v.insert_data(k.clone(), val.clone());
+            } else {
+                v.insert_authored(k.clone(), val.clone());
+            }
+        }
+        for (k, val) in &self.opts.extra_vars {
+            v.insert_authored(k.clone(), val.clone());
+        }
+        // The engine's own variables are data.
         let h = self.inv.host(host);
-        v.insert("inventory_hostname".into(), Value::from(host));
-        v.insert(
+        v.insert_data("inventory_hostname".into(), Value::from(host));
+        v.insert_data(
             "inventory_hostname_short".into(),
             Value::from(host.split('.').next().unwrap_or(host)),
         );
@@ -898,16 +930,16 @@ impl<'a> Runner<'a> {
                 .filter(|g| *g != "all" && *g != "ungrouped")
                 .map(Value::from)
                 .collect();
-            v.insert("group_names".into(), Value::Array(names));
+            v.insert_data("group_names".into(), Value::Array(names));
         }
-        v.insert(
+        v.insert_data(
             "playbook_dir".into(),
             Value::from(self.playbook_dir.to_string_lossy().into_owned()),
         );
-        v.insert("ansible_check_mode".into(), Value::Bool(self.opts.check));
-        v.insert("ansible_diff_mode".into(), Value::Bool(self.opts.diff));
-        v.insert("ansible_forks".into(), Value::from(self.opts.forks));
-        v.insert("omit".into(), Value::from(template::OMIT));
+        v.insert_data("ansible_check_mode".into(), Value::Bool(self.opts.check));
+        v.insert_data("ansible_diff_mode".into(), Value::Bool(self.opts.diff));
+        v.insert_data("ansible_forks".into(), Value::from(self.opts.forks));
+        v.insert_data("omit".into(), Value::from(template::OMIT));
         v
     }
 
@@ -917,7 +949,7 @@ impl<'a> Runner<'a> {
         &self,
         chain: &[&Common],
         pick: fn(&Common) -> &Option<Value>,
-        vars: &Arc<Vars>,
+        vars: &Arc<TemplateVars>,
         on_error: bool,
     ) -> Option<bool> {
         chain
@@ -987,7 +1019,7 @@ impl<'a> Runner<'a> {
             .find_map(|c| c.run_once.as_ref())
             .map(|v| {
                 self.templar
-                    .condition(v, &Arc::new(st.vars.clone()))
+                    .condition(v, &Arc::new(TemplateVars::new(st.vars.clone())))
                     .unwrap_or(false)
             })
             .unwrap_or(false);
@@ -1309,7 +1341,7 @@ impl<'a> Runner<'a> {
     /// `remote_user` where the inventory sets no `ansible_user`.
     fn connection_vars(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
         let vars = Arc::new(self.vars_for(st, host, chain));
-        self.with_remote_user(Cow::Borrowed(&*vars), chain, &vars)
+        self.with_remote_user(Cow::Borrowed(vars.vars()), chain, &vars)
             .into_owned()
     }
 
@@ -1318,7 +1350,7 @@ impl<'a> Runner<'a> {
         &self,
         mut conn_vars: Cow<'v, Vars>,
         chain: &[&Common],
-        vars: &Arc<Vars>,
+        vars: &Arc<TemplateVars>,
     ) -> Cow<'v, Vars> {
         if !conn_vars.contains_key("ansible_user")
             && let Some(u) = chain.iter().rev().find_map(|c| c.remote_user.as_ref())
@@ -1338,7 +1370,7 @@ impl<'a> Runner<'a> {
 
     /// The escalation in force for a task: task/block/play keywords, else --become, else
     /// the host's ansible_become* variables.
-    fn escalation(&self, chain: &[&Common], vars: &Arc<Vars>) -> Option<Escalation> {
+    fn escalation(&self, chain: &[&Common], vars: &Arc<TemplateVars>) -> Option<Escalation> {
         let pick = |f: fn(&Common) -> &Option<Value>| chain.iter().rev().find_map(|c| f(c).clone());
         let become_ = pick(|c| &c.become_)
             .map(|v| self.templar.condition(&v, vars).unwrap_or(false))
@@ -1380,7 +1412,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Items a task loops over, rendered with the host's variables.
-    fn loop_items(&self, l: &Loop, vars: &Arc<Vars>) -> Result<Vec<Value>, String> {
+    fn loop_items(&self, l: &Loop, vars: &Arc<TemplateVars>) -> Result<Vec<Value>, String> {
         let render = |v: &Value| -> Result<Value, String> {
             match v {
                 Value::String(s) if !template::is_template(s) => {
@@ -1478,7 +1510,7 @@ impl<'a> Runner<'a> {
     }
 
     /// A task's conditions and then its arguments for one host (one loop item), rendered.
-    fn render_item(&self, task: &Task, chain: &[&Common], vars: &Arc<Vars>) -> Rendered {
+    fn render_item(&self, task: &Task, chain: &[&Common], vars: &Arc<TemplateVars>) -> Rendered {
         for c in chain {
             for w in &c.when {
                 match self.templar.condition(w, vars) {
@@ -1582,11 +1614,11 @@ impl<'a> Runner<'a> {
                     tokio::time::sleep(Duration::from_secs_f64(pause)).await;
                 }
                 let mut v = (*base).clone();
-                v.insert(loop_var.clone(), item.clone());
+                v.insert_data(loop_var.clone(), item.clone());
                 if let Some(iv) = &index_var {
-                    v.insert(iv.clone(), Value::from(i));
+                    v.insert_data(iv.clone(), Value::from(i));
                 }
-                v.insert("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                v.insert_data("ansible_loop_var".into(), Value::from(loop_var.as_str()));
                 let v = Arc::new(v);
                 let label = lc
                     .get("label")
@@ -1652,7 +1684,7 @@ impl<'a> Runner<'a> {
         task: &Task,
         host: &str,
         chain: &[&Common],
-        vars: &Arc<Vars>,
+        vars: &Arc<TemplateVars>,
         rendered: Option<Rendered>,
     ) -> HostOutcome {
         let mk = |status, result| HostOutcome {
@@ -1707,7 +1739,13 @@ impl<'a> Runner<'a> {
                     } else {
                         Status::Ok
                     };
-                    if module == "set_fact" || module == "setup" || module == "include_vars" {
+                    if module == "include_vars" {
+                        // A vars file is the author's: its templates render when used.
+                        for (k, v) in &r.facts {
+                            self.facts.set_authored(host, k, v.clone());
+                        }
+                    } else if module == "set_fact" || module == "setup" {
+                        // Results of templating and facts from the host are data.
                         for (k, v) in &r.facts {
                             self.facts.set(host, k, v.clone());
                         }
@@ -1730,7 +1768,7 @@ impl<'a> Runner<'a> {
             if task.changed_when.is_some() || task.failed_when.is_some() || task.until.is_some() {
                 let mut v = (**vars).clone();
                 if let Some(reg) = &task.register {
-                    v.insert(reg.clone(), result.clone());
+                    v.insert_data(reg.clone(), result.clone());
                 }
                 let v = Arc::new(v);
                 if let Some(cw) = &task.changed_when {
@@ -1791,7 +1829,7 @@ impl<'a> Runner<'a> {
         args: &Result<Vars, String>,
         host: &str,
         chain: &[&Common],
-        vars: &Arc<Vars>,
+        vars: &Arc<TemplateVars>,
     ) -> Result<(ModuleResult, Option<String>), ItemError> {
         let args = args.as_ref().map_err(|e| ItemError::Failed(e.clone()))?;
         let check = self
@@ -1829,7 +1867,7 @@ impl<'a> Runner<'a> {
             .map_err(|e| ItemError::Failed(e.to_string()))?;
         let (conn_host, conn_vars) = match &delegate {
             Some(d) if d != host => (d.as_str(), Cow::Owned((*self.inventory_vars(d)).clone())),
-            _ => (host, Cow::Borrowed(&**vars)),
+            _ => (host, Cow::Borrowed(vars.vars())),
         };
         let conn_vars = self.with_remote_user(conn_vars, chain, vars);
         let conn = self
@@ -1897,7 +1935,11 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn include_vars(&self, args: &Vars, vars: &Arc<Vars>) -> Result<ModuleResult, ItemError> {
+    fn include_vars(
+        &self,
+        args: &Vars,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<ModuleResult, ItemError> {
         let _ = vars;
         let rel = args
             .get("_raw_params")

@@ -607,11 +607,11 @@ pub(super) fn template(args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleE
         )
     })?;
     let mut vars = (**ctx.vars).clone();
-    vars.insert(
+    vars.insert_data(
         "template_path".into(),
         Value::from(path.to_string_lossy().into_owned()),
     );
-    vars.insert(
+    vars.insert_data(
         "template_host".into(),
         Value::from(crate::connection::ssh_config::local_user()),
     );

@@ -103,7 +103,7 @@ pub struct ModuleCtx<'a> {
     pub check_mode: bool,
     pub diff: bool,
     pub templar: &'a Templar,
-    pub vars: &'a std::sync::Arc<Vars>,
+    pub vars: &'a std::sync::Arc<crate::template::TemplateVars>,
     /// Controller files, read once per run.
     pub files: &'a ControllerFiles,
 }

@@ -1,7 +1,8 @@
 //! Jinja templating with Ansible's semantics, on minijinja.
 //!
 //! Owns: rendering `{{ }}` in any string of a value, lazily (a variable whose value is itself
-//! a template is rendered when used, as Ansible does); native types for whole-value templates
+//! a template is rendered when used, as Ansible does — but only a variable the playbook's
+//! author wrote: see [`TemplateVars`]); native types for whole-value templates
 //! (`"{{ ports }}"` stays a list); conditions (`when:`, `failed_when:`, `that:`) as bare
 //! expressions with Ansible's boolean rules; `omit`; the Ansible filters, tests and lookups
 //! playbooks use; Python's way of printing `True`, `None`, lists and dicts.
@@ -39,10 +40,67 @@ pub enum TemplateError {
     Recursive(String),
 }
 
+/// Variables as templates see them, with the mark Ansible calls "unsafe": which variables
+/// are *data* — registered results, facts, `set_fact` values, loop items, anything that came
+/// from a host or is the result of templating — and so are never rendered as templates, even
+/// when their text holds `{{`. Only what the author wrote (inventory, play, role, block, task
+/// and extra vars, vars files) is rendered when used. A value the author marked `!unsafe` in
+/// YAML is kept as a template that renders to its own text (see [`crate::yaml::unsafe_text`]).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateVars {
+    vars: Vars,
+    data: HashSet<String>,
+}
+
+impl TemplateVars {
+    /// Variables the author wrote: all of them may hold templates.
+    pub fn new(vars: Vars) -> TemplateVars {
+        TemplateVars {
+            vars,
+            data: HashSet::new(),
+        }
+    }
+
+    /// Sets a variable the author wrote (it replaces a data variable of that name).
+    pub fn insert_authored(&mut self, name: String, value: Value) {
+        self.data.remove(&name);
+        self.vars.insert(name, value);
+    }
+
+    /// Sets a variable that is data: its text is never rendered as a template.
+    pub fn insert_data(&mut self, name: String, value: Value) {
+        self.vars.insert(name.clone(), value);
+        self.data.insert(name);
+    }
+
+    /// True when the variable is data (never rendered as a template).
+    pub fn is_data(&self, name: &str) -> bool {
+        self.data.contains(name)
+    }
+
+    /// The plain values, without the marks.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+}
+
+impl From<Vars> for TemplateVars {
+    fn from(vars: Vars) -> TemplateVars {
+        TemplateVars::new(vars)
+    }
+}
+
+impl std::ops::Deref for TemplateVars {
+    type Target = Vars;
+    fn deref(&self) -> &Vars {
+        &self.vars
+    }
+}
+
 /// Gives other hosts' variables to templates (`hostvars['web1'].x`), looked up only when a
 /// template asks, so a run over thousands of hosts does not copy them all for every task.
 pub trait HostVars: Send + Sync {
-    fn get(&self, host: &str) -> Option<Vars>;
+    fn get(&self, host: &str) -> Option<TemplateVars>;
     fn names(&self) -> Vec<String>;
 }
 
@@ -130,7 +188,7 @@ pub(crate) fn from_json(v: &Value) -> JValue {
 /// this same scope, so `a: "{{ b }}"` with `b: 1` makes `{{ a }}` give 1.
 #[derive(Debug)]
 struct Scope {
-    vars: Arc<Vars>,
+    vars: Arc<TemplateVars>,
     templar: Templar,
     /// Names being rendered right now, to stop `a: "{{ a }}"`.
     active: Mutex<HashSet<String>>,
@@ -162,17 +220,18 @@ impl Object for Scope {
             )));
         }
         let play_globals;
-        let raw = match self.vars.get(name) {
-            Some(v) => v,
+        // Globals are the engine's own (host lists, groups): data, never templates.
+        let (raw, data) = match self.vars.get(name) {
+            Some(v) => (v, self.vars.is_data(name)),
             None => match self.templar.globals.as_ref().and_then(|g| g.get(name)) {
-                Some(v) => v,
+                Some(v) => (v, true),
                 None => {
                     play_globals = self.templar.play_globals.read().ok()?.clone();
-                    play_globals.get(name)?
+                    (play_globals.get(name)?, true)
                 }
             },
         };
-        if !has_template(raw) {
+        if data || !has_template(raw) {
             return Some(from_json(raw));
         }
         {
@@ -278,7 +337,7 @@ impl Templar {
         }
     }
 
-    fn scope(&self, vars: Arc<Vars>) -> Arc<Scope> {
+    fn scope(&self, vars: Arc<TemplateVars>) -> Arc<Scope> {
         Arc::new(Scope {
             vars,
             templar: self.clone(),
@@ -288,7 +347,7 @@ impl Templar {
 
     /// Renders every template inside `value` (strings, and strings inside lists and maps).
     /// A string that is exactly one `{{ expression }}` becomes the expression's native value.
-    pub fn render(&self, value: &Value, vars: &Arc<Vars>) -> Result<Value, TemplateError> {
+    pub fn render(&self, value: &Value, vars: &Arc<TemplateVars>) -> Result<Value, TemplateError> {
         if !has_template(value) {
             return Ok(value.clone());
         }
@@ -358,7 +417,7 @@ impl Templar {
     }
 
     /// Renders a string to text (a template's result is always a string here).
-    pub fn render_text(&self, s: &str, vars: &Arc<Vars>) -> Result<String, TemplateError> {
+    pub fn render_text(&self, s: &str, vars: &Arc<TemplateVars>) -> Result<String, TemplateError> {
         let scope = self.scope(vars.clone());
         let ctx = JValue::from_dyn_object(scope);
         self.compiled
@@ -371,7 +430,7 @@ impl Templar {
     }
 
     /// Evaluates a bare expression (`loop:` values written without braces, `that:` items).
-    pub fn eval(&self, expr: &str, vars: &Arc<Vars>) -> Result<Value, TemplateError> {
+    pub fn eval(&self, expr: &str, vars: &Arc<TemplateVars>) -> Result<Value, TemplateError> {
         let expr = single_expression(expr).unwrap_or(expr).trim();
         let scope = self.scope(vars.clone());
         let err = |e: minijinja::Error| TemplateError::Render {
@@ -396,7 +455,7 @@ impl Templar {
     /// Evaluates a condition (`when:`, `failed_when:`, `changed_when:`, `until:`). Booleans
     /// are taken as they are; strings are bare expressions (braces allowed, as Ansible
     /// tolerates). A result that is a string must read as a boolean (`yes`, `False`, ...).
-    pub fn condition(&self, cond: &Value, vars: &Arc<Vars>) -> Result<bool, TemplateError> {
+    pub fn condition(&self, cond: &Value, vars: &Arc<TemplateVars>) -> Result<bool, TemplateError> {
         match cond {
             Value::Bool(b) => Ok(*b),
             Value::Null => Ok(false),

@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn vars(v: Value) -> Arc<Vars> {
-    Arc::new(v.as_object().cloned().unwrap_or_default())
+fn vars(v: Value) -> Arc<TemplateVars> {
+    Arc::new(TemplateVars::new(
+        v.as_object().cloned().unwrap_or_default(),
+    ))
 }
 
 fn r(t: &str, v: Value) -> Value {
@@ -240,12 +242,16 @@ fn templates_inside_structures_and_keys() {
 fn hostvars_are_looked_up_lazily() {
     struct Hv;
     impl HostVars for Hv {
-        fn get(&self, host: &str) -> Option<Vars> {
+        fn get(&self, host: &str) -> Option<TemplateVars> {
             (host == "web1").then(|| {
-                json!({"port": 8080, "url": "http://web1:{{ port }}"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default()
+                let mut v = TemplateVars::new(
+                    json!({"port": 8080, "url": "http://web1:{{ port }}"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                v.insert_data("out".into(), json!("{{ port }}"));
+                v
             })
         }
         fn names(&self) -> Vec<String> {
@@ -287,4 +293,85 @@ fn each_source_is_compiled_once_and_rendered_per_host() {
     assert_eq!(t.compiled.len(), (2, 1));
     // Another templar (another run) starts with nothing compiled.
     assert_eq!(Templar::new().compiled.len(), (0, 0));
+}
+
+#[test]
+fn data_from_hosts_is_never_rendered_as_a_template() {
+    // An attacker on a managed host names a file so that rendering it would run a command
+    // on the controller; the registered output that carries the name is data.
+    let marker = std::env::temp_dir().join(format!("olympus-unsafe-{}", std::process::id()));
+    let evil = format!("{{{{ lookup('pipe', 'touch {}') }}}}.log", marker.display());
+    let mut v = TemplateVars::new(
+        json!({"authored": "{{ out }}", "n": 1})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    v.insert_data("out".into(), json!(evil));
+    v.insert_data("nested".into(), json!({"files": [evil], "n": "{{ n }}"}));
+    let v = Arc::new(v);
+    let t = Templar::new();
+    for (tpl, want) in [
+        ("{{ out }}", json!(evil)),
+        ("{{ authored }}", json!(evil)),
+        ("x {{ out }}", json!(format!("x {evil}"))),
+        ("{{ nested.files[0] }}", json!(evil)),
+        ("{{ nested.n }}", json!("{{ n }}")),
+        ("{{ vars['out'] }}", json!(evil)),
+    ] {
+        assert_eq!(t.render(&json!(tpl), &v).unwrap(), want, "{tpl}");
+    }
+    assert!(t.condition(&json!("out is string"), &v).unwrap());
+    assert!(!marker.exists(), "host data was rendered as a template");
+    // An authored value of the same name is a template again.
+    let mut w = (*v).clone();
+    w.insert_authored("out".into(), json!("{{ n }}"));
+    assert_eq!(
+        t.render(&json!("{{ out }}"), &Arc::new(w)).unwrap(),
+        json!(1)
+    );
+}
+
+#[test]
+fn hostvars_keep_the_data_mark() {
+    struct Hv;
+    impl HostVars for Hv {
+        fn get(&self, _: &str) -> Option<TemplateVars> {
+            let mut v = TemplateVars::new(
+                json!({"port": 1, "url": "{{ port }}"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            v.insert_data("out".into(), json!("{{ port }}"));
+            Some(v)
+        }
+        fn names(&self) -> Vec<String> {
+            vec!["h".into()]
+        }
+    }
+    let t = Templar::new().with_hostvars(Arc::new(Hv));
+    let v = vars(json!({}));
+    assert_eq!(
+        t.render(&json!("{{ hostvars.h.url }}"), &v).unwrap(),
+        json!(1)
+    );
+    assert_eq!(
+        t.render(&json!("{{ hostvars.h.out }}"), &v).unwrap(),
+        json!("{{ port }}")
+    );
+}
+
+#[test]
+fn unsafe_yaml_text_renders_as_written() {
+    for s in [
+        "{{ lookup('pipe','id') }}",
+        "a }} b {% c \" ' \\ \n\t {# d",
+        "{{ '{{' }}",
+        "plain",
+        "",
+    ] {
+        let encoded = crate::yaml::unsafe_text(s);
+        assert_eq!(r(&encoded, json!({})), json!(s), "{s:?} as {encoded:?}");
+    }
 }
