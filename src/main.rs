@@ -670,7 +670,14 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
                 let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
                 println!("\n  play ({}): {name}", p.hosts);
                 if args.list_hosts {
-                    match inv.select(&p.hosts, limit.as_deref()) {
+                    let pattern = match play::host_pattern(&olympus::template::Templar::new(), p, &extra_vars) {
+                        Ok(pattern) => pattern,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return exit::BAD_INPUT;
+                        }
+                    };
+                    match inv.select(&pattern, limit.as_deref()) {
                         Ok(sel) => {
                             println!("    hosts ({}):", sel.hosts.len());
                             for h in &sel.hosts {

@@ -321,17 +321,7 @@ impl<'a> Runner<'a> {
     }
 
     fn play_hosts(&self, play: &Play, gone: &BTreeSet<String>) -> Result<Vec<String>, RunError> {
-        let pattern = self
-            .templar
-            .render(
-                &Value::from(play.hosts.as_str()),
-                &Arc::new(TemplateVars::new(self.opts.extra_vars.clone())),
-            )
-            .map(|v| text(&v))
-            .map_err(|e| RunError::Task {
-                origin: play.origin.to_string(),
-                message: e.to_string(),
-            })?;
+        let pattern = host_pattern(&self.templar, play, &self.opts.extra_vars)?;
         let sel = self
             .inv
             .select(&pattern, self.opts.limit.as_deref())
@@ -2140,6 +2130,31 @@ fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
 }
 
 /// The variable a `vars_prompt` entry sets.
+/// A play's host pattern with extra vars rendered in (`hosts: "{{ target }}"`). A pattern that
+/// is empty once rendered is refused: an empty pattern would otherwise select every host.
+pub fn host_pattern(templar: &Templar, play: &Play, extra_vars: &Vars) -> Result<String, RunError> {
+    let pattern = templar
+        .render(
+            &Value::from(play.hosts.as_str()),
+            &Arc::new(TemplateVars::new(extra_vars.clone())),
+        )
+        .map(|v| text(&v))
+        .map_err(|e| RunError::Task {
+            origin: play.origin.to_string(),
+            message: e.to_string(),
+        })?;
+    if pattern.split(',').all(|p| p.trim().is_empty()) {
+        return Err(RunError::Task {
+            origin: play.origin.to_string(),
+            message: format!(
+                "the play's host list '{}' rendered empty: refusing to guess which hosts were meant",
+                play.hosts
+            ),
+        });
+    }
+    Ok(pattern)
+}
+
 pub fn prompt_name(entry: &Value) -> Option<String> {
     entry
         .get("name")

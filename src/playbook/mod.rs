@@ -536,6 +536,14 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
             "hosts" => {
                 has_hosts = true;
                 play.hosts = string_list(ctx, v, "hosts")?.join(",");
+                // An empty pattern would otherwise mean every host: refuse it, as Ansible does.
+                if play.hosts.trim().is_empty() {
+                    return Err(ctx.err(
+                        v.pos,
+                        "the play's host list is empty",
+                        Some("name the hosts to run on, e.g. 'hosts: all' or 'hosts: web'".into()),
+                    ));
+                }
             }
             "vars_files" => play.vars_files = list_values(v),
             "vars_prompt" => play.vars_prompt = list_values(v),
