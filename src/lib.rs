@@ -3,6 +3,7 @@
 //! The library is the product; `src/main.rs` is a thin command-line shell over it.
 //! Data flows one way: parse → plan → execute → report.
 
+pub mod bounds;
 pub mod connection;
 pub mod engine;
 pub mod inventory;

@@ -279,7 +279,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Node, YamlError> {
             pos: Pos { line: 1, col: 1 },
         });
     }
-    serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| {
+    let mut node = serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| {
         let pos = e
             .location()
             .map(|l| Pos {
@@ -292,7 +292,63 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Node, YamlError> {
             pos,
             message: first_line(&e.to_string()),
         }
-    })
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    pyyaml_booleans(&mut node, &lines);
+    Ok(node)
+}
+
+/// The YAML parser reads YAML 1.1 booleans in any case and with `y`/`n`; PyYAML, which
+/// Ansible uses, only reads `yes`/`no`/`true`/`false`/`on`/`off` spelled all lower case,
+/// Capitalised or ALL UPPER. A plain scalar spelled otherwise (`y`, `n`, `yEs`) is a string
+/// there, so `register: y` names a variable `y`. The spelling is read back from the source.
+fn pyyaml_booleans(node: &mut Node, lines: &[&str]) {
+    match &mut node.value {
+        NodeValue::Bool(_) => {
+            if let Some(word) = source_word(lines, node.pos)
+                && !is_pyyaml_bool(word)
+                && parse_yaml11_word(word)
+            {
+                node.value = NodeValue::Str(word.to_string());
+            }
+        }
+        NodeValue::Seq(items) => items.iter_mut().for_each(|n| pyyaml_booleans(n, lines)),
+        NodeValue::Map(pairs) => pairs.iter_mut().for_each(|(k, v)| {
+            pyyaml_booleans(k, lines);
+            pyyaml_booleans(v, lines);
+        }),
+        _ => {}
+    }
+}
+
+/// The plain scalar that starts at `pos`.
+fn source_word<'t>(lines: &[&'t str], pos: Pos) -> Option<&'t str> {
+    let line = lines.get(usize::try_from(pos.line).ok()?.checked_sub(1)?)?;
+    let start = line
+        .char_indices()
+        .nth(usize::try_from(pos.col).ok()?.checked_sub(1)?)?
+        .0;
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}' | '#' | ':'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+fn is_pyyaml_bool(word: &str) -> bool {
+    matches!(
+        word,
+        "yes" | "Yes" | "YES" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false"
+            | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+    )
+}
+
+/// A spelling the YAML parser reads as a boolean (so that a word at a wrong position, which
+/// would be some other token, is never taken for one).
+fn parse_yaml11_word(word: &str) -> bool {
+    ["y", "yes", "true", "on", "n", "no", "false", "off"]
+        .iter()
+        .any(|b| word.eq_ignore_ascii_case(b))
 }
 
 /// Reads and parses one YAML (or JSON) file.
@@ -328,6 +384,26 @@ mod tests {
 
     fn parse(s: &str) -> Node {
         parse_str(s, Path::new("t.yml")).expect("parses")
+    }
+
+    #[test]
+    fn booleans_are_read_as_pyyaml_reads_them() {
+        let v = parse("a: y\nb: n\nc: yEs\nd: Yes\ne: [y, off, N]\nf: {y: 1}\ng: 'yes'\nh: TRUE\n")
+            .to_value();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "y", "b": "n", "c": "yEs", "d": true, "e": ["y", false, "N"],
+                "f": {"y": 1}, "g": "yes", "h": true})
+        );
+    }
+
+    #[test]
+    fn unsafe_tag_marks_every_string_inside() {
+        let v = parse("a: !unsafe '{{ x }}'\nb: !unsafe ['{{ y }}', 1]\nc: '{{ z }}'\n").to_value();
+        assert_eq!(v["a"], serde_json::json!(unsafe_text("{{ x }}")));
+        assert_ne!(v["a"], serde_json::json!("{{ x }}"));
+        assert_eq!(v["b"], serde_json::json!([unsafe_text("{{ y }}"), 1]));
+        assert_eq!(v["c"], serde_json::json!("{{ z }}"));
     }
 
     #[test]

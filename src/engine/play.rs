@@ -82,6 +82,15 @@ pub enum RunError {
     Other(String),
 }
 
+/// How deep `include_tasks` may nest. Deeper is refused with an error (a file that includes
+/// itself would otherwise recurse until the process runs out of stack).
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
+tokio::task_local! {
+    /// The include depth of the task list running in this task.
+    static INCLUDE_DEPTH: usize;
+}
+
 /// Facts and registered variables of every host, shared with `hostvars`. Each keeps its
 /// mark: registered results, gathered facts and `set_fact` values are data from hosts (never
 /// rendered as templates); `include_vars` files are the author's.
@@ -1126,6 +1135,12 @@ impl<'a> Runner<'a> {
             origin: task.origin.to_string(),
             message,
         };
+        let depth = INCLUDE_DEPTH.try_with(|d| *d).unwrap_or(0);
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(err(format!(
+                "include_tasks nested more than {MAX_INCLUDE_DEPTH} deep: a task file that includes itself without an end? (the last was included from here)"
+            )));
+        }
         let raw = args
             .get("_raw_params")
             .or_else(|| args.get("file"))
@@ -1191,8 +1206,11 @@ impl<'a> Runner<'a> {
             let mut inner: Vec<&Common> = chain.to_vec();
             inner.pop();
             inner.push(&own);
-            let f = self
-                .run_list(st, &tasks, &group, &inner, handler, false)
+            let f = INCLUDE_DEPTH
+                .scope(
+                    depth + 1,
+                    self.run_list(st, &tasks, &group, &inner, handler, false),
+                )
                 .await?;
             failed.extend(f);
         }
@@ -1596,12 +1614,23 @@ impl<'a> Runner<'a> {
                 .get("index_var")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let pause = lc.get("pause").and_then(Value::as_f64).unwrap_or(0.0);
+            let pause = match lc.get("pause") {
+                None | Some(Value::Null) => Duration::ZERO,
+                Some(p) => match self
+                    .templar
+                    .render(p, &base)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| crate::bounds::seconds("loop_control pause", &p))
+                {
+                    Ok(d) => d,
+                    Err(e) => return fail(e),
+                },
+            };
             let mut results = Vec::new();
             let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
             for (i, item) in items.iter().enumerate() {
-                if i > 0 && pause > 0.0 {
-                    tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+                if i > 0 && !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
                 }
                 let mut v = (*base).clone();
                 v.insert_data(loop_var.clone(), item.clone());
@@ -1700,18 +1729,27 @@ impl<'a> Runner<'a> {
         let Action::Module { name: module, .. } = &task.action else {
             return failed_msg("not a module".into());
         };
-        let retries = task
-            .retries
-            .as_ref()
-            .and_then(|r| self.templar.render(r, vars).ok())
-            .and_then(|r| r.as_u64().or_else(|| text(&r).parse().ok()))
-            .unwrap_or(3);
-        let delay = task
-            .delay
-            .as_ref()
-            .and_then(|r| self.templar.render(r, vars).ok())
-            .and_then(|r| r.as_f64().or_else(|| text(&r).parse().ok()))
-            .unwrap_or(5.0);
+        let number = |v: &Option<Value>, what: &str, default: Value| -> Result<Value, String> {
+            match v {
+                None => Ok(default),
+                Some(v) => self
+                    .templar
+                    .render(v, vars)
+                    .map_err(|e| format!("{what}: {e}")),
+            }
+        };
+        let retries = match number(&task.retries, "retries", Value::from(3))
+            .and_then(|r| crate::bounds::count("retries", &r))
+        {
+            Ok(r) => r,
+            Err(e) => return failed_msg(e),
+        };
+        let delay = match number(&task.delay, "delay", Value::from(5))
+            .and_then(|d| crate::bounds::seconds("delay", &d))
+        {
+            Ok(d) => d,
+            Err(e) => return failed_msg(e),
+        };
         let attempts = if task.until.is_some() { retries + 1 } else { 1 };
         let mut last = failed_msg("task did not run".into());
         let mut delegated_to: Option<String> = None;
@@ -1793,7 +1831,7 @@ impl<'a> Runner<'a> {
                     result["attempts"] = Value::from(attempt);
                     let done = self.templar.condition(u, &v).unwrap_or(false);
                     if !done && attempt < attempts {
-                        tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+                        tokio::time::sleep(delay).await;
                         last = mk(status, result);
                         continue;
                     }
@@ -1869,9 +1907,15 @@ impl<'a> Runner<'a> {
             .iter()
             .rev()
             .find_map(|c| c.timeout.as_ref())
-            .and_then(|t| self.templar.render(t, vars).ok())
-            .and_then(|t| t.as_u64())
-            .map(Duration::from_secs);
+            .map(|t| {
+                self.templar
+                    .render(t, vars)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| crate::bounds::seconds("timeout", &t))
+            })
+            .transpose()
+            .map_err(ItemError::Failed)?
+            .filter(|d| !d.is_zero());
         let env = chain
             .iter()
             .filter_map(|c| c.environment.as_ref())

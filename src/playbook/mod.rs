@@ -470,10 +470,28 @@ fn set_common(ctx: &Ctx<'_>, c: &mut Common, key: &str, v: &Node) -> Result<bool
         "any_errors_fatal" => c.any_errors_fatal = val(),
         "run_once" => c.run_once = val(),
         "delegate_to" => c.delegate_to = val(),
-        "timeout" => c.timeout = val(),
+        "timeout" => {
+            check_number(ctx, v, "timeout", crate::bounds::seconds)?;
+            c.timeout = val();
+        }
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// Refuses a number written in the playbook that is out of its range (templates are
+/// checked once rendered, when the task runs).
+fn check_number<T>(
+    ctx: &Ctx<'_>,
+    v: &Node,
+    what: &str,
+    check: fn(&str, &Value) -> Result<T, String>,
+) -> Result<(), PlaybookError> {
+    let value = v.to_value();
+    if crate::bounds::is_template(&value) {
+        return Ok(());
+    }
+    check(what, &value).map(|_| ()).map_err(|e| ctx.err(v.pos, e, None))
 }
 
 fn unsupported_or_unknown(
@@ -784,7 +802,15 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             "with_dict" => set_loop(ctx, &mut task, k, Loop::WithDict(v.to_value()))?,
             "with_fileglob" => set_loop(ctx, &mut task, k, Loop::WithFileglob(v.to_value()))?,
             "with_sequence" => set_loop(ctx, &mut task, k, Loop::WithSequence(v.to_value()))?,
-            "loop_control" => task.loop_control = Some(v.to_value()),
+            "loop_control" => {
+                if let Some(pause) = v
+                    .as_map()
+                    .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("pause")))
+                {
+                    check_number(ctx, &pause.1, "loop_control pause", crate::bounds::seconds)?;
+                }
+                task.loop_control = Some(v.to_value());
+            }
             "register" => {
                 let r = v.as_str().unwrap_or_default();
                 if r.is_empty()
@@ -807,8 +833,14 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             "changed_when" => task.changed_when = Some(v.to_value()),
             "failed_when" => task.failed_when = Some(v.to_value()),
             "until" => task.until = Some(v.to_value()),
-            "retries" => task.retries = Some(v.to_value()),
-            "delay" => task.delay = Some(v.to_value()),
+            "retries" => {
+                check_number(ctx, v, "retries", crate::bounds::count)?;
+                task.retries = Some(v.to_value());
+            }
+            "delay" => {
+                check_number(ctx, v, "delay", crate::bounds::seconds)?;
+                task.delay = Some(v.to_value());
+            }
             "action" | "local_action" => {
                 let (name, args) = action_keyword(ctx, v)?;
                 if key == "local_action" {
