@@ -58,7 +58,8 @@ pub fn count(what: &str, v: &Value) -> Result<u64, String> {
 
 /// True when the value is a template, to be checked once rendered.
 pub fn is_template(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.contains("{{") || s.contains("{%"))
+    v.as_str()
+        .is_some_and(|s| s.contains("{{") || s.contains("{%"))
 }
 
 #[cfg(test)]
@@ -68,16 +69,39 @@ mod tests {
 
     #[test]
     fn waits_and_counts_are_range_checked() {
-        assert_eq!(seconds("delay", &json!(1.5)).unwrap(), Duration::from_millis(1500));
-        assert_eq!(seconds("delay", &json!("2")).unwrap(), Duration::from_secs(2));
-        for bad in [json!(-1), json!(1e300), json!("soon"), json!(null), json!("NaN"), json!("inf")] {
+        assert_eq!(
+            seconds("delay", &json!(1.5)).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            seconds("delay", &json!("2")).unwrap(),
+            Duration::from_secs(2)
+        );
+        for bad in [
+            json!(-1),
+            json!(1e300),
+            json!("soon"),
+            json!(null),
+            json!("NaN"),
+            json!("inf"),
+        ] {
             assert!(seconds("delay", &bad).is_err(), "{bad}");
         }
         assert_eq!(count("retries", &json!(3)).unwrap(), 3);
         assert_eq!(count("retries", &json!("10")).unwrap(), 10);
-        for bad in [json!(-1), json!(1.5), json!(1e20), json!("many"), json!(u64::MAX)] {
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!(1e20),
+            json!("many"),
+            json!(u64::MAX),
+        ] {
             assert!(count("retries", &bad).is_err(), "{bad}");
         }
-        assert!(seconds("timeout", &json!("soon")).unwrap_err().contains("'soon'"));
+        assert!(
+            seconds("timeout", &json!("soon"))
+                .unwrap_err()
+                .contains("'soon'")
+        );
     }
 }

@@ -409,7 +409,12 @@ fn limit_from(sources: &InventorySources) -> Result<Option<Vec<String>>, i32> {
 }
 
 /// Reads a secret: from the terminal when asked to (`ask`), else from an environment variable.
+/// A password from the environment variable `env`, else asked for when `ask` (-k/-K): a
+/// cron job or CI step that sets the variable never waits for a terminal.
 fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> {
+    if let Some(v) = std::env::var(env).ok().filter(|v| !v.is_empty()) {
+        return Ok(Some(Secret::new(v)));
+    }
     if ask {
         return rpassword::prompt_password(prompt)
             .map(|p| Some(Secret::new(p)))
@@ -417,10 +422,7 @@ fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> 
                 format!("cannot ask for a password ({e}); without a terminal, set {env}")
             });
     }
-    Ok(std::env::var(env)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret::new))
+    Ok(None)
 }
 
 fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
@@ -587,7 +589,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         }
     }
     for pb in &books {
-        if let Err(e) = play::preflight(pb) {
+        if let Err(e) = olympus::engine::preflight::check(pb) {
             eprintln!("error: {e}");
             return exit::BAD_INPUT;
         }
@@ -670,7 +672,11 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
                 let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
                 println!("\n  play ({}): {name}", p.hosts);
                 if args.list_hosts {
-                    let pattern = match play::host_pattern(&olympus::template::Templar::new(), p, &extra_vars) {
+                    let pattern = match play::host_pattern(
+                        &olympus::template::Templar::new(),
+                        p,
+                        &extra_vars,
+                    ) {
                         Ok(pattern) => pattern,
                         Err(e) => {
                             eprintln!("error: {e}");

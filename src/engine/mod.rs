@@ -7,6 +7,7 @@
 pub mod adhoc;
 pub mod events;
 pub mod play;
+pub mod preflight;
 
 use crate::connection::{ConnectOptions, HostDefaults, Target, TargetError};
 use crate::inventory::Inventory;

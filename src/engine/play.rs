@@ -2206,42 +2206,6 @@ pub fn prompt_name(entry: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Checks, before anything runs, that every module the playbook uses is implemented.
-pub fn preflight(pb: &Playbook) -> Result<(), RunError> {
-    fn walk(tasks: &[Task]) -> Result<(), RunError> {
-        for t in tasks {
-            match &t.action {
-                Action::Module { name, .. } => {
-                    if !modules::implemented(name) {
-                        return Err(RunError::Task {
-                            origin: t.origin.to_string(),
-                            message: format!("module '{name}' is not implemented by olympus yet"),
-                        });
-                    }
-                }
-                Action::Block {
-                    block,
-                    rescue,
-                    always,
-                } => {
-                    walk(block)?;
-                    walk(rescue)?;
-                    walk(always)?;
-                }
-            }
-        }
-        Ok(())
-    }
-    for play in &pb.plays {
-        walk(&play.role_tasks)?;
-        walk(&play.pre_tasks)?;
-        walk(&play.tasks)?;
-        walk(&play.post_tasks)?;
-        walk(&play.handlers)?;
-    }
-    Ok(())
-}
-
 /// `-e`: `key=value ...`, a YAML/JSON mapping, or `@file`.
 pub fn parse_extra_vars(s: &str) -> Result<Vars, String> {
     let s = s.trim();

@@ -491,7 +491,9 @@ fn check_number<T>(
     if crate::bounds::is_template(&value) {
         return Ok(());
     }
-    check(what, &value).map(|_| ()).map_err(|e| ctx.err(v.pos, e, None))
+    check(what, &value)
+        .map(|_| ())
+        .map_err(|e| ctx.err(v.pos, e, None))
 }
 
 fn unsupported_or_unknown(

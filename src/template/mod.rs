@@ -416,6 +416,56 @@ impl Templar {
             .map_err(err)
     }
 
+    /// Compiles every template inside `value` (strings, keys, lists, maps) without rendering
+    /// any: the first syntax error, with the text it is in.
+    pub fn check_templates(&self, value: &Value) -> Result<(), TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => self.check_template(s),
+            Value::Array(items) => items.iter().try_for_each(|i| self.check_templates(i)),
+            Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+                if is_template(k) {
+                    self.check_template(k)?;
+                }
+                self.check_templates(v)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Compiles one template text (a string with `{{ }}`, or a template file's content).
+    pub fn check_template(&self, s: &str) -> Result<(), TemplateError> {
+        let err = |e: minijinja::Error| TemplateError::Render {
+            what: match e.line() {
+                Some(n) if s.contains('\n') => format!("'{}' (its line {n})", shorten(s)),
+                _ => format!("'{}'", shorten(s)),
+            },
+            message: describe(&e),
+        };
+        if let Some(expr) = single_expression(s) {
+            return self.compiled.expression(expr).map(|_| ()).map_err(err);
+        }
+        self.compiled.template(s).map(|_| ()).map_err(err)
+    }
+
+    /// Compiles a condition (`when:`, `until:`, ...) or bare expression as [`Templar::condition`]
+    /// and [`Templar::eval`] would read it.
+    pub fn check_expression(&self, cond: &Value) -> Result<(), TemplateError> {
+        match cond {
+            Value::String(s) => {
+                let expr = single_expression(s).unwrap_or(s).trim();
+                self.compiled
+                    .expression(expr)
+                    .map(|_| ())
+                    .map_err(|e| TemplateError::Render {
+                        what: format!("'{}'", shorten(expr)),
+                        message: describe(&e),
+                    })
+            }
+            Value::Array(items) => items.iter().try_for_each(|i| self.check_expression(i)),
+            _ => Ok(()),
+        }
+    }
+
     /// Renders a string to text (a template's result is always a string here).
     pub fn render_text(&self, s: &str, vars: &Arc<TemplateVars>) -> Result<String, TemplateError> {
         let scope = self.scope(vars.clone());
@@ -527,6 +577,17 @@ fn describe(e: &minijinja::Error) -> String {
         msg.push_str(&format!(" ({src})"));
     }
     msg
+}
+
+/// A template's text for an error message: its first line, cut at 80 characters.
+fn shorten(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    let cut: String = line.chars().take(80).collect();
+    if cut.len() < s.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
 }
 
 /// Drops arguments whose value is `omit`.
