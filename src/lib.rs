@@ -12,6 +12,7 @@ pub mod modules;
 pub mod output;
 pub mod playbook;
 pub mod pyrepr;
+pub mod stop;
 pub mod suggest;
 pub mod template;
 pub mod yaml;

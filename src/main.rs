@@ -717,6 +717,8 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    let mut connect = connect;
+    connect.stop = Some(olympus::stop::Stop::new());
     let escalation = escalation_from(&args.connection, connect.become_password.clone());
     let opts = RunOptions {
         check: args.check,
@@ -768,6 +770,9 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         }
         None => reporter,
     };
+    if let Some(stop) = opts.connect.stop.clone() {
+        runtime.spawn(olympus::stop::on_signals(stop));
+    }
     let mut code = exit::OK;
     for pb in &books {
         let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);

@@ -11,12 +11,37 @@ use super::{ConnectionError, ExecOutput, ExecRequest, Transport};
 
 pub struct LocalConnection {
     output_cap: usize,
+    stop: Option<crate::stop::Stop>,
 }
 
 impl LocalConnection {
     pub fn new(output_cap: usize) -> Self {
-        LocalConnection { output_cap }
+        LocalConnection {
+            output_cap,
+            stop: None,
+        }
     }
+
+    /// The same, with commands stopped when `stop` is raised.
+    pub fn with_stop(mut self, stop: Option<crate::stop::Stop>) -> Self {
+        self.stop = stop;
+        self
+    }
+}
+
+/// Stops a command's whole process group: TERM (sudo passes it on to its command), a moment
+/// to exit, then KILL.
+async fn stop_group(pid: Option<u32>) {
+    use rustix::process::{Pid, Signal, kill_process_group};
+    let Some(pid) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(Pid::from_raw)
+    else {
+        return;
+    };
+    let _ = kill_process_group(pid, Signal::TERM);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = kill_process_group(pid, Signal::KILL);
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bool) {
@@ -64,7 +89,10 @@ impl Transport for LocalConnection {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so that stopping it stops everything it started.
+            .process_group(0)
             .spawn()?;
+        let pid = child.id();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -105,12 +133,25 @@ impl Transport for LocalConnection {
                 truncated: t1 || t2,
             })
         };
-        match req.timeout {
-            None => work.await,
-            Some(t) => tokio::time::timeout(t, work)
-                .await
-                .unwrap_or(Err(ConnectionError::Timeout(t))),
+        let timed = async {
+            match req.timeout {
+                None => work.await,
+                Some(t) => tokio::time::timeout(t, work)
+                    .await
+                    .unwrap_or(Err(ConnectionError::Timeout(t))),
+            }
+        };
+        let res = tokio::select! {
+            r = timed => r,
+            () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
+        };
+        if matches!(
+            res,
+            Err(ConnectionError::Timeout(_) | ConnectionError::Interrupted)
+        ) {
+            stop_group(pid).await;
         }
+        res
     }
 
     async fn close(&self) {}

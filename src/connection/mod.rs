@@ -116,6 +116,8 @@ pub enum ConnectionError {
     Protocol(String),
     #[error("command timed out after {0:?}")]
     Timeout(Duration),
+    #[error("interrupted: the run was stopped and the command with it")]
+    Interrupted,
     #[error("become ({method}) failed: {reason}")]
     Escalation { method: String, reason: String },
     #[error("{0}")]
@@ -186,7 +188,9 @@ impl Connection {
         opts: &ConnectOptions,
     ) -> Result<Connection, ConnectionError> {
         match target.kind {
-            Kind::Local => Ok(Connection::Local(LocalConnection::new(opts.output_cap))),
+            Kind::Local => Ok(Connection::Local(
+                LocalConnection::new(opts.output_cap).with_stop(opts.stop.clone()),
+            )),
             Kind::Ssh => Ok(Connection::Ssh(Box::new(
                 SshConnection::connect(target, opts).await?,
             ))),

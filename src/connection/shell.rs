@@ -120,6 +120,12 @@ impl RemoteShell {
         res
     }
 
+    /// Stops the loop and whatever it runs: sshd signals the session's process group.
+    pub(super) async fn kill(&self) {
+        let _ = self.write.signal(russh::Sig::TERM).await;
+        let _ = self.write.signal(russh::Sig::KILL).await;
+    }
+
     pub(super) async fn close(&self) {
         let _ = self.write.eof().await;
         let _ = self.write.close().await;

@@ -114,6 +114,8 @@ pub struct SshConnection {
     /// `None` until then, or after it broke (the next command starts another).
     shell: tokio::sync::Mutex<Option<RemoteShell>>,
     reuse_shell: bool,
+    /// The run's stop switch: raised, running commands are stopped (see `exec`).
+    stop: Option<crate::stop::Stop>,
     commands: std::sync::atomic::AtomicU64,
     /// The bastion connection a ProxyJump goes through; kept open as long as this one.
     _jump: Option<Box<SshConnection>>,
@@ -272,6 +274,7 @@ impl SshConnection {
             name: target.name.clone(),
             shell: tokio::sync::Mutex::new(None),
             reuse_shell: opts.persistent_shell,
+            stop: opts.stop.clone(),
             commands: std::sync::atomic::AtomicU64::new(0),
             _jump: jump,
         })
@@ -438,10 +441,17 @@ impl SshConnection {
             *shell = Some(RemoteShell::start(channel, slot).await.ok()?);
         }
         let running = shell.as_mut()?;
-        let res = running.run(req.command, req.stdin, self.output_cap).await;
-        if res.is_err()
+        let res = tokio::select! {
+            r = running.run(req.command, req.stdin, self.output_cap) => r,
+            () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
+        };
+        if let Err(e) = &res
             && let Some(broken) = shell.take()
         {
+            if matches!(e, ConnectionError::Interrupted) {
+                // The loop and the command it runs share the session's process group.
+                broken.kill().await;
+            }
             broken.close().await;
         }
         Some(res)
@@ -607,17 +617,37 @@ impl Transport for SshConnection {
             let (res, ()) = tokio::join!(reader, writer);
             res
         };
-        let res = match req.timeout {
-            None => work.await,
-            Some(t) => match tokio::time::timeout(t, work).await {
-                Ok(r) => r,
-                Err(_) => Err(ConnectionError::Timeout(t)),
-            },
+        let timed = async {
+            match req.timeout {
+                None => work.await,
+                Some(t) => match tokio::time::timeout(t, work).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ConnectionError::Timeout(t)),
+                },
+            }
         };
-        if matches!(res, Err(ConnectionError::Timeout(_))) {
-            // Kill the command (sshd signals its process group), then close the channel:
-            // a dropped channel is never closed, and a session whose command still runs keeps
+        let res = tokio::select! {
+            r = timed => r,
+            () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
+        };
+        if matches!(
+            res,
+            Err(ConnectionError::Timeout(_) | ConnectionError::Interrupted)
+        ) {
+            // Stop the command: sshd signals the session's process group. TERM first (sudo
+            // passes it on to the command it runs as another user, which the login user
+            // could not signal), a moment to exit, then KILL; then close the channel — a
+            // dropped channel is never closed, and a session whose command still runs keeps
             // its MaxSessions slot.
+            let _ = wr.signal(russh::Sig::TERM).await;
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while let Some(msg) = rd.wait().await {
+                    if matches!(msg, ChannelMsg::Close) {
+                        break;
+                    }
+                }
+            })
+            .await;
             let _ = wr.signal(russh::Sig::KILL).await;
             let _ = wr.close().await;
         }

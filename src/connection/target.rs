@@ -63,6 +63,9 @@ pub struct ConnectOptions {
     /// Run commands through one persistent remote shell per connection instead of a new
     /// SSH session each (`--no-persistent-shell` turns it off).
     pub persistent_shell: bool,
+    /// Raised to stop the run: running commands are signalled (TERM, then KILL) and their
+    /// channels closed; new commands are refused.
+    pub stop: Option<crate::stop::Stop>,
 }
 
 impl Default for ConnectOptions {
@@ -81,6 +84,7 @@ impl Default for ConnectOptions {
             use_agent: true,
             output_cap: DEFAULT_OUTPUT_CAP,
             persistent_shell: true,
+            stop: None,
         }
     }
 }

@@ -79,6 +79,10 @@ pub enum Event<'a> {
     PlayAborted {
         reason: &'a str,
     },
+    /// The run was stopped (SIGINT/SIGTERM): these hosts' running commands were stopped.
+    Interrupted {
+        hosts: &'a [String],
+    },
     Recap(&'a BTreeMap<String, Counters>),
 }
 

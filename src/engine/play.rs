@@ -26,6 +26,7 @@ use crate::connection::{
 use crate::inventory::Inventory;
 use crate::modules::{self, ModuleCtx, ModuleResult, Plan};
 use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
+use crate::stop::Stop;
 use crate::template::{self, HostVars, Templar, TemplateVars};
 use crate::yaml::Vars;
 
@@ -55,6 +56,8 @@ pub struct RunResult {
     pub recap: BTreeMap<String, Counters>,
     /// A play was stopped by `any_errors_fatal` or `max_fail_percentage`.
     pub aborted: bool,
+    /// The run was stopped by its stop switch (SIGINT/SIGTERM) before it finished.
+    pub interrupted: bool,
 }
 
 impl RunResult {
@@ -62,7 +65,9 @@ impl RunResult {
     /// stopped by `any_errors_fatal`/`max_fail_percentage`; 4 a host was unreachable; 2 a host
     /// failed; 0 ok.
     pub fn exit_code(&self) -> i32 {
-        if self.aborted {
+        if self.interrupted {
+            99
+        } else if self.aborted {
             8
         } else if self.recap.values().any(|c| c.unreachable > 0) {
             4
@@ -231,6 +236,8 @@ pub struct Runner<'a> {
     files: modules::ControllerFiles,
     recap: Mutex<BTreeMap<String, Counters>>,
     playbook_dir: PathBuf,
+    /// Hosts whose running work the stop switch cut short.
+    interrupted_hosts: Mutex<BTreeSet<String>>,
 }
 
 fn as_bool(
@@ -291,10 +298,39 @@ impl<'a> Runner<'a> {
             inv_vars,
             files: modules::ControllerFiles::default(),
             recap: Mutex::new(BTreeMap::new()),
+            interrupted_hosts: Mutex::new(BTreeSet::new()),
             playbook_dir: playbook
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
+        }
+    }
+
+    /// The run's stop switch was raised (SIGINT/SIGTERM): no new work starts.
+    fn interrupted(&self) -> bool {
+        self.opts.connect.stop.as_ref().is_some_and(Stop::is_raised)
+    }
+
+    /// Waits `d`, cut short when the run is stopped; an error then.
+    async fn wait(&self, host: &str, d: Duration) -> Result<(), ItemError> {
+        let slept = match &self.opts.connect.stop {
+            Some(stop) => stop.sleep(d).await,
+            None => {
+                tokio::time::sleep(d).await;
+                true
+            }
+        };
+        if slept {
+            Ok(())
+        } else {
+            self.mark_interrupted(host);
+            Err(ItemError::Failed(ConnectionError::Interrupted.to_string()))
+        }
+    }
+
+    fn mark_interrupted(&self, host: &str) {
+        if let Ok(mut i) = self.interrupted_hosts.lock() {
+            i.insert(host.to_string());
         }
     }
 
@@ -310,6 +346,9 @@ impl<'a> Runner<'a> {
         // Hosts that failed or were unreachable leave the rest of the run, as in Ansible.
         let mut gone: BTreeSet<String> = BTreeSet::new();
         for play in &pb.plays {
+            if self.interrupted() {
+                break;
+            }
             let (stop, out) = self.run_play(play, &gone).await?;
             gone.extend(out);
             if stop {
@@ -325,8 +364,21 @@ impl<'a> Runner<'a> {
         }))
         .await;
         let recap = self.recap.lock().map(|r| r.clone()).unwrap_or_default();
+        let interrupted = self.interrupted();
+        if interrupted {
+            let hosts: Vec<String> = self
+                .interrupted_hosts
+                .lock()
+                .map(|i| i.iter().cloned().collect())
+                .unwrap_or_default();
+            self.reporter.event(Event::Interrupted { hosts: &hosts });
+        }
         self.reporter.event(Event::Recap(&recap));
-        Ok(RunResult { recap, aborted })
+        Ok(RunResult {
+            recap,
+            aborted,
+            interrupted,
+        })
     }
 
     fn play_hosts(&self, play: &Play, gone: &BTreeSet<String>) -> Result<Vec<String>, RunError> {
@@ -520,6 +572,9 @@ impl<'a> Runner<'a> {
             play_globals.insert("ansible_play_hosts_all".into(), list(&hosts));
             self.templar.set_play_globals(play_globals);
             self.run_batch(&st).await?;
+            if self.interrupted() {
+                return Ok((false, left));
+            }
             let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
             let unreachable = st.unreachable.lock().map(|f| f.clone()).unwrap_or_default();
             left.extend(failed.iter().cloned());
@@ -647,7 +702,8 @@ impl<'a> Runner<'a> {
     }
 
     fn stopped(&self, st: &PlayState<'_>) -> bool {
-        st.end_play.lock().map(|e| *e).unwrap_or(false)
+        self.interrupted()
+            || st.end_play.lock().map(|e| *e).unwrap_or(false)
             || st.aborted.lock().map(|a| a.is_some()).unwrap_or(false)
     }
 
@@ -663,6 +719,9 @@ impl<'a> Runner<'a> {
     ) -> Result<(), RunError> {
         // Handlers run in definition order, each once per notified host.
         for handler in &st.play.handlers {
+            if self.interrupted() {
+                break;
+            }
             let hname = handler.name.clone().unwrap_or_default();
             let targets: Vec<String> = {
                 let Ok(mut n) = st.notified.lock() else { break };
@@ -1033,13 +1092,19 @@ impl<'a> Runner<'a> {
         let chunk = forks.clamp(8, 256);
         let chunks: Vec<Vec<String>> = targets.chunks(chunk).map(<[String]>::to_vec).collect();
         let results: Vec<(String, HostOutcome)> = futures::stream::iter(chunks)
+            .take_while(|_| std::future::ready(!self.interrupted()))
             .map(|hosts: Vec<String>| futures::stream::iter(self.prepare(st, task, &hosts, chain)))
             .flatten()
             .map(|p: Prepared| async move {
+                // Once the run is stopped, hosts not started yet are left alone.
+                if self.interrupted() {
+                    return None;
+                }
                 let h = p.host.clone();
-                (h, self.run_on_host(task, chain, p).await)
+                Some((h, self.run_on_host(task, chain, p).await))
             })
             .buffer_unordered(forks)
+            .filter_map(std::future::ready)
             .collect()
             .await;
         let by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
@@ -1629,8 +1694,14 @@ impl<'a> Runner<'a> {
             let mut results = Vec::new();
             let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
             for (i, item) in items.iter().enumerate() {
-                if i > 0 && !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
+                if self.interrupted() {
+                    return fail(ConnectionError::Interrupted.to_string());
+                }
+                if i > 0
+                    && !pause.is_zero()
+                    && let Err(ItemError::Failed(e)) = self.wait(host, pause).await
+                {
+                    return fail(e);
                 }
                 let mut v = (*base).clone();
                 v.insert_data(loop_var.clone(), item.clone());
@@ -1831,7 +1902,9 @@ impl<'a> Runner<'a> {
                     result["attempts"] = Value::from(attempt);
                     let done = self.templar.condition(u, &v).unwrap_or(false);
                     if !done && attempt < attempts {
-                        tokio::time::sleep(delay).await;
+                        if let Err(ItemError::Failed(e)) = self.wait(host, delay).await {
+                            return failed_msg(e);
+                        }
                         last = mk(status, result);
                         continue;
                     }
@@ -1881,7 +1954,7 @@ impl<'a> Runner<'a> {
         let plan = match plan {
             Plan::Done(r) => return Ok((r, None)),
             Plan::Wait(d, r) => {
-                tokio::time::sleep(d).await;
+                self.wait(host, d).await?;
                 return Ok((r, None));
             }
             remote => remote,
@@ -1940,7 +2013,7 @@ impl<'a> Runner<'a> {
             match plan {
                 Plan::Done(r) => return Ok((r, delegate)),
                 Plan::Wait(d, r) => {
-                    tokio::time::sleep(d).await;
+                    self.wait(host, d).await?;
                     return Ok((r, delegate));
                 }
                 Plan::Remote {
@@ -1962,7 +2035,12 @@ impl<'a> Runner<'a> {
                         Err(e) if e.is_unreachable() => {
                             return Err(ItemError::Unreachable(e.to_string()));
                         }
-                        Err(e) => return Err(ItemError::Failed(e.to_string())),
+                        Err(e) => {
+                            if matches!(e, ConnectionError::Interrupted) {
+                                self.mark_interrupted(host);
+                            }
+                            return Err(ItemError::Failed(e.to_string()));
+                        }
                     }
                 }
             }

@@ -23,6 +23,8 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 4;
     /// A play was stopped by `any_errors_fatal` or `max_fail_percentage` (outranks both).
     pub const STOPPED: i32 = 8;
+    /// The run was interrupted (SIGINT/SIGTERM), as Ansible's user interrupt.
+    pub const INTERRUPTED: i32 = 99;
 }
 
 /// `--color auto|always|never`.

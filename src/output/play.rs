@@ -247,6 +247,19 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             Event::PlayAborted { reason } => {
                 self.write(&self.paint(RED, &format!("\nPLAY STOPPED: {reason}\n")))
             }
+            Event::Interrupted { hosts } => {
+                self.bar_clear();
+                let mut s = self.paint(RED, "\nINTERRUPTED: the run was stopped by a signal");
+                if hosts.is_empty() {
+                    s.push_str(&self.paint(RED, "; no command was running\n"));
+                } else {
+                    s.push_str(&self.paint(
+                        RED,
+                        &format!("; commands stopped on: {}\n", hosts.join(", ")),
+                    ));
+                }
+                self.write(&s);
+            }
             Event::Recap(recap) => {
                 self.bar_clear();
                 let mut s = self.banner("PLAY RECAP");
@@ -403,6 +416,8 @@ pub struct JsonReporter<W: Write + Send> {
 #[derive(Default)]
 struct JsonDoc {
     plays: Vec<Value>,
+    /// Set when the run was stopped by a signal: the hosts whose commands were stopped.
+    interrupted: Option<Vec<String>>,
 }
 
 fn status_str(o: &HostOutcome) -> &'static str {
@@ -470,8 +485,12 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                     p.insert("aborted".into(), Value::from(reason));
                 }
             }
+            Event::Interrupted { hosts } => doc.interrupted = Some(hosts.to_vec()),
             Event::Recap(recap) => {
-                let doc_v = serde_json::json!({"plays": doc.plays, "recap": recap});
+                let mut doc_v = serde_json::json!({"plays": doc.plays, "recap": recap});
+                if let Some(hosts) = &doc.interrupted {
+                    doc_v["interrupted"] = serde_json::json!({"hosts": hosts});
+                }
                 if let Ok(mut o) = self.out.lock() {
                     let _ = writeln!(
                         o,
@@ -515,6 +534,7 @@ impl Reporter for Tee<'_> {
                 Event::Host(o) => Event::Host(o),
                 Event::NoMoreHosts => Event::NoMoreHosts,
                 Event::PlayAborted { reason } => Event::PlayAborted { reason },
+                Event::Interrupted { hosts } => Event::Interrupted { hosts },
                 Event::Recap(r) => Event::Recap(r),
             });
         }
