@@ -204,6 +204,11 @@ struct ConnectionArgs {
     /// OpenSSH client config to honour [default: ~/.ssh/config].
     #[arg(long, value_name = "FILE")]
     ssh_config: Option<PathBuf>,
+    /// Bytes kept of each command's stdout and of its stderr, per host (K, M and G
+    /// suffixes; 64K to 1G). The rest is dropped and the result is marked as cut, so memory
+    /// stays bounded by forks × this cap whatever hosts print.
+    #[arg(long, default_value = "4M", value_name = "SIZE", value_parser = parse_size)]
+    output_cap: usize,
     /// Seconds to wait for a connection (TCP, handshake and authentication).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     connect_timeout: u64,
@@ -425,6 +430,29 @@ fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> 
     Ok(None)
 }
 
+/// `--output-cap`: a byte count with an optional K/M/G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .trim_end_matches(['i']);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 512K, 4M, 1G)"))?;
+    let bytes = n.saturating_mul(mult);
+    if !(64 << 10..=1 << 30).contains(&bytes) {
+        return Err(format!("'{s}' is out of range: from 64K to 1G"));
+    }
+    usize::try_from(bytes).map_err(|e| e.to_string())
+}
+
 fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
     let ssh_config = match &args.ssh_config {
         Some(p) => {
@@ -459,6 +487,7 @@ fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
             "OLYMPUS_BECOME_PASSWORD",
         )?,
         persistent_shell: !args.no_persistent_shell,
+        output_cap: args.output_cap,
         ..ConnectOptions::default()
     })
 }

@@ -27,8 +27,9 @@ pub use ssh_config::SshConfig;
 pub use target::{ConnectOptions, HostDefaults, HostKeyChecking, Kind, Target, TargetError};
 
 /// Bytes kept of one stream (stdout or stderr) of one command; the rest is dropped and the
-/// result says it was truncated. Keeps memory bounded whatever a host prints.
-pub const DEFAULT_OUTPUT_CAP: usize = 16 * 1024 * 1024;
+/// result says it was truncated. Keeps memory bounded whatever a host prints
+/// (`--output-cap` changes it).
+pub const DEFAULT_OUTPUT_CAP: usize = 4 * 1024 * 1024;
 
 /// A secret (password, passphrase) that never shows in logs or debug output.
 #[derive(Clone, Default, PartialEq, Eq)]

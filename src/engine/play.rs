@@ -1091,35 +1091,37 @@ impl<'a> Runner<'a> {
         // chunk of hosts at a time, while earlier hosts' commands are in flight.
         let chunk = forks.clamp(8, 256);
         let chunks: Vec<Vec<String>> = targets.chunks(chunk).map(<[String]>::to_vec).collect();
-        let results: Vec<(String, HostOutcome)> = futures::stream::iter(chunks)
-            .take_while(|_| std::future::ready(!self.interrupted()))
-            .map(|hosts: Vec<String>| futures::stream::iter(self.prepare(st, task, &hosts, chain)))
-            .flatten()
-            .map(|p: Prepared| async move {
-                // Once the run is stopped, hosts not started yet are left alone.
-                if self.interrupted() {
-                    return None;
-                }
-                let h = p.host.clone();
-                Some((h, self.run_on_host(task, chain, p).await))
-            })
-            .buffer_unordered(forks)
-            .filter_map(std::future::ready)
-            .collect()
-            .await;
-        let by_host: HashMap<String, HostOutcome> = results.into_iter().collect();
-        if run_once && let Some(first) = targets.first().and_then(|h| by_host.get(h)).cloned() {
-            // run_once: the registered result applies to every host of the batch; only the
-            // host it ran on is reported and counted, as in Ansible.
-            if let Some(reg) = &task.register {
-                for h in hosts.iter().skip(1) {
-                    self.facts.set(h, reg, first.result.clone());
+        // Each host's result is reported and counted the moment it finishes, then dropped
+        // (unless registered): memory stays bounded by forks, not by hosts.
+        let mut outcomes = std::pin::pin!(
+            futures::stream::iter(chunks)
+                .take_while(|_| std::future::ready(!self.interrupted()))
+                .map(|hosts: Vec<String>| {
+                    futures::stream::iter(self.prepare(st, task, &hosts, chain))
+                })
+                .flatten()
+                .map(|p: Prepared| async move {
+                    // Once the run is stopped, hosts not started yet are left alone.
+                    if self.interrupted() {
+                        return None;
+                    }
+                    let h = p.host.clone();
+                    Some((h, self.run_on_host(task, chain, p).await))
+                })
+                .buffer_unordered(forks)
+                .filter_map(std::future::ready)
+        );
+        let mut failed = BTreeSet::new();
+        while let Some((h, o)) = outcomes.next().await {
+            let h = &h;
+            let o = &o;
+            if run_once && let Some(reg) = &task.register {
+                // run_once: the registered result applies to every host of the batch; only
+                // the host it ran on is reported and counted, as in Ansible.
+                for other in hosts.iter().filter(|x| *x != h) {
+                    self.facts.set(other, reg, o.result.clone());
                 }
             }
-        }
-        let mut failed = BTreeSet::new();
-        for h in hosts {
-            let Some(o) = by_host.get(h) else { continue };
             self.reporter.event(Event::Host(o));
             match o.status {
                 Status::Failed if o.ignored => {
@@ -2009,9 +2011,10 @@ impl<'a> Runner<'a> {
             }
         }
         let mut plan = plan;
+        let mut cut = false;
         loop {
             match plan {
-                Plan::Done(r) => return Ok((r, delegate)),
+                Plan::Done(r) => return Ok((self.cut_output(module, r, cut), delegate)),
                 Plan::Wait(d, r) => {
                     self.wait(host, d).await?;
                     return Ok((r, delegate));
@@ -2031,7 +2034,10 @@ impl<'a> Runner<'a> {
                         })
                         .await;
                     match out {
-                        Ok(o) => plan = then(o),
+                        Ok(o) => {
+                            cut |= o.truncated;
+                            plan = then(o);
+                        }
                         Err(e) if e.is_unreachable() => {
                             return Err(ItemError::Unreachable(e.to_string()));
                         }
@@ -2044,6 +2050,34 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// A result built from output cut at `--output-cap`. Command-like modules say so
+    /// (`truncated`, and a warning shown with the result); any other module's result would
+    /// be wrong without saying so (a slurped or fetched file cut short), so it fails.
+    fn cut_output(&self, module: &str, mut r: ModuleResult, cut: bool) -> ModuleResult {
+        if !cut {
+            return r;
+        }
+        let cap = self.opts.connect.output_cap;
+        if matches!(module, "command" | "shell" | "raw" | "script") {
+            r.data.insert("truncated".into(), Value::Bool(true));
+            let warning = Value::from(format!(
+                "output cut: only the first {cap} bytes of each stream were kept (--output-cap)"
+            ));
+            match r.data.get_mut("warnings") {
+                Some(Value::Array(w)) => w.push(warning),
+                _ => {
+                    r.data
+                        .insert("warnings".into(), Value::Array(vec![warning]));
+                }
+            }
+            r
+        } else {
+            ModuleResult::failed(format!(
+                "the host's answer was longer than the {cap}-byte cap per stream, so the result would be incomplete; raise --output-cap"
+            ))
         }
     }
 

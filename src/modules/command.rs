@@ -120,9 +120,39 @@ fn lines(s: &str) -> Value {
     Value::Array(s.lines().map(|l| Value::String(l.to_string())).collect())
 }
 
+/// The most entries `stdout_lines`/`stderr_lines` hold: a list of many short lines costs
+/// far more memory than the text, so it is bounded too (the result says when it is cut).
+const MAX_LINES: usize = 100_000;
+
+/// Text from output bytes, without a copy when they are valid UTF-8.
+fn text_of(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `s` without one final newline, reusing its buffer.
+fn chomp(mut s: String) -> String {
+    if s.ends_with('\n') {
+        s.pop();
+    }
+    s
+}
+
+/// The lines of `s`, at most [`MAX_LINES`]; true when some were left out.
+fn lines_capped(s: &str) -> (Value, bool) {
+    let mut it = s.lines();
+    let kept: Vec<Value> = it
+        .by_ref()
+        .take(MAX_LINES)
+        .map(|l| Value::String(l.to_string()))
+        .collect();
+    (Value::Array(kept), it.next().is_some())
+}
+
 fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rc_raw = out.rc;
+    let signal = out.signal;
+    let stdout = text_of(out.stdout);
+    let stderr = text_of(out.stderr);
     let mut r = ModuleResult::ok();
     r.data.insert(
         "cmd".into(),
@@ -150,21 +180,26 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
         return r;
     }
     r.changed = true;
-    let rc = out.rc.map(i64::from).unwrap_or(-1);
+    let rc = rc_raw.map(i64::from).unwrap_or(-1);
     r.data.insert("rc".into(), Value::from(rc));
-    r.data.insert(
-        "stdout".into(),
-        Value::from(stdout.strip_suffix('\n').unwrap_or(&stdout)),
-    );
-    r.data.insert(
-        "stderr".into(),
-        Value::from(stderr.strip_suffix('\n').unwrap_or(&stderr)),
-    );
-    r.data.insert("stdout_lines".into(), lines(&stdout));
-    r.data.insert("stderr_lines".into(), lines(&stderr));
-    if out.rc != Some(0) {
+    let (stdout_lines, cut_out) = lines_capped(&stdout);
+    let (stderr_lines, cut_err) = lines_capped(&stderr);
+    r.data.insert("stdout".into(), Value::String(chomp(stdout)));
+    r.data.insert("stderr".into(), Value::String(chomp(stderr)));
+    r.data.insert("stdout_lines".into(), stdout_lines);
+    r.data.insert("stderr_lines".into(), stderr_lines);
+    if cut_out || cut_err {
+        r.data.insert("truncated".into(), Value::Bool(true));
+        r.data.insert(
+            "warnings".into(),
+            Value::Array(vec![Value::from(format!(
+                "stdout_lines/stderr_lines cut at {MAX_LINES} lines (stdout/stderr hold the text)"
+            ))]),
+        );
+    }
+    if rc_raw != Some(0) {
         r.failed = true;
-        r.msg = Some(match &out.signal {
+        r.msg = Some(match &signal {
             Some(sig) => format!("killed by signal {sig}"),
             None => "non-zero return code".into(),
         });

@@ -222,7 +222,7 @@ pub fn render_text(blocks: &[Block<'_>], color: bool) -> Vec<u8> {
             }
             if o.truncated {
                 out.extend_from_slice(
-                    b"(output truncated: olympus keeps at most 16 MiB per stream)\n",
+                    b"(output truncated: olympus keeps at most --output-cap bytes per stream, 4 MiB unless set)\n",
                 );
             }
         }

@@ -28,6 +28,7 @@ const YELLOW: &str = "\x1b[0;33m";
 const CYAN: &str = "\x1b[0;36m";
 const RED: &str = "\x1b[0;31m";
 const BRIGHT_RED: &str = "\x1b[1;31m";
+const MAGENTA: &str = "\x1b[0;35m";
 const RESET: &str = "\x1b[0m";
 
 impl<W: Write + Send> TextReporter<W> {
@@ -153,7 +154,18 @@ impl<W: Write + Send> TextReporter<W> {
         let show_data = self.verbose > 0 || o.always_show;
         let compact = || serde_json::to_string(&result).unwrap_or_default();
         let pretty = || crate::inventory::render::to_python_json(&result);
-        match o.status {
+        // A result's warnings (an output cut at the cap, ...) show whatever the verbosity,
+        // as Ansible's callback shows `warnings`.
+        let warnings: String = o
+            .result
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|w| self.paint(MAGENTA, &format!("[WARNING]: {} {w}", o.host)) + "\n")
+            .collect();
+        let line = match o.status {
             Status::Failed => {
                 let lead = if item.is_some() { "failed" } else { "fatal" };
                 let head = match &item {
@@ -198,7 +210,8 @@ impl<W: Write + Send> TextReporter<W> {
                 s.push('\n');
                 s
             }
-        }
+        };
+        warnings + &line
     }
 }
 
@@ -406,16 +419,25 @@ mod tests {
     }
 }
 
-/// `--output json`: one JSON document for the whole run, written when it ends: plays, their
-/// tasks with each host's status and result, and the recap.
+/// `--output json`: one JSON document for the whole run — plays, their tasks with each
+/// host's status and result, and the recap. It is written as the run goes (each host's
+/// result when it is reported), so memory does not grow with the length of the run; a run
+/// that ends early (an error) still leaves a complete document, with `"complete": false`.
 pub struct JsonReporter<W: Write + Send> {
-    out: Mutex<W>,
-    doc: Mutex<JsonDoc>,
+    state: Mutex<JsonState<W>>,
 }
 
-#[derive(Default)]
-struct JsonDoc {
-    plays: Vec<Value>,
+struct JsonState<W: Write> {
+    out: W,
+    /// Where the writer is: which brackets are open.
+    started: bool,
+    in_play: bool,
+    in_tasks: bool,
+    in_task: bool,
+    first_play: bool,
+    first_task: bool,
+    first_host: bool,
+    done: bool,
     /// Set when the run was stopped by a signal: the hosts whose commands were stopped.
     interrupted: Option<Vec<String>>,
 }
@@ -430,76 +452,172 @@ fn status_str(o: &HostOutcome) -> &'static str {
     }
 }
 
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl<W: Write> JsonState<W> {
+    fn put(&mut self, s: &str) {
+        let _ = self.out.write_all(s.as_bytes());
+    }
+
+    fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.put("{\"plays\": [");
+        }
+    }
+
+    fn close_task(&mut self) {
+        if self.in_task {
+            self.put("}}");
+            self.in_task = false;
+        }
+    }
+
+    fn close_tasks(&mut self) {
+        self.close_task();
+        if self.in_tasks {
+            self.put("\n  ]");
+            self.in_tasks = false;
+        }
+    }
+
+    fn close_play(&mut self) {
+        self.close_tasks();
+        if self.in_play {
+            self.put("}");
+            self.in_play = false;
+        }
+    }
+
+    fn finish(&mut self, recap: Option<&std::collections::BTreeMap<String, Counters>>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.start();
+        self.close_play();
+        self.put("\n],\n\"recap\": ");
+        match recap {
+            Some(r) => {
+                let text = json(r);
+                self.put(&text);
+            }
+            None => self.put("{},\n\"complete\": false"),
+        }
+        if let Some(hosts) = self.interrupted.take() {
+            let text = json(&serde_json::json!({ "hosts": hosts }));
+            self.put(&format!(",\n\"interrupted\": {text}"));
+        }
+        self.put("}\n");
+        let _ = self.out.flush();
+    }
+}
+
 impl<W: Write + Send> JsonReporter<W> {
     pub fn new(out: W) -> Self {
         JsonReporter {
-            out: Mutex::new(out),
-            doc: Mutex::new(JsonDoc::default()),
+            state: Mutex::new(JsonState {
+                out,
+                started: false,
+                in_play: false,
+                in_tasks: false,
+                in_task: false,
+                first_play: true,
+                first_task: true,
+                first_host: true,
+                done: false,
+                interrupted: None,
+            }),
+        }
+    }
+}
+
+impl<W: Write + Send> Drop for JsonReporter<W> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.finish(None);
         }
     }
 }
 
 impl<W: Write + Send> Reporter for JsonReporter<W> {
     fn event(&self, e: Event<'_>) {
-        let Ok(mut doc) = self.doc.lock() else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if st.done {
+            return;
+        }
         match e {
-            Event::PlayStart { name, hosts } => doc.plays.push(serde_json::json!({
-                "name": name, "hosts": hosts, "tasks": [],
-            })),
+            Event::PlayStart { name, hosts } => {
+                st.start();
+                st.close_play();
+                let sep = if st.first_play { "\n" } else { ",\n" };
+                st.first_play = false;
+                let head = format!(
+                    "{sep}{{\"name\": {}, \"hosts\": {}, \"tasks\": [",
+                    json(&name),
+                    json(&hosts)
+                );
+                st.put(&head);
+                st.in_play = true;
+                st.in_tasks = true;
+                st.first_task = true;
+            }
             Event::TaskStart {
                 name,
                 origin,
                 handler,
                 ..
             } => {
-                if let Some(Value::Array(tasks)) =
-                    doc.plays.last_mut().and_then(|p| p.get_mut("tasks"))
-                {
-                    tasks.push(serde_json::json!({
-                        "name": name, "origin": origin.to_string(), "handler": handler, "hosts": {},
-                    }));
+                if !st.in_tasks {
+                    return;
                 }
+                st.close_task();
+                let sep = if st.first_task { "\n  " } else { ",\n  " };
+                st.first_task = false;
+                let head = format!(
+                    "{sep}{{\"name\": {}, \"origin\": {}, \"handler\": {handler}, \"hosts\": {{",
+                    json(&name),
+                    json(&origin.to_string())
+                );
+                st.put(&head);
+                st.in_task = true;
+                st.first_host = true;
             }
             Event::Host(o) => {
-                let result = if o.no_log {
-                    serde_json::json!({"censored": NO_LOG})
-                } else {
-                    o.result.clone()
-                };
-                if let Some(Value::Object(hosts)) = doc
-                    .plays
-                    .last_mut()
-                    .and_then(|p| p.get_mut("tasks"))
-                    .and_then(|t| t.as_array_mut())
-                    .and_then(|t| t.last_mut())
-                    .and_then(|t| t.get_mut("hosts"))
-                {
-                    hosts.insert(
-                        o.host.clone(),
-                        serde_json::json!({"status": status_str(o), "ignored": o.ignored, "result": result}),
-                    );
+                if !st.in_task {
+                    return;
                 }
+                let censored;
+                let result = if o.no_log {
+                    censored = serde_json::json!({"censored": NO_LOG});
+                    &censored
+                } else {
+                    &o.result
+                };
+                let sep = if st.first_host { "\n    " } else { ",\n    " };
+                st.first_host = false;
+                let entry = format!(
+                    "{sep}{}: {{\"status\": \"{}\", \"ignored\": {}, \"result\": {}}}",
+                    json(&o.host),
+                    status_str(o),
+                    o.ignored,
+                    json(result)
+                );
+                st.put(&entry);
             }
             Event::PlayAborted { reason } => {
-                if let Some(Value::Object(p)) = doc.plays.last_mut() {
-                    p.insert("aborted".into(), Value::from(reason));
+                if st.in_play {
+                    st.close_tasks();
+                    let text = format!(", \"aborted\": {}", json(&reason));
+                    st.put(&text);
                 }
             }
-            Event::Interrupted { hosts } => doc.interrupted = Some(hosts.to_vec()),
-            Event::Recap(recap) => {
-                let mut doc_v = serde_json::json!({"plays": doc.plays, "recap": recap});
-                if let Some(hosts) = &doc.interrupted {
-                    doc_v["interrupted"] = serde_json::json!({"hosts": hosts});
-                }
-                if let Ok(mut o) = self.out.lock() {
-                    let _ = writeln!(
-                        o,
-                        "{}",
-                        serde_json::to_string_pretty(&doc_v).unwrap_or_default()
-                    );
-                    let _ = o.flush();
-                }
-            }
+            Event::Interrupted { hosts } => st.interrupted = Some(hosts.to_vec()),
+            Event::Recap(recap) => st.finish(Some(recap)),
             Event::Item(_)
             | Event::Included { .. }
             | Event::NoHostsMatched { .. }

@@ -586,6 +586,55 @@ pub(super) fn register(env: &mut Environment<'static>) {
     );
 }
 
+/// The most bytes a `file`, `template` or `pipe` lookup reads: a lookup of `/dev/zero` or of
+/// a runaway command fails instead of filling the controller's memory.
+pub const LOOKUP_CAP: u64 = 16 * 1024 * 1024;
+
+fn over_cap() -> std::io::Error {
+    std::io::Error::other(format!(
+        "more than {} MiB: lookups read at most that much",
+        LOOKUP_CAP >> 20
+    ))
+}
+
+/// A regular file's text, refused when it is larger than [`LOOKUP_CAP`].
+fn read_capped(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(LOOKUP_CAP + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > LOOKUP_CAP {
+        return Err(over_cap());
+    }
+    Ok(text)
+}
+
+/// A command's stdout, read up to [`LOOKUP_CAP`]; a command that prints more is killed.
+fn pipe_capped(cmd: &str) -> std::io::Result<(Vec<u8>, std::process::ExitStatus)> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut out = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        stdout.take(LOOKUP_CAP + 1).read_to_end(&mut out)?;
+    }
+    if out.len() as u64 > LOOKUP_CAP {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(over_cap());
+    }
+    let status = child.wait()?;
+    Ok((out, status))
+}
+
 fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result<JValue, Error> {
     let wantlist = kw.get::<Option<bool>>("wantlist")?.unwrap_or(false);
     let default: Option<JValue> = kw.get("default")?;
@@ -598,29 +647,23 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
                 Err(_) => default.clone().unwrap_or(JValue::from("")),
             },
             "file" => {
-                let text = std::fs::read_to_string(&term)
+                let text = read_capped(&term)
                     .map_err(|e| fail(format!("lookup('file', '{term}'): {e}")))?;
                 JValue::from(text.strip_suffix('\n').unwrap_or(&text).to_string())
             }
             "template" => {
-                let text = std::fs::read_to_string(&term)
+                let text = read_capped(&term)
                     .map_err(|e| fail(format!("lookup('template', '{term}'): {e}")))?;
                 let tmpl = state.env().template_from_str(&text)?;
                 JValue::from(tmpl.render(state.lookup("vars").unwrap_or_default())?)
             }
             "pipe" => {
-                let out = std::process::Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(&term)
-                    .output()
+                let (stdout, status) = pipe_capped(&term)
                     .map_err(|e| fail(format!("lookup('pipe', '{term}'): {e}")))?;
-                if !out.status.success() {
-                    return Err(fail(format!(
-                        "lookup('pipe', '{term}') exited {}",
-                        out.status
-                    )));
+                if !status.success() {
+                    return Err(fail(format!("lookup('pipe', '{term}') exited {status}")));
                 }
-                let s = String::from_utf8_lossy(&out.stdout);
+                let s = String::from_utf8_lossy(&stdout);
                 JValue::from(s.trim_end_matches('\n').to_string())
             }
             "vars" => match state
