@@ -369,9 +369,25 @@ fn parse_yaml11_word(word: &str) -> bool {
 
 /// Reads and parses one YAML (or JSON) file.
 pub fn load_file(path: &Path) -> Result<Node, YamlError> {
-    let text = std::fs::read_to_string(path).map_err(|source| YamlError::Read {
+    let bytes = std::fs::read(path).map_err(|source| YamlError::Read {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        // valid_up_to is a char boundary: what precedes is valid text.
+        let before = std::str::from_utf8(good).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let bad = e.as_bytes().get(good.len()).copied().unwrap_or(0);
+        YamlError::Syntax {
+            path: path.to_path_buf(),
+            pos: Pos {
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                col: u32::try_from(col).unwrap_or(u32::MAX),
+            },
+            message: format!("not UTF-8 text (byte 0x{bad:02X}); save the file as UTF-8"),
+        }
     })?;
     parse_str(&text, path)
 }

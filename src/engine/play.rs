@@ -521,8 +521,10 @@ impl<'a> Runner<'a> {
                     message: e.to_string(),
                 })?;
             let path = self.playbook_dir.join(&rel);
-            let loaded =
-                crate::yaml::load_file(&path).map_err(|e| RunError::Other(e.to_string()))?;
+            let loaded = crate::yaml::load_file(&path).map_err(|e| RunError::Task {
+                origin: play.origin.to_string(),
+                message: format!("vars_files: {e}"),
+            })?;
             match loaded.to_value() {
                 Value::Object(m) => vars.extend(m),
                 Value::Null => {}
@@ -1827,7 +1829,9 @@ impl<'a> Runner<'a> {
         let mut last = failed_msg("task did not run".into());
         let mut delegated_to: Option<String> = None;
         for attempt in 1..=attempts {
-            let (status, mut result) = match self.run_module(module, &args, host, chain, vars).await
+            let (status, mut result) = match self
+                .run_module(task, module, &args, host, chain, vars)
+                .await
             {
                 Ok((r, delegated)) => {
                     delegated_to = delegated.filter(|d| d != host);
@@ -1928,6 +1932,7 @@ impl<'a> Runner<'a> {
 
     async fn run_module(
         &self,
+        task: &Task,
         module: &str,
         args: &Result<Vars, String>,
         host: &str,
@@ -1951,8 +1956,9 @@ impl<'a> Runner<'a> {
             vars,
             files: &self.files,
         };
-        let plan =
-            modules::plan(module, args, &ctx).map_err(|e| ItemError::Failed(e.to_string()))?;
+        // An argument the module cannot use is the author's to fix: say where the task is.
+        let plan = modules::plan(module, args, &ctx)
+            .map_err(|e| ItemError::Failed(format!("{e} (task at {})", task.origin)))?;
         let plan = match plan {
             Plan::Done(r) => return Ok((r, None)),
             Plan::Wait(d, r) => {

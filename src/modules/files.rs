@@ -349,22 +349,17 @@ fn local_file(ctx: &ModuleCtx<'_>, src: &str, subdir: &str) -> Result<PathBuf, M
     }
     cands.push(base.join(subdir).join(src));
     cands.push(base.join(src));
-    for cand in cands {
-        if cand.exists() {
-            return Ok(cand);
-        }
+    if let Some(found) = cands.iter().find(|c| c.exists()) {
+        return Ok(found.clone());
     }
+    let looked: Vec<String> = cands.iter().map(|c| c.display().to_string()).collect();
     Err(args_error(
         if subdir == "templates" {
             "template"
         } else {
             "copy"
         },
-        format!(
-            "could not find '{src}' in {} or {}",
-            base.join(subdir).display(),
-            base.display()
-        ),
+        format!("could not find '{src}' (looked in: {})", looked.join(", ")),
     ))
 }
 
