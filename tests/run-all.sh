@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server openssh-client)
 command -v sudo >/dev/null 2>&1 || missing+=(sudo)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v pgrep >/dev/null 2>&1 || missing+=(procps)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "run-all: installing ${missing[*]}"
   as_root=""

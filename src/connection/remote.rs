@@ -91,7 +91,15 @@ pub fn wrap(command: &str, escalation: Option<&Escalation>) -> Wrapped {
         };
     };
     let marker = format!("OLYMPUS-BECOME-SUCCESS-{}", token());
-    let inner = format!("echo {marker}\n{command}");
+    // The escalated shell runs the command as its child and, when sudo/su passes on a stop
+    // (TERM, INT, HUP), kills its whole process group: the login user could not signal the
+    // command's children (they run as the become user), and sudo passes a signal on to its
+    // own child only. Standard input is kept for the child (`3<&0`), which an asynchronous
+    // command would otherwise not get.
+    let inner = format!(
+        "echo {marker}\nexec 3<&0\ntrap 'trap - TERM INT HUP; kill -KILL 0' TERM INT HUP\n/bin/sh -c {} <&3 3<&- &\nwait $!",
+        quote(command)
+    );
     match e.method {
         EscalationMethod::Sudo => {
             let (flags, prompt) = match &e.password {
