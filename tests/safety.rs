@@ -433,21 +433,29 @@ fn a_second_signal_exits_at_once() {
 #[test]
 fn a_timed_out_last_task_leaves_nothing_running() {
     let fleet = Fleet::start(1);
-    let secs = unique_sleep(315);
     let dir = shared_dir();
-    let r = run_yaml(
-        &fleet,
-        dir.path(),
-        &format!(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - shell: sleep {secs}\n      timeout: 1\n"
-        ),
-        &[],
-    );
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(
-        wait_for_process(&format!("sleep {secs}"), false, Duration::from_secs(3)),
-        "the timed-out command still runs after olympus exited"
-    );
+    let inv = localhost_inventory(&fleet);
+    for (become_, base) in [(false, 315), (true, 316)] {
+        let secs = unique_sleep(base);
+        let pb = dir.path().join("play.yml");
+        std::fs::write(
+            &pb,
+            format!(
+                "- hosts: localhost\n  gather_facts: false\n  become: {become_}\n  tasks:\n    - shell: sleep {secs}\n      timeout: 1\n"
+            ),
+        )
+        .expect("write");
+        let out = run_command(&fleet, &inv, &pb, &[])
+            .env("OLYMPUS_BECOME_PASSWORD", FLEET_SUDO_PASSWORD)
+            .output()
+            .expect("run");
+        let r = PlayRun::from_output(out);
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(
+            wait_for_process(&format!("sleep {secs}"), false, Duration::from_secs(3)),
+            "the timed-out command still runs after olympus exited (become: {become_})"
+        );
+    }
 }
 
 #[test]

@@ -610,6 +610,13 @@ impl Transport for SshConnection {
                 err.extend_from_slice(&out.stderr);
                 out.stderr = err;
             }
+            if out.rc.is_none() && out.signal.is_none() {
+                // sshd always reports how a command ended: without it, the server or the
+                // network went away (Ansible's UNREACHABLE, not a failed command).
+                return Err(ConnectionError::Protocol(
+                    "the connection was lost while the command ran".into(),
+                ));
+            }
             Ok(out)
         };
 

@@ -27,6 +27,10 @@ use crate::yaml::Vars;
 /// The placeholder `omit` renders to; module arguments equal to it are dropped.
 pub const OMIT: &str = "__omit_place_holder__olympus__";
 
+/// The most steps one rendering may take (minijinja's fuel): far beyond any real template
+/// (a config file looping over thousands of items takes well under a million).
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+
 /// How deep variables may refer to variables that are templates themselves.
 const MAX_DEPTH: usize = 32;
 
@@ -281,6 +285,8 @@ fn environment() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     env.set_recursion_limit(200);
+    // A template runs at most this many steps: a runaway loop ends in an error, not a hang.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.set_formatter(|out, _state, value| {
