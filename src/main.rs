@@ -577,6 +577,11 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
             return exit::INTERNAL;
         }
     };
+    // SIGINT/SIGTERM stop the remote commands too (see the stop module), exit 99.
+    let mut opts = opts;
+    let stop = olympus::stop::Stop::new();
+    opts.stop = Some(stop.clone());
+    runtime.spawn(olympus::stop::on_signals(stop.clone()));
     let pb = progress.clone();
     let results = runtime.block_on(adhoc::run(targets, &req, &opts, move |_| pb.inc(1)));
     progress.finish_and_clear();
@@ -601,6 +606,9 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
         eprintln!("{summary}");
     } else {
         tracing::info!("{summary}");
+    }
+    if stop.is_raised() {
+        return exit::INTERRUPTED;
     }
     output::exec::exit_code(&results)
 }

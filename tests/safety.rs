@@ -403,18 +403,32 @@ fn a_second_signal_exits_at_once() {
         format!("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - shell: trap '' TERM INT; sleep {secs}\n"),
     )
     .expect("write");
+    let log = dir.path().join("olympus.log");
     let mut child = run_command(&fleet, &inv, &pb, &[])
+        .env("RUST_LOG", "olympus=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("spawn");
     assert!(wait_for_process(&needle, true, Duration::from_secs(20)));
     signal(child.id(), "INT");
     // The first stop sends TERM (ignored here), then KILL half a second later.
-    assert!(
-        wait_for_process(&needle, false, Duration::from_secs(5)),
-        "KILL did not follow the ignored TERM"
-    );
+    if !wait_for_process(&needle, false, Duration::from_secs(5)) {
+        let ps = Command::new("ps")
+            .args(["-eo", "pid,pgid,sid,user,args"])
+            .output()
+            .expect("ps");
+        panic!(
+            "KILL did not follow the ignored TERM\n{}\n{}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            String::from_utf8_lossy(&ps.stdout)
+                .lines()
+                .filter(|l| l.contains("314") || l.contains("sshd"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            fleet.sshd_log(0)
+        );
+    }
     signal(child.id(), "INT");
     let started = Instant::now();
     let status = loop {
@@ -648,4 +662,32 @@ fn smaller_findings_names_passwords_and_positions() {
         assert_ne!(r.code, Some(0), "{what}");
     }
     let _ = Path::new("");
+}
+
+#[test]
+fn exec_stops_remote_commands_on_sigint_too() {
+    let fleet = Fleet::start(2);
+    let secs = unique_sleep(317);
+    let child = fleet
+        .olympus("exec", &fleet.inventory)
+        .args(["fleet", "--", &format!("sleep {secs}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn olympus exec");
+    let needle = format!("sleep {secs}");
+    assert!(wait_for_process(&needle, true, Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(500));
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for_process(&needle, false, Duration::from_secs(5)),
+        "exec left its remote commands running"
+    );
 }

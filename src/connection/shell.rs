@@ -121,9 +121,19 @@ impl RemoteShell {
     }
 
     /// Stops the loop and whatever it runs: sshd signals the session's process group.
-    pub(super) async fn kill(&self) {
+    /// Waits until sshd reports the channel closed (so that the signals were acted on
+    /// before the connection may close).
+    pub(super) async fn kill(&mut self) {
         let _ = self.write.signal(russh::Sig::TERM).await;
         let _ = self.write.signal(russh::Sig::KILL).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            while let Some(msg) = self.read.wait().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     pub(super) async fn close(&self) {

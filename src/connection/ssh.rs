@@ -446,7 +446,7 @@ impl SshConnection {
             () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
         };
         if let Err(e) = &res
-            && let Some(broken) = shell.take()
+            && let Some(mut broken) = shell.take()
         {
             if matches!(e, ConnectionError::Interrupted) {
                 // The loop and the command it runs share the session's process group.
@@ -646,7 +646,10 @@ impl Transport for SshConnection {
             // could not signal), a moment to exit, then KILL; then close the channel — a
             // dropped channel is never closed, and a session whose command still runs keeps
             // its MaxSessions slot.
-            let _ = wr.signal(russh::Sig::TERM).await;
+            tracing::debug!(host = %self.name, "stopping a command: TERM, then KILL");
+            if let Err(e) = wr.signal(russh::Sig::TERM).await {
+                tracing::debug!(host = %self.name, "TERM not sent: {e}");
+            }
             let _ = tokio::time::timeout(Duration::from_millis(500), async {
                 while let Some(msg) = rd.wait().await {
                     if matches!(msg, ChannelMsg::Close) {
@@ -655,7 +658,20 @@ impl Transport for SshConnection {
                 }
             })
             .await;
-            let _ = wr.signal(russh::Sig::KILL).await;
+            if let Err(e) = wr.signal(russh::Sig::KILL).await {
+                tracing::debug!(host = %self.name, "KILL not sent: {e}");
+            }
+            // Wait for sshd to report the end (it closes the channel once the command is
+            // gone): a connection closed right after sending KILL can end the session before
+            // sshd has acted on it, leaving the command running.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(msg) = rd.wait().await {
+                    if matches!(msg, ChannelMsg::Close) {
+                        break;
+                    }
+                }
+            })
+            .await;
             let _ = wr.close().await;
         }
         res

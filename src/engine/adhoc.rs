@@ -80,7 +80,18 @@ where
         let opts = opts.clone();
         tasks.push(tokio::spawn(async move {
             let _slot = forks.acquire_owned().await;
-            let r = run_one(&target, &req, &opts).await;
+            // Once the run is stopped (SIGINT/SIGTERM), hosts not started are not touched.
+            let r = if opts.stop.as_ref().is_some_and(crate::stop::Stop::is_raised) {
+                HostResult {
+                    host: target.name.clone(),
+                    status: Status::Failed,
+                    output: None,
+                    error: Some(ConnectionError::Interrupted.to_string()),
+                    duration: Duration::ZERO,
+                }
+            } else {
+                run_one(&target, &req, &opts).await
+            };
             on_done(&r);
             r
         }));
