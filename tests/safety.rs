@@ -618,6 +618,17 @@ fn smaller_findings_names_passwords_and_positions() {
     );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.result("show", "localhost")["result"]["msg"], "hi");
+    // An `until` naming an undefined variable fails at once and names it (it was retried
+    // as if false, and the failure never said why).
+    let r = run_yaml(
+        &fleet,
+        dir.path(),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: u\n      command: 'true'\n      register: r\n      until: nope\n",
+        &[],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    let msg = r.result("u", "localhost")["result"]["msg"].to_string();
+    assert!(msg.contains("nope") && !msg.contains("Retried"), "{msg}");
     // -K with OLYMPUS_BECOME_PASSWORD set and no terminal: the variable answers.
     let pb = dir.path().join("become.yml");
     std::fs::write(

@@ -1906,7 +1906,12 @@ impl<'a> Runner<'a> {
                 }
                 if let Some(u) = &task.until {
                     result["attempts"] = Value::from(attempt);
-                    let done = self.templar.condition(u, &v).unwrap_or(false);
+                    // An `until` that cannot be evaluated (an undefined variable) fails the
+                    // task with the reason, instead of retrying as if it were false.
+                    let done = match self.templar.condition(u, &v) {
+                        Ok(d) => d,
+                        Err(e) => return failed_msg(format!("until: {e}")),
+                    };
                     if !done && attempt < attempts {
                         if let Err(ItemError::Failed(e)) = self.wait(host, delay).await {
                             return failed_msg(e);

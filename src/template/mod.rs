@@ -480,7 +480,10 @@ impl Templar {
             .template(s)
             .and_then(|t| t.render(ctx))
             .map_err(|e| TemplateError::Render {
-                what: "a template".into(),
+                what: match e.line() {
+                    Some(n) => format!("a template, line {n}"),
+                    None => "a template".into(),
+                },
                 message: describe(&e),
             })
     }
