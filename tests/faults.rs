@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::fleet::Fleet;
-use common::play::{PlayRun, localhost_inventory, run_command, shared_dir};
+use common::play::{PlayRun, localhost_inventory, run_command, run_measured, shared_dir};
 
 /// An inventory of the fleet's hosts (h01, h02, ...), with extra lines appended.
 fn inventory(fleet: &Fleet, extra: &str) -> std::path::PathBuf {
@@ -350,24 +350,11 @@ fn a_command_printing_a_gigabyte_is_cut_and_memory_stays_bounded() {
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: loud\n      shell: head -c 1073741824 /dev/zero | tr '\\0' 'y'\n",
     )
     .expect("write");
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "PEAK_KB=%M"])
-        .arg(env!("CARGO_BIN_EXE_olympus"))
-        .args(run_command(&fleet, &inv, &pb, &[]).get_args())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run under /usr/bin/time");
-    let r = PlayRun::from_output(out);
+    let (r, peak) = run_measured(&fleet, &inv, &pb, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let loud = &r.result("loud", "localhost")["result"];
     assert_eq!(loud["truncated"], true);
     assert_eq!(loud["stdout"].as_str().map(str::len), Some(4 << 20));
-    let peak: u64 = r
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("PEAK_KB="))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("peak RSS");
     assert!(
         peak < 150_000,
         "peak RSS {peak} KB while a host printed 1 GB"

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::fleet::{FLEET_SUDO_PASSWORD, Fleet};
-use common::play::{PlayRun, localhost_inventory, run_command, run_yaml, shared_dir};
+use common::play::{PlayRun, localhost_inventory, run_command, run_measured, run_yaml, shared_dir};
 use serde_json::Value;
 
 fn sh_quote(s: &str) -> String {
@@ -552,15 +552,7 @@ fn outputs_are_capped_marked_and_memory_stays_bounded() {
     let pb = dir.path().join("play.yml");
     std::fs::write(&pb, yaml).expect("write");
     let inv = localhost_inventory(&fleet);
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("PEAK_KB=%M")
-        .arg(env!("CARGO_BIN_EXE_olympus"))
-        .args(run_command(&fleet, &inv, &pb, &["--output-cap", "1M"]).get_args())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run under /usr/bin/time");
-    let r = PlayRun::from_output(out);
+    let (r, peak) = run_measured(&fleet, &inv, &pb, &["--output-cap", "1M"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let loud = &r.result("loud", "localhost")["result"];
     assert_eq!(loud["truncated"], true, "a cut output says so");
@@ -573,12 +565,6 @@ fn outputs_are_capped_marked_and_memory_stays_bounded() {
     let slurp = &r.result("slurp it", "localhost");
     assert_eq!(slurp["status"], "failed", "{slurp}");
     assert!(slurp["result"]["msg"].to_string().contains("--output-cap"));
-    let peak: u64 = r
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("PEAK_KB="))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("peak RSS");
     assert!(peak < 200_000, "peak RSS {peak} KB for a 1 MiB cap");
 }
 

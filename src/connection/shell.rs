@@ -126,14 +126,7 @@ impl RemoteShell {
     pub(super) async fn kill(&mut self) {
         let _ = self.write.signal(russh::Sig::TERM).await;
         let _ = self.write.signal(russh::Sig::KILL).await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
-            while let Some(msg) = self.read.wait().await {
-                if matches!(msg, ChannelMsg::Close) {
-                    break;
-                }
-            }
-        })
-        .await;
+        super::ssh::wait_closed(&mut self.read, std::time::Duration::from_secs(2)).await;
     }
 
     pub(super) async fn close(&self) {

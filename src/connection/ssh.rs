@@ -650,28 +650,14 @@ impl Transport for SshConnection {
             if let Err(e) = wr.signal(russh::Sig::TERM).await {
                 tracing::debug!(host = %self.name, "TERM not sent: {e}");
             }
-            let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                while let Some(msg) = rd.wait().await {
-                    if matches!(msg, ChannelMsg::Close) {
-                        break;
-                    }
-                }
-            })
-            .await;
+            wait_closed(&mut rd, Duration::from_millis(500)).await;
             if let Err(e) = wr.signal(russh::Sig::KILL).await {
                 tracing::debug!(host = %self.name, "KILL not sent: {e}");
             }
             // Wait for sshd to report the end (it closes the channel once the command is
             // gone): a connection closed right after sending KILL can end the session before
             // sshd has acted on it, leaving the command running.
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while let Some(msg) = rd.wait().await {
-                    if matches!(msg, ChannelMsg::Close) {
-                        break;
-                    }
-                }
-            })
-            .await;
+            wait_closed(&mut rd, Duration::from_secs(2)).await;
             let _ = wr.close().await;
         }
         res
@@ -686,6 +672,18 @@ impl Transport for SshConnection {
             .disconnect(Disconnect::ByApplication, "", "en")
             .await;
     }
+}
+
+/// Reads a channel until sshd closes it, for at most `within`.
+pub(super) async fn wait_closed(rd: &mut russh::ChannelReadHalf, within: Duration) {
+    let _ = tokio::time::timeout(within, async {
+        while let Some(msg) = rd.wait().await {
+            if matches!(msg, ChannelMsg::Close) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

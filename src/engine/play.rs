@@ -159,14 +159,7 @@ struct HostVarsProvider {
 impl HostVars for HostVarsProvider {
     fn get(&self, host: &str) -> Option<TemplateVars> {
         let mut v = TemplateVars::new((*self.inv.get(host)?).clone());
-        let facts = self.facts.get(host);
-        for (k, val) in facts.iter() {
-            if facts.is_data(k) {
-                v.insert_data(k.clone(), val.clone());
-            } else {
-                v.insert_authored(k.clone(), val.clone());
-            }
-        }
+        v.extend(&self.facts.get(host));
         v.insert_data("inventory_hostname".into(), Value::from(host));
         Some(v)
     }
@@ -966,14 +959,7 @@ impl<'a> Runner<'a> {
             copy(&mut v, &c.vars);
         }
         let mut v = TemplateVars::new(v);
-        let facts = self.facts.get(host);
-        for (k, val) in facts.iter() {
-            if facts.is_data(k) {
-                v.insert_data(k.clone(), val.clone());
-            } else {
-                v.insert_authored(k.clone(), val.clone());
-            }
-        }
+        v.extend(&self.facts.get(host));
         for (k, val) in &self.opts.extra_vars {
             v.insert_authored(k.clone(), val.clone());
         }

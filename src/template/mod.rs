@@ -77,6 +77,17 @@ impl TemplateVars {
         self.data.insert(name);
     }
 
+    /// Sets every variable of `other` over these, each keeping its mark.
+    pub fn extend(&mut self, other: &TemplateVars) {
+        for (k, v) in &other.vars {
+            if other.is_data(k) {
+                self.insert_data(k.clone(), v.clone());
+            } else {
+                self.insert_authored(k.clone(), v.clone());
+            }
+        }
+    }
+
     /// True when the variable is data (never rendered as a template).
     pub fn is_data(&self, name: &str) -> bool {
         self.data.contains(name)

@@ -83,6 +83,27 @@ pub fn run_command(fleet: &Fleet, inv: &Path, pb: &Path, extra: &[&str]) -> Comm
     c
 }
 
+/// Runs `olympus run PLAYBOOK --output json EXTRA...` on the fleet under `/usr/bin/time`:
+/// the run, and olympus's peak resident memory in kB.
+pub fn run_measured(fleet: &Fleet, inv: &Path, pb: &Path, extra: &[&str]) -> (PlayRun, u64) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "PEAK_KB=%M"])
+        .arg(env!("CARGO_BIN_EXE_olympus"))
+        .args(run_command(fleet, inv, pb, extra).get_args())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("OLYMPUS_BECOME_PASSWORD")
+        .output()
+        .expect("run under /usr/bin/time (apt-get install time)");
+    let r = PlayRun::from_output(out);
+    let peak = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("PEAK_KB="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in: {}", r.stderr));
+    (r, peak)
+}
+
 /// Runs a playbook (written to `dir/play.yml`) on the fleet and waits for it.
 pub fn run_yaml(fleet: &Fleet, dir: &Path, yaml: &str, extra: &[&str]) -> PlayRun {
     let pb = dir.join("play.yml");
