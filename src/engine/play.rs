@@ -99,11 +99,13 @@ tokio::task_local! {
 /// Facts and registered variables of every host, shared with `hostvars`. Each keeps its
 /// mark: registered results, gathered facts and `set_fact` values are data from hosts (never
 /// rendered as templates); `include_vars` files are the author's.
+/// A host's set is shared (`Arc`) by the variables of every task that runs meanwhile; a new
+/// value copies the set only while such a task still holds it.
 #[derive(Default)]
-struct Facts(Mutex<HashMap<String, TemplateVars>>);
+struct Facts(Mutex<HashMap<String, Arc<TemplateVars>>>);
 
 impl Facts {
-    fn get(&self, host: &str) -> TemplateVars {
+    fn get(&self, host: &str) -> Arc<TemplateVars> {
         self.0
             .lock()
             .map(|m| m.get(host).cloned().unwrap_or_default())
@@ -113,8 +115,7 @@ impl Facts {
     /// Records a value that came from a host or from templating: data, never a template.
     fn set(&self, host: &str, key: &str, value: Value) {
         if let Ok(mut m) = self.0.lock() {
-            m.entry(host.to_string())
-                .or_default()
+            Arc::make_mut(m.entry(host.to_string()).or_default())
                 .insert_data(key.to_string(), value);
         }
     }
@@ -122,8 +123,7 @@ impl Facts {
     /// Records a value the author wrote (an `include_vars` file).
     fn set_authored(&self, host: &str, key: &str, value: Value) {
         if let Ok(mut m) = self.0.lock() {
-            m.entry(host.to_string())
-                .or_default()
+            Arc::make_mut(m.entry(host.to_string()).or_default())
                 .insert_authored(key.to_string(), value);
         }
     }
@@ -158,9 +158,10 @@ struct HostVarsProvider {
 
 impl HostVars for HostVarsProvider {
     fn get(&self, host: &str) -> Option<TemplateVars> {
-        let mut v = TemplateVars::new((*self.inv.get(host)?).clone());
-        v.extend(&self.facts.get(host));
+        let mut v = TemplateVars::default();
         v.insert_data("inventory_hostname".into(), Value::from(host));
+        v.push_below(self.facts.get(host));
+        v.push_below(Arc::new(TemplateVars::new((*self.inv.get(host)?).clone())));
         Some(v)
     }
 
@@ -958,8 +959,12 @@ impl<'a> Runner<'a> {
         for c in chain.iter().skip(1) {
             copy(&mut v, &c.vars);
         }
-        let mut v = TemplateVars::new(v);
-        v.extend(&self.facts.get(host));
+        // Layers, highest first: -e and the engine's own variables; the host's facts and
+        // registered results (shared, not copied); what the author wrote for this task.
+        let authored = Arc::new(TemplateVars::new(v));
+        let mut v = TemplateVars::default();
+        v.push_below(self.facts.get(host));
+        v.push_below(authored);
         for (k, val) in &self.opts.extra_vars {
             v.insert_authored(k.clone(), val.clone());
         }
@@ -1404,7 +1409,7 @@ impl<'a> Runner<'a> {
     /// `remote_user` where the inventory sets no `ansible_user`.
     fn connection_vars(&self, st: &PlayState<'_>, host: &str, chain: &[&Common]) -> Vars {
         let vars = Arc::new(self.vars_for(st, host, chain));
-        self.with_remote_user(Cow::Borrowed(vars.vars()), chain, &vars)
+        self.with_remote_user(Cow::Owned(connection_settings(&vars)), chain, &vars)
             .into_owned()
     }
 
@@ -1967,7 +1972,7 @@ impl<'a> Runner<'a> {
             .map_err(|e| ItemError::Failed(e.to_string()))?;
         let (conn_host, conn_vars) = match &delegate {
             Some(d) if d != host => (d.as_str(), Cow::Owned((*self.inventory_vars(d)).clone())),
-            _ => (host, Cow::Borrowed(vars.vars())),
+            _ => (host, Cow::Owned(connection_settings(vars))),
         };
         let conn_vars = self.with_remote_user(conn_vars, chain, vars);
         let conn = self
@@ -2283,6 +2288,11 @@ fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
 }
 
 /// The variable a `vars_prompt` entry sets.
+/// The variables a connection is made from (`ansible_*`), merged out of a task's layers.
+fn connection_settings(vars: &TemplateVars) -> Vars {
+    vars.flatten_matching(|k| k.starts_with("ansible_"))
+}
+
 /// A play's host pattern with extra vars rendered in (`hosts: "{{ target }}"`). A pattern that
 /// is empty once rendered is refused: an empty pattern would otherwise select every host.
 pub fn host_pattern(templar: &Templar, play: &Play, extra_vars: &Vars) -> Result<String, RunError> {

@@ -50,10 +50,15 @@ pub enum TemplateError {
 /// when their text holds `{{`. Only what the author wrote (inventory, play, role, block, task
 /// and extra vars, vars files) is rendered when used. A value the author marked `!unsafe` in
 /// YAML is kept as a template that renders to its own text (see [`crate::yaml::unsafe_text`]).
+///
+/// Layers: a host's facts and registered results are shared (`Arc`) by every task's variables
+/// instead of copied into each; a name is looked up in this layer's own variables first, then
+/// in the layers below, in order.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateVars {
     vars: Vars,
     data: HashSet<String>,
+    below: Vec<Arc<TemplateVars>>,
 }
 
 impl TemplateVars {
@@ -62,6 +67,7 @@ impl TemplateVars {
         TemplateVars {
             vars,
             data: HashSet::new(),
+            below: Vec::new(),
         }
     }
 
@@ -77,38 +83,66 @@ impl TemplateVars {
         self.data.insert(name);
     }
 
-    /// Sets every variable of `other` over these, each keeping its mark.
-    pub fn extend(&mut self, other: &TemplateVars) {
-        for (k, v) in &other.vars {
-            if other.is_data(k) {
-                self.insert_data(k.clone(), v.clone());
-            } else {
-                self.insert_authored(k.clone(), v.clone());
-            }
+    /// Adds a shared layer, looked up after this one's own variables and the layers added
+    /// before it.
+    pub fn push_below(&mut self, layer: Arc<TemplateVars>) {
+        self.below.push(layer);
+    }
+
+    /// A variable's value and whether it is data.
+    pub fn lookup(&self, name: &str) -> Option<(&Value, bool)> {
+        match self.vars.get(name) {
+            Some(v) => Some((v, self.data.contains(name))),
+            None => self.below.iter().find_map(|l| l.lookup(name)),
         }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.lookup(name).map(|(v, _)| v)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.lookup(name).is_some()
     }
 
     /// True when the variable is data (never rendered as a template).
     pub fn is_data(&self, name: &str) -> bool {
-        self.data.contains(name)
+        self.lookup(name).is_some_and(|(_, d)| d)
     }
 
-    /// The plain values, without the marks.
-    pub fn vars(&self) -> &Vars {
-        &self.vars
+    /// Every name, each once, in lookup order.
+    pub fn names(&self) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        self.collect_names(&mut seen, &mut out);
+        out
+    }
+
+    fn collect_names<'a>(&'a self, seen: &mut HashSet<&'a str>, out: &mut Vec<&'a str>) {
+        for k in self.vars.keys() {
+            if seen.insert(k.as_str()) {
+                out.push(k.as_str());
+            }
+        }
+        for l in &self.below {
+            l.collect_names(seen, out);
+        }
+    }
+
+    /// The variables whose names pass `keep`, merged into one plain map (the winning value
+    /// of each), e.g. the `ansible_*` connection settings.
+    pub fn flatten_matching(&self, keep: impl Fn(&str) -> bool) -> Vars {
+        self.names()
+            .into_iter()
+            .filter(|k| keep(k))
+            .filter_map(|k| self.get(k).map(|v| (k.to_string(), v.clone())))
+            .collect()
     }
 }
 
 impl From<Vars> for TemplateVars {
     fn from(vars: Vars) -> TemplateVars {
         TemplateVars::new(vars)
-    }
-}
-
-impl std::ops::Deref for TemplateVars {
-    type Target = Vars;
-    fn deref(&self) -> &Vars {
-        &self.vars
     }
 }
 
@@ -236,8 +270,8 @@ impl Object for Scope {
         }
         let play_globals;
         // Globals are the engine's own (host lists, groups): data, never templates.
-        let (raw, data) = match self.vars.get(name) {
-            Some(v) => (v, self.vars.is_data(name)),
+        let (raw, data) = match self.vars.lookup(name) {
+            Some(found) => found,
             None => match self.templar.globals.as_ref().and_then(|g| g.get(name)) {
                 Some(v) => (v, true),
                 None => {
@@ -277,7 +311,7 @@ impl Object for Scope {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let keys: Vec<JValue> = self.vars.keys().map(|k| JValue::from(k.as_str())).collect();
+        let keys: Vec<JValue> = self.vars.names().into_iter().map(JValue::from).collect();
         Enumerator::Values(keys)
     }
 }
