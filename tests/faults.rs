@@ -69,6 +69,18 @@ fn sshd_pids(fleet: &Fleet, i: usize) -> Vec<String> {
     pids
 }
 
+/// Starts `olympus run PLAYBOOK` on the whole fleet and gives its first task a second to
+/// start on every host.
+fn start_then_wait(fleet: &Fleet, pb: &Path) -> std::process::Child {
+    let child = run_command(fleet, &fleet.inventory, pb, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1000));
+    child
+}
+
 #[test]
 fn sshd_killed_mid_play_makes_that_host_unreachable_and_the_rest_finish() {
     let mut fleet = Fleet::builder(3).sshd_per_host().start();
@@ -79,12 +91,7 @@ fn sshd_killed_mid_play_makes_that_host_unreachable_and_the_rest_finish() {
         "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: slow\n      shell: sleep 2\n    - name: after\n      command: 'true'\n",
     )
     .expect("write");
-    let child = run_command(&fleet, &fleet.inventory, &pb, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1000));
+    let child = start_then_wait(&fleet, &pb);
     // The listener and the running session of host 2 die, as in a crash.
     for p in sshd_pids(&fleet, 1) {
         let _ = Command::new("kill").args(["-KILL", &p]).status();
@@ -148,12 +155,7 @@ fn a_host_frozen_mid_command_is_cut_off_by_the_task_timeout() {
         "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: frozen\n      shell: sleep 3; echo done\n      timeout: 5\n",
     )
     .expect("write");
-    let child = run_command(&fleet, &fleet.inventory, &pb, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1000));
+    let child = start_then_wait(&fleet, &pb);
     // Host 2's sshd processes stop answering (as a host that froze or lost its network).
     let pids = sshd_pids(&fleet, 1);
     assert!(!pids.is_empty());

@@ -133,22 +133,8 @@ impl Transport for LocalConnection {
                 truncated: t1 || t2,
             })
         };
-        let timed = async {
-            match req.timeout {
-                None => work.await,
-                Some(t) => tokio::time::timeout(t, work)
-                    .await
-                    .unwrap_or(Err(ConnectionError::Timeout(t))),
-            }
-        };
-        let res = tokio::select! {
-            r = timed => r,
-            () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
-        };
-        if matches!(
-            res,
-            Err(ConnectionError::Timeout(_) | ConnectionError::Interrupted)
-        ) {
+        let res = super::bounded(work, req.timeout, self.stop.as_ref()).await;
+        if res.as_ref().is_err_and(ConnectionError::is_cut_off) {
             stop_group(pid).await;
         }
         res

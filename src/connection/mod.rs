@@ -127,7 +127,36 @@ pub enum ConnectionError {
     Local(#[from] std::io::Error),
 }
 
+/// Runs a command's work until it ends, its timeout passes or the run's stop switch is
+/// raised — whichever comes first. The caller stops the remote command when it was cut off.
+pub(crate) async fn bounded(
+    work: impl Future<Output = Result<ExecOutput, ConnectionError>>,
+    timeout: Option<Duration>,
+    stop: Option<&crate::stop::Stop>,
+) -> Result<ExecOutput, ConnectionError> {
+    let timed = async {
+        match timeout {
+            None => work.await,
+            Some(t) => tokio::time::timeout(t, work)
+                .await
+                .unwrap_or(Err(ConnectionError::Timeout(t))),
+        }
+    };
+    tokio::select! {
+        r = timed => r,
+        () = crate::stop::raised(stop) => Err(ConnectionError::Interrupted),
+    }
+}
+
 impl ConnectionError {
+    /// The command was cut off (timed out, or the run was stopped) and may still be running.
+    pub fn is_cut_off(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::Timeout(_) | ConnectionError::Interrupted
+        )
+    }
+
     /// Errors that make the host unreachable (Ansible's UNREACHABLE), as opposed to a command
     /// that ran and failed.
     pub fn is_unreachable(&self) -> bool {

@@ -624,23 +624,8 @@ impl Transport for SshConnection {
             let (res, ()) = tokio::join!(reader, writer);
             res
         };
-        let timed = async {
-            match req.timeout {
-                None => work.await,
-                Some(t) => match tokio::time::timeout(t, work).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ConnectionError::Timeout(t)),
-                },
-            }
-        };
-        let res = tokio::select! {
-            r = timed => r,
-            () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
-        };
-        if matches!(
-            res,
-            Err(ConnectionError::Timeout(_) | ConnectionError::Interrupted)
-        ) {
+        let res = super::bounded(work, req.timeout, self.stop.as_ref()).await;
+        if res.as_ref().is_err_and(ConnectionError::is_cut_off) {
             // Stop the command: sshd signals the session's process group. TERM first (sudo
             // passes it on to the command it runs as another user, which the login user
             // could not signal), a moment to exit, then KILL; then close the channel — a
