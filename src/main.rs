@@ -774,6 +774,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         },
         escalation,
         connection_budget: Some(olympus::limits::raise_open_files()),
+        verbosity: verbose,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -103,14 +103,17 @@ fn variables_templates_register_set_fact_and_assert() {
     - name: derive
       set_fact:
         c: "{{ b }}!"
+    # As ansible-core 2.19 does (expand_argument_vars): $NAME is read from the host's
+    # environment (quotes do not stop it), an unset one stays as written, `|` is a word.
     - name: echo
-      command: echo {{ port }} '$HOME'
+      command: echo {{ port }} '$HOME' $OLYMPUS_UNSET_X '|' wc
       register: out
     - name: check
       assert:
         that:
           - c == 'play-derived!'
-          - out.stdout == '80 $HOME'
+          - out.stdout is match('^80 /[^ $]+ [$]OLYMPUS_UNSET_X [|] wc$')
+          - out.cmd == ['echo', '80', '$HOME', '$OLYMPUS_UNSET_X', '|', 'wc']
           - out is changed
           - extra == 'cli'
           - inventory_hostname == 'localhost'

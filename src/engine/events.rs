@@ -32,8 +32,10 @@ pub struct HostOutcome {
     pub no_log: bool,
     /// Where the task was delegated to, if elsewhere.
     pub delegated: Option<String>,
-    /// Show the result even without `-v` (debug's, like Ansible's `_ansible_verbose_always`).
+    /// Show the result even without `-v` (like Ansible's `_ansible_verbose_always`).
     pub always_show: bool,
+    /// Show the result without its bookkeeping (`changed`, `failed`), as for `debug`.
+    pub bare: bool,
 }
 
 /// Per-host counters, the same as Ansible's PLAY RECAP.

@@ -24,7 +24,9 @@ use crate::connection::{
     HostDefaults, Target, Transport,
 };
 use crate::inventory::Inventory;
-use crate::modules::{self, ModuleCtx, ModuleResult, Plan};
+use crate::modules::meta::Action as MetaAction;
+use crate::modules::registry::{Output, Step};
+use crate::modules::{self, ModuleCtx, ModuleResult, Plan, Spec};
 use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
 use crate::stop::Stop;
 use crate::template::{self, HostVars, Templar, TemplateVars};
@@ -48,6 +50,8 @@ pub struct RunOptions {
     pub escalation: Option<Escalation>,
     /// Connections that may be open at once (from the open-files limit); `None`: unchecked.
     pub connection_budget: Option<u64>,
+    /// How many `-v` were given (`debug`'s `verbosity`).
+    pub verbosity: u8,
 }
 
 /// What a run ended with.
@@ -117,6 +121,25 @@ impl Facts {
         if let Ok(mut m) = self.0.lock() {
             Arc::make_mut(m.entry(host.to_string()).or_default())
                 .insert_data(key.to_string(), value);
+        }
+    }
+
+    /// Forgets the facts gathered on a host (`meta: clear_facts`): `ansible_facts` and the
+    /// `ansible_*` variables.
+    fn clear_gathered(&self, host: &str) {
+        if let Ok(mut m) = self.0.lock()
+            && let Some(vars) = m.get_mut(host)
+        {
+            let names: Vec<String> = vars
+                .names()
+                .into_iter()
+                .filter(|n| n.starts_with("ansible_"))
+                .map(str::to_string)
+                .collect();
+            let vars = Arc::make_mut(vars);
+            for n in names {
+                vars.remove_own(&n);
+            }
         }
     }
 
@@ -1033,15 +1056,9 @@ impl<'a> Runner<'a> {
                 return Ok(BTreeSet::new());
             }
         }
-        let Action::Module { name: module, args } = &task.action else {
+        let Action::Module { module, args } = &task.action else {
             return Ok(BTreeSet::new());
         };
-        if !modules::implemented(module) {
-            return Err(RunError::Task {
-                origin: task.origin.to_string(),
-                message: format!("module '{module}' is not implemented by olympus yet"),
-            });
-        }
         // Render the task name with the first host's variables, as Ansible does.
         let shown = match hosts.first() {
             Some(h) if template::is_template(&name) => {
@@ -1056,13 +1073,14 @@ impl<'a> Runner<'a> {
             handler,
             hosts: hosts.len(),
         });
-        if module == "meta" {
-            return self.run_meta(st, task, args, hosts, chain).await;
-        }
-        if module == "include_tasks" {
-            return self
-                .run_include(st, task, args, hosts, chain, handler)
-                .await;
+        match module.step() {
+            Some(Step::Meta) => return self.run_meta(st, task, args, hosts, chain).await,
+            Some(Step::IncludeTasks) => {
+                return self
+                    .run_include(st, task, args, hosts, chain, handler)
+                    .await;
+            }
+            Some(Step::IncludeVars) | None => {}
         }
         let run_once = chain
             .iter()
@@ -1201,11 +1219,7 @@ impl<'a> Runner<'a> {
                 "include_tasks nested more than {MAX_INCLUDE_DEPTH} deep: a task file that includes itself without an end? (the last was included from here)"
             )));
         }
-        let raw = args
-            .get("_raw_params")
-            .or_else(|| args.get("file"))
-            .cloned()
-            .ok_or_else(|| err("include_tasks needs a file name".into()))?;
+        let raw = modules::include_tasks::file(args).map_err(|e| err(e.to_string()))?;
         let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
         for h in hosts {
             let v = Arc::new(self.vars_for(st, h, chain));
@@ -1285,7 +1299,10 @@ impl<'a> Runner<'a> {
         hosts: &[String],
         chain: &[&Common],
     ) -> Result<BTreeSet<String>, RunError> {
-        let action = args.get("_raw_params").map(text).unwrap_or_default();
+        let action = modules::meta::action(args).map_err(|e| RunError::Task {
+            origin: task.origin.to_string(),
+            message: e.to_string(),
+        })?;
         let when_ok = |h: &str| -> bool {
             let v = Arc::new(self.vars_for(st, h, chain));
             chain
@@ -1293,16 +1310,16 @@ impl<'a> Runner<'a> {
                 .flat_map(|c| c.when.iter())
                 .all(|w| self.templar.condition(w, &v).unwrap_or(false))
         };
-        match action.as_str() {
-            "flush_handlers" => self.flush_handlers(st).await?,
-            "end_play" => {
+        match action {
+            MetaAction::FlushHandlers => self.flush_handlers(st).await?,
+            MetaAction::EndPlay => {
                 if hosts.iter().any(|h| when_ok(h))
                     && let Ok(mut e) = st.end_play.lock()
                 {
                     *e = true;
                 }
             }
-            "end_host" => {
+            MetaAction::EndHost => {
                 for h in hosts {
                     if when_ok(h)
                         && let Ok(mut e) = st.ended.lock()
@@ -1311,21 +1328,26 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            "clear_host_errors" => {
+            MetaAction::ClearHostErrors => {
                 if let Ok(mut f) = st.failed.lock() {
                     f.clear();
                 }
                 st.cleared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-            "noop" | "refresh_inventory" | "clear_facts" | "reset_connection" => {}
-            other => {
-                return Err(RunError::Task {
-                    origin: task.origin.to_string(),
-                    message: format!(
-                        "meta action '{other}' is not supported (flush_handlers, end_play, end_host, clear_host_errors, noop)"
-                    ),
-                });
+            MetaAction::ClearFacts => {
+                for h in hosts.iter().filter(|h| when_ok(h)) {
+                    self.facts.clear_gathered(h);
+                }
             }
+            MetaAction::ResetConnection => {
+                // The next task opens a new connection (a new login sees new groups).
+                let mut conns = self.conns.lock().await;
+                for h in hosts.iter().filter(|h| when_ok(h)) {
+                    let prefix = format!("{h}\u{0}");
+                    conns.retain(|k, _| !k.starts_with(&prefix));
+                }
+            }
+            MetaAction::Noop => {}
         }
         Ok(BTreeSet::new())
     }
@@ -1648,6 +1670,7 @@ impl<'a> Runner<'a> {
             no_log,
             delegated: None,
             always_show: false,
+            bare: false,
         };
         let fail = |msg: String| {
             outcome(
@@ -1657,7 +1680,6 @@ impl<'a> Runner<'a> {
             )
         };
 
-        let always_show = module_name(task) == "debug";
         let mut out = if let Some(l) = &task.loop_ {
             // Conditions are evaluated per item when the task loops.
             let items = match items.unwrap_or_else(|| self.loop_items(l, &base)) {
@@ -1688,6 +1710,7 @@ impl<'a> Runner<'a> {
             };
             let mut results = Vec::new();
             let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+            let (mut always_show, mut bare) = (false, false);
             for (i, item) in items.iter().enumerate() {
                 if self.interrupted() {
                     return fail(ConnectionError::Interrupted.to_string());
@@ -1722,6 +1745,8 @@ impl<'a> Runner<'a> {
                     return o;
                 }
                 self.reporter.event(Event::Item(&o));
+                always_show |= o.always_show;
+                bare |= o.bare;
                 any_changed |= o.status == Status::Changed;
                 any_failed |= o.status == Status::Failed;
                 all_skipped &= o.status == Status::Skipped;
@@ -1749,6 +1774,7 @@ impl<'a> Runner<'a> {
             }
             let mut o = outcome(status, agg, None);
             o.always_show = always_show;
+            o.bare = bare;
             o
         } else {
             let mut o = self.run_item(task, host, chain, &base, first).await;
@@ -1780,7 +1806,8 @@ impl<'a> Runner<'a> {
             item: None,
             no_log: false,
             delegated: None,
-            always_show: module_name(task) == "debug",
+            always_show: false,
+            bare: false,
         };
         let failed_msg = |msg: String| {
             mk(
@@ -1792,9 +1819,10 @@ impl<'a> Runner<'a> {
             Rendered::Stop(status, result) => return mk(status, result),
             Rendered::Args(a) => a,
         };
-        let Action::Module { name: module, .. } = &task.action else {
+        let Action::Module { module, .. } = &task.action else {
             return failed_msg("not a module".into());
         };
+        let module: &'static Spec = module;
         let number = |v: &Option<Value>, what: &str, default: Value| -> Result<Value, String> {
             match v {
                 None => Ok(default),
@@ -1819,6 +1847,8 @@ impl<'a> Runner<'a> {
         let attempts = if task.until.is_some() { retries + 1 } else { 1 };
         let mut last = failed_msg("task did not run".into());
         let mut delegated_to: Option<String> = None;
+        // (always shown, shown bare) of the last result.
+        let mut shown = (false, false);
         for attempt in 1..=attempts {
             let (status, mut result) = match self
                 .run_module(task, module, &args, host, chain, vars)
@@ -1835,17 +1865,18 @@ impl<'a> Runner<'a> {
                     } else {
                         Status::Ok
                     };
-                    if module == "include_vars" {
+                    if module.step() == Some(Step::IncludeVars) {
                         // A vars file is the author's: its templates render when used.
                         for (k, v) in &r.facts {
                             self.facts.set_authored(host, k, v.clone());
                         }
-                    } else if module == "set_fact" || module == "setup" {
+                    } else {
                         // Results of templating and facts from the host are data.
                         for (k, v) in &r.facts {
                             self.facts.set(host, k, v.clone());
                         }
                     }
+                    shown = (r.verbose_always, module.bare_result);
                     (status, r.to_register())
                 }
                 Err(ItemError::Unreachable(e)) => {
@@ -1921,6 +1952,7 @@ impl<'a> Runner<'a> {
             }
             last = mk(status, result);
             last.delegated = delegated_to;
+            (last.always_show, last.bare) = shown;
             break;
         }
         last
@@ -1929,7 +1961,7 @@ impl<'a> Runner<'a> {
     async fn run_module(
         &self,
         task: &Task,
-        module: &str,
+        module: &'static Spec,
         args: &Result<Vars, String>,
         host: &str,
         chain: &[&Common],
@@ -1942,12 +1974,13 @@ impl<'a> Runner<'a> {
         let diff = self
             .flag(chain, |c| &c.diff, vars, false)
             .unwrap_or(self.opts.diff);
-        if module == "include_vars" {
-            return self.include_vars(args, vars).map(|r| (r, None));
+        if module.step() == Some(Step::IncludeVars) {
+            return self.include_vars(args).map(|r| (r, None));
         }
         let ctx = ModuleCtx {
             check_mode: check,
             diff,
+            verbosity: self.opts.verbosity,
             templar: &self.templar,
             vars,
             files: &self.files,
@@ -2058,12 +2091,12 @@ impl<'a> Runner<'a> {
     /// A result built from output cut at `--output-cap`. Command-like modules say so
     /// (`truncated`, and a warning shown with the result); any other module's result would
     /// be wrong without saying so (a slurped or fetched file cut short), so it fails.
-    fn cut_output(&self, module: &str, mut r: ModuleResult, cut: bool) -> ModuleResult {
+    fn cut_output(&self, module: &Spec, mut r: ModuleResult, cut: bool) -> ModuleResult {
         if !cut {
             return r;
         }
         let cap = self.opts.connect.output_cap;
-        if matches!(module, "command" | "shell" | "raw" | "script") {
+        if module.output == Output::Command {
             r.data.insert("truncated".into(), Value::Bool(true));
             let warning = Value::from(format!(
                 "output cut: only the first {cap} bytes of each stream were kept (--output-cap)"
@@ -2083,17 +2116,9 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn include_vars(
-        &self,
-        args: &Vars,
-        vars: &Arc<TemplateVars>,
-    ) -> Result<ModuleResult, ItemError> {
-        let _ = vars;
-        let rel = args
-            .get("_raw_params")
-            .or_else(|| args.get("file"))
-            .map(text)
-            .ok_or_else(|| ItemError::Failed("include_vars needs a file".into()))?;
+    fn include_vars(&self, args: &Vars) -> Result<ModuleResult, ItemError> {
+        let (rel, name) =
+            modules::include_vars::parse(args).map_err(|e| ItemError::Failed(e.to_string()))?;
         let path = self.playbook_dir.join(&rel);
         let path = if path.exists() {
             path
@@ -2104,7 +2129,7 @@ impl<'a> Runner<'a> {
         let mut r = ModuleResult::ok();
         match node.to_value() {
             Value::Object(m) => {
-                if let Some(name) = args.get("name").map(text) {
+                if let Some(name) = name {
                     r.facts.insert(name, Value::Object(m.clone()));
                 } else {
                     r.facts = m.clone();
@@ -2128,13 +2153,6 @@ enum ItemError {
     Failed(String),
 }
 
-fn module_name(task: &Task) -> &str {
-    match &task.action {
-        Action::Module { name, .. } => name,
-        Action::Block { .. } => "",
-    }
-}
-
 fn has_tagged_children(task: &Task) -> bool {
     match &task.action {
         Action::Block {
@@ -2156,7 +2174,7 @@ fn gather_task(play: &Play) -> Task {
         origin: play.origin.clone(),
         name: Some("Gathering Facts".into()),
         action: Action::Module {
-            name: "setup".into(),
+            module: &modules::setup::SPEC,
             args: Vars::new(),
         },
         loop_: None,

@@ -1,10 +1,11 @@
 //! Checks a loaded playbook before anything runs on any host.
 //!
 //! Owns: refusing, with the task's file and line, what would otherwise fail only when its
-//! task runs — after earlier tasks had already changed hosts: modules olympus does not
-//! implement, and template syntax errors anywhere in the playbook, its roles and statically
-//! imported files (task arguments, names, conditions, loops, keywords, vars, and the files
-//! of `template` tasks whose `src` is written literally).
+//! task runs — after earlier tasks had already changed hosts: module arguments the module
+//! would refuse (unknown parameter names always; types, conflicts and unsupported values
+//! when no value is a template), and template syntax errors anywhere in the playbook, its
+//! roles and statically imported files (task arguments, names, conditions, loops,
+//! keywords, vars, and the template files of tasks whose `src` is written literally).
 //! Must not: render anything, touch hosts or read variables' values; a template that is
 //! valid but fails when rendered (an undefined variable) is the run's business.
 
@@ -13,9 +14,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::play::RunError;
-use crate::modules;
 use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
-use crate::template::{Templar, TemplateError};
+use crate::template::{self, Templar, TemplateError};
 
 /// Checks every play of `pb`; the first problem found.
 pub fn check(pb: &Playbook) -> Result<(), RunError> {
@@ -126,14 +126,18 @@ impl Walker<'_> {
                 .map(Path::new)
                 .or(role);
             match &task.action {
-                Action::Module { name, args } => {
-                    if !modules::implemented(name) {
-                        return Err(at(format!(
-                            "module '{name}' is not implemented by olympus yet"
-                        )));
-                    }
-                    if name == "template" {
-                        self.template_file(args.get("src"), role).map_err(at)?;
+                Action::Module { module, args } => {
+                    // Arguments are read as the module will read them: unknown names and,
+                    // when no value is a template, types and conflicts.
+                    let checked = if template::has_template(&Value::Object(args.clone())) {
+                        module.check_names(args)
+                    } else {
+                        module.check_args(args)
+                    };
+                    checked.map_err(|e| at(e.to_string()))?;
+                    if let Some(src) = module.source.filter(|s| s.is_template) {
+                        self.template_file(args.get("src"), src.dir, role)
+                            .map_err(at)?;
                     }
                 }
                 Action::Block {
@@ -157,9 +161,9 @@ impl Walker<'_> {
             t.check_templates(&Value::from(name.as_str()))
                 .map_err(tag("name"))?;
         }
-        if let Action::Module { name, args } = &task.action {
+        if let Action::Module { module, args } = &task.action {
             t.check_templates(&Value::Object(args.clone()))
-                .map_err(|e| (name.clone(), e))?;
+                .map_err(|e| (module.name.to_string(), e))?;
         }
         common(t, &task.common)?;
         for (what, cond) in [
@@ -194,7 +198,12 @@ impl Walker<'_> {
 
     /// The file of a `template` task whose `src` is written literally, found where the task
     /// will look for it; one that is not there yet is left to the run.
-    fn template_file(&self, src: Option<&Value>, role: Option<&Path>) -> Result<(), String> {
+    fn template_file(
+        &self,
+        src: Option<&Value>,
+        dir: &str,
+        role: Option<&Path>,
+    ) -> Result<(), String> {
         let Some(src) = src.and_then(Value::as_str) else {
             return Ok(());
         };
@@ -206,10 +215,10 @@ impl Walker<'_> {
             candidates.push(PathBuf::from(src));
         } else {
             if let Some(r) = role {
-                candidates.push(r.join("templates").join(src));
+                candidates.push(r.join(dir).join(src));
                 candidates.push(r.join(src));
             }
-            candidates.push(self.base.join("templates").join(src));
+            candidates.push(self.base.join(dir).join(src));
             candidates.push(self.base.join(src));
         }
         let Some(path) = candidates.into_iter().find(|p| p.is_file()) else {

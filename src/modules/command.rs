@@ -1,119 +1,276 @@
-//! `command`, `shell`, `raw` and `ping`: run a command line, report rc and output.
+//! `command`: run a program with arguments on the host, without a shell; and the pieces
+//! `shell`, `raw` and `script` share with it (the guards `creates`/`removes`, check mode,
+//! how output becomes rc/stdout/stderr).
 //!
-//! `command` runs its words without a shell (each word quoted, so `$HOME` and `|` are
-//! literal, as in Ansible); `shell` and `raw` hand the line to `/bin/sh`. `creates`/`removes`
-//! are checked in the same script, so a skipped command costs the same one round trip.
+//! `command` quotes each word, so `|`, `;` and globs are literal, as in Ansible;
+//! `$NAME` and `${NAME}` are expanded from the host's environment (Ansible's
+//! `expand_argument_vars`), and nothing else. `creates`/`removes` are checked in the same
+//! script, so a skipped command costs the same one round trip.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ModuleCtx, ModuleError, ModuleResult, Plan, arg_str, args_error, check_keys};
+use super::args::{self, Param, param};
+use super::registry::{FreeForm, Output, Spec};
+use super::{Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::{ExecOutput, quote};
-use crate::yaml::Vars;
+
+pub static SPEC: Spec = Spec {
+    name: "command",
+    summary: "Run a program with arguments on the host, without a shell.",
+    params: PARAMS,
+    free_form: FreeForm::CommandLine,
+    output: Output::Command,
+    ..Spec::host::<Command>()
+};
+
+const PARAMS: &[Param] = &[
+    param(
+        "_raw_params",
+        &[],
+        "The command line (free form): words split as a shell would, then run without one.",
+    ),
+    param("cmd", &[], "The command line, as a parameter."),
+    param(
+        "argv",
+        &[],
+        "The program and its arguments as a list, each passed as it is.",
+    ),
+    param("chdir", &[], CHDIR_DOC),
+    param("creates", &[], CREATES_DOC),
+    param("removes", &[], REMOVES_DOC),
+    param("stdin", &[], STDIN_DOC),
+    param(
+        "stdin_add_newline",
+        &[],
+        "bool, default yes. End `stdin` with a newline.",
+    ),
+    param("strip_empty_ends", &[], STRIP_DOC),
+    param(
+        "expand_argument_vars",
+        &[],
+        "bool, default yes. `$NAME` and `${NAME}` in the words are replaced by the host's environment variables (left as written when unset).",
+    ),
+];
+
+pub(super) const CHDIR_DOC: &str = "Directory to change into first.";
+pub(super) const CREATES_DOC: &str =
+    "When this path exists on the host, the command is not run (ok, not changed).";
+pub(super) const REMOVES_DOC: &str =
+    "When this path does not exist on the host, the command is not run.";
+pub(super) const STDIN_DOC: &str = "Text sent to the command's standard input.";
+pub(super) const STRIP_DOC: &str =
+    "bool, default yes. Strip empty lines at the end of `stdout` and `stderr`.";
+
+#[derive(Debug, Deserialize)]
+pub struct Args {
+    #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_text")]
+    raw: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    cmd: Option<String>,
+    #[serde(default)]
+    argv: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    chdir: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    creates: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    removes: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    stdin: Option<String>,
+    #[serde(default = "args::yes", deserialize_with = "args::boolean")]
+    stdin_add_newline: bool,
+    #[serde(default = "args::yes", deserialize_with = "args::boolean")]
+    strip_empty_ends: bool,
+    #[serde(default = "args::yes", deserialize_with = "args::boolean")]
+    expand_argument_vars: bool,
+}
+
+pub struct Command;
+
+impl Module for Command {
+    type Args = Args;
+
+    fn check(a: &Args) -> Result<(), String> {
+        let given = [a.raw.is_some(), a.cmd.is_some(), a.argv.is_some()];
+        match given.iter().filter(|g| **g).count() {
+            0 => Err("no command given (free form, 'cmd' or 'argv')".into()),
+            1 => Ok(()),
+            _ => Err("give the command once: free form, 'cmd' or 'argv'".into()),
+        }
+    }
+
+    fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        let words: Vec<String> = match (&a.argv, a.raw.as_deref().or(a.cmd.as_deref())) {
+            (Some(argv), _) => argv
+                .iter()
+                .map(|v| args::text_of(v).ok_or_else(|| format!("argv: {v} is not a string")))
+                .collect::<Result<_, _>>()?,
+            (None, Some(line)) => shell_words(line)?,
+            (None, None) => return Err("no command given (free form, 'cmd' or 'argv')".into()),
+        };
+        if words.is_empty() {
+            return Err("empty command".into());
+        }
+        let (prelude, line) = if a.expand_argument_vars {
+            with_env_vars(&words)
+        } else {
+            let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+            (String::new(), quoted.join(" "))
+        };
+        let guards = Guards {
+            chdir: a.chdir,
+            creates: a.creates,
+            removes: a.removes,
+        };
+        let shown = Shown {
+            cmd: Some(Value::Array(words.into_iter().map(Value::String).collect())),
+            strip_empty_ends: a.strip_empty_ends,
+        };
+        let stdin = stdin_bytes(a.stdin, a.stdin_add_newline);
+        Ok(run(
+            &guards,
+            &format!("{prelude}exec {line}"),
+            stdin,
+            ctx,
+            shown,
+        ))
+    }
+}
+
+/// Words quoted for `sh`, with `$NAME`/`${NAME}` taken from the host's environment (as
+/// Python's `os.path.expandvars`: an unset variable stays as written). Nothing else is
+/// expanded: no commands, globs or other parameter forms. Each variable is read into a
+/// shell variable first (`prelude`), so the words only ever hold quoted text and `"$_oeN"`.
+pub(super) fn with_env_vars(words: &[String]) -> (String, String) {
+    let mut prelude = String::new();
+    let mut n = 0;
+    let line = words
+        .iter()
+        .map(|word| {
+            let mut out = String::new();
+            let mut literal = String::new();
+            let mut rest = word.as_str();
+            while let Some(i) = rest.find('$') {
+                literal.push_str(&rest[..i]);
+                let after = &rest[i + 1..];
+                let (name, used) = match after.strip_prefix('{') {
+                    Some(inner) => match inner.find('}') {
+                        Some(end) if is_name(&inner[..end]) => (&inner[..end], end + 2),
+                        _ => ("", 0),
+                    },
+                    None => {
+                        let end = after
+                            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .unwrap_or(after.len());
+                        (&after[..end], end)
+                    }
+                };
+                if !is_name(name) {
+                    literal.push('$');
+                    rest = after;
+                    continue;
+                }
+                if !literal.is_empty() {
+                    out.push_str(&quote(&std::mem::take(&mut literal)));
+                }
+                // The text as written has no quote in it: a name, `$`, braces.
+                let written = &rest[i..i + 1 + used];
+                prelude.push_str(&format!("_oe{n}=${{{name}-'{written}'}}\n"));
+                out.push_str(&format!("\"$_oe{n}\""));
+                n += 1;
+                rest = &after[used..];
+            }
+            literal.push_str(rest);
+            if out.is_empty() || !literal.is_empty() {
+                out.push_str(&quote(&literal));
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    (prelude, line)
+}
+
+fn is_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `chdir`, `creates` and `removes`.
+#[derive(Debug, Default)]
+pub(super) struct Guards {
+    pub chdir: Option<String>,
+    pub creates: Option<String>,
+    pub removes: Option<String>,
+}
 
 /// Printed by the script when `creates`/`removes` says there is nothing to do.
 const SKIP_MARK: &str = "__OLYMPUS_SKIPPED__:";
+/// Printed in check mode instead of running.
+const CHECK_MARK: &str = "__OLYMPUS_CHECK__";
 
-pub(super) fn plan(module: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
-    check_keys(
-        module,
-        args,
-        &[
-            "_raw_params",
-            "cmd",
-            "argv",
-            "chdir",
-            "creates",
-            "removes",
-            "executable",
-            "stdin",
-            "stdin_add_newline",
-            "strip_empty_ends",
-        ],
-    )?;
-    let line: String = if let Some(argv) = args.get("argv").and_then(Value::as_array) {
-        if module != "command" {
-            return Err(args_error(module, "'argv' is only for the command module"));
-        }
-        argv.iter()
-            .map(|a| {
-                quote(
-                    &a.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| a.to_string()),
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        let raw = arg_str(args, "_raw_params")
-            .or_else(|| arg_str(args, "cmd"))
-            .ok_or_else(|| args_error(module, "no command given (free-form, 'cmd' or 'argv')"))?;
-        if module == "command" {
-            let words = shell_words(raw).map_err(|e| args_error(module, e))?;
-            if words.is_empty() {
-                return Err(args_error(module, "empty command"));
-            }
-            words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
-        } else {
-            raw.to_string()
-        }
-    };
+/// The guards, in script form: `creates`/`removes` end the script with a skip mark.
+pub(super) fn guard_script(g: &Guards) -> String {
     let mut script = String::new();
-    if let Some(c) = arg_str(args, "creates") {
+    if let Some(c) = &g.creates {
         script.push_str(&format!(
             "if [ -e {q} ]; then printf '%s' {m}; exit 0; fi\n",
             q = quote(c),
             m = quote(&format!("{SKIP_MARK}{c} exists"))
         ));
     }
-    if let Some(r) = arg_str(args, "removes") {
+    if let Some(r) = &g.removes {
         script.push_str(&format!(
             "if [ ! -e {q} ]; then printf '%s' {m}; exit 0; fi\n",
             q = quote(r),
             m = quote(&format!("{SKIP_MARK}{r} does not exist"))
         ));
     }
-    if ctx.check_mode {
-        // Nothing runs in check mode; the guards above still tell whether it would.
-        script.push_str("printf '%s' '__OLYMPUS_CHECK__'\nexit 0\n");
-    } else {
-        if let Some(d) = arg_str(args, "chdir") {
-            script.push_str(&format!("cd {} || exit 1\n", quote(d)));
-        }
-        match (module, arg_str(args, "executable")) {
-            ("shell", Some(exe)) => {
-                script.push_str(&format!("exec {} -c {}\n", quote(exe), quote(&line)))
-            }
-            ("command", _) => script.push_str(&format!("exec {line}\n")),
-            _ => script.push_str(&format!("{line}\n")),
-        }
-    }
-    let stdin = arg_str(args, "stdin").map(|s| {
-        let mut b = s.as_bytes().to_vec();
-        if args
-            .get("stdin_add_newline")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
-        {
-            b.push(b'\n');
-        }
-        b
-    });
-    let mut state = Vars::new();
-    state.insert("cmd".into(), Value::String(line));
-    state.insert("module".into(), Value::String(module.to_string()));
-    Ok(Plan::remote(
-        script,
-        stdin.map(bytes::Bytes::from),
-        move |o| finish(o, &state),
-    ))
+    script
 }
 
-/// A command-like result (rc, stdout, stderr...) for `cmd`.
-pub(super) fn finish_output(out: ExecOutput, cmd: &str) -> ModuleResult {
-    let mut st = Vars::new();
-    st.insert("cmd".into(), Value::from(cmd));
-    finish(out, &st)
+/// The check-mode ending: nothing runs, the guards above still tell whether it would.
+pub(super) const CHECK_SCRIPT: &str = "printf '%s' '__OLYMPUS_CHECK__'\nexit 0\n";
+
+/// Runs `body` (shell text) after the guards, in `chdir`; check mode runs only the guards.
+pub(super) fn run(
+    g: &Guards,
+    body: &str,
+    stdin: Option<bytes::Bytes>,
+    ctx: &ModuleCtx<'_>,
+    shown: Shown,
+) -> Plan {
+    let mut script = guard_script(g);
+    if ctx.check_mode {
+        script.push_str(CHECK_SCRIPT);
+    } else {
+        if let Some(d) = &g.chdir {
+            script.push_str(&format!("cd {} || exit 1\n", quote(d)));
+        }
+        script.push_str(body);
+        script.push('\n');
+    }
+    Plan::remote(script, stdin, move |o| finish(o, &shown))
+}
+
+/// `stdin` as bytes, with the newline Ansible adds unless told not to.
+pub(super) fn stdin_bytes(stdin: Option<String>, add_newline: bool) -> Option<bytes::Bytes> {
+    stdin.map(|s| {
+        let mut b = s.into_bytes();
+        if add_newline {
+            b.push(b'\n');
+        }
+        bytes::Bytes::from(b)
+    })
+}
+
+/// How a command's result is shown: its `cmd`, and whether empty lines at the end of
+/// stdout/stderr are stripped.
+#[derive(Debug, Clone)]
+pub(super) struct Shown {
+    pub cmd: Option<Value>,
+    pub strip_empty_ends: bool,
 }
 
 fn lines(s: &str) -> Value {
@@ -129,11 +286,10 @@ fn text_of(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// `s` without one final newline, reusing its buffer.
-fn chomp(mut s: String) -> String {
-    if s.ends_with('\n') {
-        s.pop();
-    }
+/// `s` without the empty lines at its end (Ansible's `strip_empty_ends`), reusing its buffer.
+fn strip_ends(mut s: String) -> String {
+    let keep = s.trim_end_matches(['\r', '\n']).len();
+    s.truncate(keep);
     s
 }
 
@@ -148,16 +304,15 @@ fn lines_capped(s: &str) -> (Value, bool) {
     (Value::Array(kept), it.next().is_some())
 }
 
-fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
+pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
     let rc_raw = out.rc;
     let signal = out.signal;
     let stdout = text_of(out.stdout);
     let stderr = text_of(out.stderr);
     let mut r = ModuleResult::ok();
-    r.data.insert(
-        "cmd".into(),
-        state.get("cmd").cloned().unwrap_or(Value::Null),
-    );
+    if let Some(cmd) = &shown.cmd {
+        r.data.insert("cmd".into(), cmd.clone());
+    }
     if let Some(reason) = stdout.strip_prefix(SKIP_MARK) {
         r.msg = Some(format!("Did not run command since {reason}"));
         r.data.insert("rc".into(), Value::from(0));
@@ -174,7 +329,7 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
             .insert("stderr_lines".into(), Value::Array(Vec::new()));
         return r;
     }
-    if stdout == "__OLYMPUS_CHECK__" {
+    if stdout == CHECK_MARK {
         r.skipped = true;
         r.msg = Some("Command would have run if not in check mode".into());
         return r;
@@ -184,8 +339,13 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
     r.data.insert("rc".into(), Value::from(rc));
     let (stdout_lines, cut_out) = lines_capped(&stdout);
     let (stderr_lines, cut_err) = lines_capped(&stderr);
-    r.data.insert("stdout".into(), Value::String(chomp(stdout)));
-    r.data.insert("stderr".into(), Value::String(chomp(stderr)));
+    let (stdout, stderr) = if shown.strip_empty_ends {
+        (strip_ends(stdout), strip_ends(stderr))
+    } else {
+        (stdout, stderr)
+    };
+    r.data.insert("stdout".into(), Value::String(stdout));
+    r.data.insert("stderr".into(), Value::String(stderr));
     r.data.insert("stdout_lines".into(), stdout_lines);
     r.data.insert("stderr_lines".into(), stderr_lines);
     if cut_out || cut_err {
@@ -205,23 +365,6 @@ fn finish(out: ExecOutput, state: &Vars) -> ModuleResult {
         });
     }
     r
-}
-
-/// `ping`: proves the host runs a shell for us.
-pub(super) fn ping() -> Plan {
-    fn done(out: ExecOutput, _: &Vars) -> ModuleResult {
-        if out.stdout == b"pong\n" {
-            let mut r = ModuleResult::ok();
-            r.data.insert("ping".into(), Value::from("pong"));
-            r
-        } else {
-            ModuleResult::failed(format!(
-                "unexpected answer: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-    Plan::remote("echo pong".into(), None, |o| done(o, &Vars::new()))
 }
 
 /// POSIX-shell-like word splitting for `command`'s free form (quotes group, backslash
@@ -290,6 +433,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn env_vars_expand_and_nothing_else() {
+        let sh = |w: &str| {
+            let o = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg({
+                    let (prelude, line) = with_env_vars(&[w.to_string()]);
+                    format!("{prelude}printf '%s' {line}")
+                })
+                .env("OLY_X", "v a l")
+                .env_remove("OLY_UNSET")
+                .output()
+                .expect("sh");
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        assert_eq!(sh("$OLY_X"), "v a l");
+        assert_eq!(sh("a${OLY_X}b"), "av a lb");
+        assert_eq!(sh("$OLY_UNSET/x"), "$OLY_UNSET/x");
+        assert_eq!(sh("${OLY_UNSET}"), "${OLY_UNSET}");
+        assert_eq!(sh("$(id) `id` * $1 ${x:-y} $"), "$(id) `id` * $1 ${x:-y} $");
+        assert_eq!(sh("it's"), "it's");
+    }
+
+    #[test]
     fn words() {
         assert_eq!(
             shell_words("echo 'a b' \"c $d\" e\\ f").unwrap(),
@@ -300,8 +466,10 @@ mod tests {
 
     #[test]
     fn results_from_output() {
-        let mut st = Vars::new();
-        st.insert("cmd".into(), Value::from("x"));
+        let st = Shown {
+            cmd: Some(Value::from("x")),
+            strip_empty_ends: true,
+        };
         let r = finish(
             ExecOutput {
                 rc: Some(2),

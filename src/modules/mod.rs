@@ -1,18 +1,42 @@
 //! Modules: what a task does, decided on the controller and carried out by shell commands
 //! sent over the host's connection (no Python, no agent on hosts).
 //!
-//! Owns: each module's argument checking, the one shell script it sends (query and change
+//! Owns: each module's typed arguments, the one shell script it sends (query and change
 //! in one round trip, so check mode and diff come from the same code), and how the script's
-//! output becomes a [`ModuleResult`]. Modules that only compute on the controller (`debug`,
-//! `set_fact`, `assert`, `fail`) return their result directly.
+//! output becomes a [`ModuleResult`]; one file per module, each listed once in
+//! [`registry`]. Modules decided on the controller (`debug`, `set_fact`, `assert`, `fail`,
+//! `pause`) return their result directly.
 //! Must not: print, open connections, or decide about other hosts; the engine runs the plan.
 
-mod command;
+pub mod args;
 pub mod controller_files;
-mod files;
-mod local;
-mod misc;
-mod setup;
+pub mod registry;
+mod write;
+
+mod assert;
+mod blockinfile;
+mod command;
+mod copy;
+mod debug;
+mod fail;
+mod fetch;
+mod file;
+pub mod include_tasks;
+pub mod include_vars;
+mod lineinfile;
+pub mod meta;
+mod pause;
+mod ping;
+mod raw;
+mod replace;
+mod script;
+mod set_fact;
+pub mod setup;
+mod shell;
+mod slurp;
+mod stat;
+mod template;
+mod wait_for;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -31,8 +55,11 @@ pub struct ModuleResult {
     pub msg: Option<String>,
     /// Module-specific return values (`rc`, `stdout`, `stdout_lines`, `ping`, ...).
     pub data: Vars,
-    /// Facts to set on the host (`set_fact`).
+    /// Facts to set on the host (`set_fact`, `setup`).
     pub facts: Vars,
+    /// Show the result even without `-v` (Ansible's `_ansible_verbose_always`: `debug`,
+    /// `assert` unless `quiet`).
+    pub verbose_always: bool,
 }
 
 impl ModuleResult {
@@ -102,6 +129,8 @@ impl Plan {
 pub struct ModuleCtx<'a> {
     pub check_mode: bool,
     pub diff: bool,
+    /// How many `-v` the run was given (`debug`'s `verbosity`).
+    pub verbosity: u8,
     pub templar: &'a Templar,
     pub vars: &'a std::sync::Arc<crate::template::TemplateVars>,
     /// Controller files, read once per run.
@@ -110,100 +139,41 @@ pub struct ModuleCtx<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
+    /// The task's arguments do not fit the module (unknown, missing, wrong type, conflicting).
     #[error("module '{module}': {message}")]
-    Args { module: String, message: String },
-    #[error("module '{0}' is not implemented by olympus yet")]
-    NotImplemented(String),
+    Args {
+        module: &'static str,
+        message: String,
+    },
+    /// The engine runs this module itself; it has no plan of its own.
+    #[error("module '{0}' is run by the engine, not planned")]
+    Engine(&'static str),
 }
 
-/// Modules whose run the engine handles itself (they change what runs, not hosts).
-pub const ENGINE_MODULES: [&str; 3] = ["meta", "include_tasks", "include_vars"];
+/// A module: its typed arguments and how it plans a run on one host. What the registry
+/// and the docs know of it (name, parameters, kind) is its [`registry::Spec`], in its file.
+pub trait Module {
+    /// The arguments, deserialized by [`args::parse`]: unknown names refused, aliases and
+    /// Ansible's type conversions applied.
+    type Args: serde::de::DeserializeOwned;
 
-/// True when `plan` can run this module.
-pub fn implemented(name: &str) -> bool {
-    matches!(
-        name,
-        "command"
-            | "shell"
-            | "raw"
-            | "debug"
-            | "set_fact"
-            | "assert"
-            | "fail"
-            | "ping"
-            | "setup"
-            | "copy"
-            | "template"
-            | "file"
-            | "stat"
-            | "slurp"
-            | "lineinfile"
-            | "blockinfile"
-            | "replace"
-            | "pause"
-            | "wait_for"
-            | "script"
-            | "fetch"
-    ) || ENGINE_MODULES.contains(&name)
-}
-
-/// Plans a module run with already-templated arguments.
-pub fn plan(name: &str, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
-    match name {
-        "command" | "shell" | "raw" => command::plan(name, args, ctx),
-        "ping" => Ok(command::ping()),
-        "setup" => Ok(setup::plan()),
-        "copy" => files::copy(args, ctx),
-        "template" => files::template(args, ctx),
-        "file" => files::file(args, ctx),
-        "stat" => files::stat(args),
-        "slurp" => files::slurp(args),
-        "lineinfile" => files::lineinfile(args, ctx),
-        "blockinfile" => files::blockinfile(args, ctx),
-        "replace" => files::replace(args, ctx),
-        "pause" => misc::pause(args),
-        "wait_for" => misc::wait_for(args),
-        "script" => misc::script(args, ctx),
-        "fetch" => misc::fetch(args, ctx),
-        "debug" => local::debug(args, ctx),
-        "set_fact" => local::set_fact(args),
-        "assert" => local::assert(args, ctx),
-        "fail" => Ok(Plan::Done(local::fail(args))),
-        other => Err(ModuleError::NotImplemented(other.to_string())),
+    /// Checks what can be checked without a host (conflicting arguments, values olympus
+    /// does not support); run before the run starts when no argument holds a template.
+    fn check(_args: &Self::Args) -> Result<(), String> {
+        Ok(())
     }
+
+    /// Plans a run with already-templated arguments; an error is the author's to fix
+    /// (conflicting or missing arguments) and names no module (the caller adds it).
+    fn plan(args: Self::Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String>;
 }
 
-pub(crate) fn arg_str<'a>(args: &'a Vars, key: &str) -> Option<&'a str> {
-    args.get(key).and_then(Value::as_str)
-}
+pub use registry::Spec;
 
-pub(crate) fn args_error(module: &str, message: impl Into<String>) -> ModuleError {
-    ModuleError::Args {
-        module: module.to_string(),
-        message: message.into(),
+/// Plans `spec`'s module with `args` (templated); the one entry point of the engine.
+pub fn plan(spec: &'static Spec, args: &Vars, ctx: &ModuleCtx<'_>) -> Result<Plan, ModuleError> {
+    match spec.plan {
+        Some(plan) => plan(spec, args, ctx),
+        None => Err(ModuleError::Engine(spec.name)),
     }
-}
-
-/// Keys a module accepts; anything else is refused by name.
-pub(crate) fn check_keys(module: &str, args: &Vars, allowed: &[&str]) -> Result<(), ModuleError> {
-    for k in args.keys() {
-        if !allowed.contains(&k.as_str()) {
-            let hint = crate::suggest::did_you_mean(
-                k,
-                allowed.iter().copied().filter(|a| !a.starts_with('_')),
-            );
-            return Err(args_error(
-                module,
-                format!(
-                    "unsupported parameter '{k}'{}",
-                    if hint.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {hint}")
-                    }
-                ),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -1,10 +1,35 @@
 //! `setup` (fact gathering): one shell script, one round trip, no Python on the host.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ModuleResult, Plan};
+use super::args::Param;
+use super::registry::Spec;
+use super::{Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::ExecOutput;
-use crate::yaml::Vars;
+
+pub static SPEC: Spec = Spec {
+    name: "setup",
+    summary: "Gather facts about the host (the play's implicit `Gathering Facts`).",
+    params: PARAMS,
+    ..Spec::host::<Setup>()
+};
+
+/// No options yet: olympus gathers one set of facts (docs/playbooks.md lists them).
+const PARAMS: &[Param] = &[];
+
+#[derive(Debug, Deserialize)]
+pub struct Args {}
+
+pub struct Setup;
+
+impl Module for Setup {
+    type Args = Args;
+
+    fn plan(_: Args, _ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        Ok(Plan::remote(SCRIPT.to_string(), None, finish))
+    }
+}
 
 const SCRIPT: &str = r#"h=$(hostname 2>/dev/null || uname -n)
 echo "hostname=${h%%.*}"
@@ -35,10 +60,6 @@ fi
 echo "user_id=$(id -un)"
 echo "user_uid=$(id -u)"
 "#;
-
-pub(super) fn plan() -> Plan {
-    Plan::remote(SCRIPT.to_string(), None, |o| finish(o, &Vars::new()))
-}
 
 fn distribution(id: &str, name: &str) -> String {
     match id {
@@ -77,7 +98,7 @@ fn os_family(id: &str, like: &str) -> &'static str {
     }
 }
 
-fn finish(out: ExecOutput, _: &Vars) -> ModuleResult {
+fn finish(out: ExecOutput) -> ModuleResult {
     if out.rc != Some(0) {
         return ModuleResult::failed(format!(
             "fact gathering failed: {}",
@@ -139,7 +160,7 @@ mod tests {
             stdout: b"hostname=web1\nos_id=ubuntu\nos_like=debian\nos_name=Ubuntu\nos_version=24.04\narch=x86_64\ncpus=4\nmemtotal_kb=2048000\nipv4_address=10.0.0.5\nipv4_interface=eth0\n".to_vec(),
             ..Default::default()
         };
-        let r = finish(out, &Vars::new());
+        let r = finish(out);
         assert_eq!(r.facts["ansible_hostname"], "web1");
         assert_eq!(r.facts["ansible_distribution"], "Ubuntu");
         assert_eq!(r.facts["ansible_os_family"], "Debian");
@@ -159,15 +180,12 @@ mod tests {
             .arg(SCRIPT)
             .output()
             .expect("sh");
-        let r = finish(
-            ExecOutput {
-                rc: out.status.code().map(|c| c as u32),
-                stdout: out.stdout,
-                stderr: out.stderr,
-                ..Default::default()
-            },
-            &Vars::new(),
-        );
+        let r = finish(ExecOutput {
+            rc: out.status.code().map(|c| c as u32),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            ..Default::default()
+        });
         assert!(!r.failed, "{r:?}");
         assert!(
             !r.facts["ansible_hostname"]

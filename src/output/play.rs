@@ -144,7 +144,7 @@ impl<W: Write + Send> TextReporter<W> {
             }
         });
         let mut result = self.shown_result(o);
-        if o.always_show
+        if o.bare
             && let Value::Object(m) = &mut result
         {
             // debug shows its message, not the bookkeeping (as Ansible's callback does).
@@ -388,6 +388,7 @@ mod tests {
             no_log: false,
             delegated: None,
             always_show: false,
+            bare: false,
         };
         assert_eq!(
             r.host_line(

@@ -8,7 +8,6 @@
 //! decide execution order.
 
 mod kv;
-mod names;
 mod roles;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +16,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use kv::{parse_kv, split_args};
-pub use names::{MODULES, canonical_module};
 
+use crate::modules::Spec;
+use crate::modules::registry::{self, FreeForm, Kind};
 use crate::suggest;
 use crate::yaml::{self, Node, NodeValue, Pos, Vars, YamlError};
 
@@ -132,8 +132,8 @@ pub enum Loop {
 /// What a task does.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Run a module (canonical short name, e.g. `copy`).
-    Module { name: String, args: Vars },
+    /// Run a module (found in the registry, whatever name the task used).
+    Module { module: &'static Spec, args: Vars },
     Block {
         block: Vec<Task>,
         rescue: Vec<Task>,
@@ -165,7 +165,7 @@ impl Task {
     pub fn display_name(&self) -> String {
         match (&self.name, &self.action) {
             (Some(n), _) => n.clone(),
-            (None, Action::Module { name, .. }) => name.clone(),
+            (None, Action::Module { module, .. }) => module.name.to_string(),
             (None, Action::Block { .. }) => "block".into(),
         }
     }
@@ -623,7 +623,7 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
                     .copied()
                     .collect();
                 let mut e = unsupported_or_unknown(ctx, k, &key, &valid, "play");
-                if names::canonical_module(&key).is_some()
+                if registry::find(&key).is_some()
                     && let PlaybookError::Parse { hint, .. } = &mut e
                 {
                     *hint = Some("modules go in a task, under 'tasks:'".into());
@@ -671,43 +671,33 @@ fn parse_tasks(ctx: &Ctx<'_>, v: &Node, handlers: bool) -> Result<Vec<Task>, Pla
     }
 }
 
-/// Modules whose free-form string is entirely their `_raw_params`.
-const RAW_ONLY: [&str; 5] = [
-    "include_tasks",
-    "import_tasks",
-    "include_vars",
-    "meta",
-    "fail",
-];
-/// Modules whose free-form string is a command line plus a few `k=v` options.
-const COMMAND_LIKE: [&str; 4] = ["command", "shell", "raw", "script"];
-
-fn module_args(ctx: &Ctx<'_>, module: &str, v: &Node) -> Result<Vars, PlaybookError> {
+fn module_args(ctx: &Ctx<'_>, module: &'static Spec, v: &Node) -> Result<Vars, PlaybookError> {
+    let raw = |text: String| {
+        let mut m = Vars::new();
+        m.insert("_raw_params".into(), Value::String(text));
+        m
+    };
     match &v.value {
         NodeValue::Null => Ok(Vars::new()),
         NodeValue::Map(_) => vars_map(ctx, v),
-        NodeValue::Str(s) => {
-            if RAW_ONLY.contains(&module) && !(module == "fail" && s.contains('=')) {
-                let mut m = Vars::new();
-                m.insert("_raw_params".into(), Value::String(s.clone()));
-                return Ok(m);
+        NodeValue::Str(s) => match module.free_form {
+            FreeForm::Raw => Ok(raw(s.clone())),
+            FreeForm::RawUnlessKeyValue if !s.contains('=') => Ok(raw(s.clone())),
+            FreeForm::CommandLine => kv::parse_kv(s, true).map_err(|e| ctx.err(v.pos, e, None)),
+            FreeForm::RawUnlessKeyValue | FreeForm::KeyValue => {
+                kv::parse_kv(s, false).map_err(|e| ctx.err(v.pos, e, None))
             }
-            kv::parse_kv(s, COMMAND_LIKE.contains(&module)).map_err(|e| ctx.err(v.pos, e, None))
-        }
+        },
         NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_)
-            if RAW_ONLY.contains(&module) =>
+            if module.free_form == FreeForm::Raw =>
         {
-            let mut m = Vars::new();
-            m.insert(
-                "_raw_params".into(),
-                Value::String(v.as_key().unwrap_or_default()),
-            );
-            Ok(m)
+            Ok(raw(v.as_key().unwrap_or_default()))
         }
         other => Err(ctx.err(
             v.pos,
             format!(
-                "arguments of '{module}' must be a mapping or a string, got {}",
+                "arguments of '{}' must be a mapping or a string, got {}",
+                module.name,
                 other.kind()
             ),
             None,
@@ -744,7 +734,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
         delay: None,
         common: Common::default(),
     };
-    let mut module: Option<(String, &Node, &Node)> = None;
+    let mut module: Option<(&'static Spec, &Node, &Node)> = None;
     let mut extra_args: Option<&Node> = None;
     let (mut block, mut rescue, mut always) = (Vec::new(), Vec::new(), Vec::new());
     for (k, v) in map {
@@ -768,7 +758,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                         .chain(BLOCK_KEYWORDS)
                         .copied()
                         .collect();
-                    if names::canonical_module(&key).is_some() {
+                    if registry::find(&key).is_some() {
                         return Err(ctx.err(
                             k.pos,
                             format!("a block cannot also run a module ('{key}')"),
@@ -844,7 +834,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                 task.delay = Some(v.to_value());
             }
             "action" | "local_action" => {
-                let (name, args) = action_keyword(ctx, v)?;
+                let (resolved, _) = action_keyword(ctx, v)?;
                 if key == "local_action" {
                     task.common.delegate_to = Some(Value::from("localhost"));
                 }
@@ -852,24 +842,22 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                     return Err(ctx.err(
                         k.pos,
                         format!(
-                            "conflicting actions: '{prev}' (line {}) and '{key}'",
-                            pk.pos.line
+                            "conflicting actions: '{}' (line {}) and '{key}'",
+                            prev.name, pk.pos.line
                         ),
                         None,
                     ));
                 }
-                let resolved = resolve_module(ctx, k, &name)?;
                 module = Some((resolved, k, v));
-                let _ = args;
             }
             _ => {
-                let Some(canon) = names::canonical_module(&key) else {
+                let Some(canon) = registry::find(&key) else {
                     let mut valid: Vec<&str> = COMMON_KEYWORDS
                         .iter()
                         .chain(TASK_KEYWORDS)
                         .copied()
                         .collect();
-                    valid.extend(MODULES.iter().copied());
+                    valid.extend(registry::names());
                     if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) {
                         return Err(ctx.err(
                             k.pos,
@@ -877,7 +865,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                             None,
                         ));
                     }
-                    if names::is_known_ansible_module(&key)
+                    if registry::is_unimplemented_builtin(&key)
                         || (key.contains('.') && !key.starts_with("ansible."))
                     {
                         // Always an error for these names; it says why.
@@ -893,13 +881,13 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                     return Err(ctx.err(
                         k.pos,
                         format!(
-                            "conflicting actions: '{prev}' (line {}) and '{key}'",
-                            pk.pos.line
+                            "conflicting actions: '{}' (line {}) and '{key}'",
+                            prev.name, pk.pos.line
                         ),
                         Some("a task runs one module; split it into two tasks".into()),
                     ));
                 }
-                module = Some((canon.to_string(), k, v));
+                module = Some((canon, k, v));
             }
         }
     }
@@ -911,7 +899,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
         };
         return Ok(task);
     }
-    let Some((name, k, v)) = module else {
+    let Some((spec, k, v)) = module else {
         return Err(ctx.err(
             node.pos,
             "this task has no module to run",
@@ -921,17 +909,17 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
     let mut args = if matches!(k.as_str(), Some("action" | "local_action")) {
         action_keyword(ctx, v)?.1
     } else {
-        module_args(ctx, &name, v)?
+        module_args(ctx, spec, v)?
     };
     if let Some(extra) = extra_args {
         for (ak, av) in vars_map(ctx, extra)? {
             args.entry(ak).or_insert(av);
         }
     }
-    if name == "import_tasks" {
+    if spec.kind == Kind::Parser {
         return import_tasks(ctx, task, &args, k, handler);
     }
-    task.action = Action::Module { name, args };
+    task.action = Action::Module { module: spec, args };
     Ok(task)
 }
 
@@ -948,7 +936,7 @@ fn set_loop(ctx: &Ctx<'_>, task: &mut Task, k: &Node, l: Loop) -> Result<(), Pla
 }
 
 /// `action: module k=v` or `action: {module: x, k: v}`.
-fn action_keyword(ctx: &Ctx<'_>, v: &Node) -> Result<(String, Vars), PlaybookError> {
+fn action_keyword(ctx: &Ctx<'_>, v: &Node) -> Result<(&'static Spec, Vars), PlaybookError> {
     match &v.value {
         NodeValue::Str(s) => {
             let s = s.trim();
@@ -960,7 +948,7 @@ fn action_keyword(ctx: &Ctx<'_>, v: &Node) -> Result<(String, Vars), PlaybookErr
                     value: NodeValue::Str(rest.trim().to_string()),
                     pos: v.pos,
                 };
-                args = module_args(ctx, &canon, &node)?;
+                args = module_args(ctx, canon, &node)?;
             }
             Ok((canon, args))
         }
@@ -981,12 +969,12 @@ fn action_keyword(ctx: &Ctx<'_>, v: &Node) -> Result<(String, Vars), PlaybookErr
     }
 }
 
-fn resolve_module(ctx: &Ctx<'_>, at: &Node, name: &str) -> Result<String, PlaybookError> {
-    if let Some(c) = names::canonical_module(name) {
-        return Ok(c.to_string());
+fn resolve_module(ctx: &Ctx<'_>, at: &Node, name: &str) -> Result<&'static Spec, PlaybookError> {
+    if let Some(c) = registry::find(name) {
+        return Ok(c);
     }
     let short = name.rsplit('.').next().unwrap_or(name);
-    if names::is_known_ansible_module(name) {
+    if registry::is_unimplemented_builtin(name) {
         return Err(ctx.err(
             at.pos,
             format!("module '{name}' is not implemented by olympus yet"),
@@ -1005,7 +993,7 @@ fn resolve_module(ctx: &Ctx<'_>, at: &Node, name: &str) -> Result<String, Playbo
     Err(ctx.err(
         at.pos,
         format!("unknown module '{name}'"),
-        Some(suggest::did_you_mean(short, MODULES.iter().copied())),
+        Some(suggest::did_you_mean(short, registry::names())),
     ))
 }
 

@@ -31,7 +31,7 @@ fn parse_err(text: &str) -> String {
 
 fn module(t: &Task) -> (&str, &Vars) {
     match &t.action {
-        Action::Module { name, args } => (name.as_str(), args),
+        Action::Module { module, args } => (module.name, args),
         Action::Block { .. } => panic!("not a module task"),
     }
 }

@@ -14,11 +14,66 @@ use minijinja::{Environment, Error, Expression, Template};
 /// text) and the maps start over, so memory stays bounded.
 const MAX_ENTRIES: usize = 4096;
 
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(super::environment);
+/// One environment per whitespace setting (Ansible's default first).
+static ENVS: [LazyLock<Environment<'static>>; 4] = [
+    LazyLock::new(|| super::environment(Whitespace::ANSIBLE)),
+    LazyLock::new(|| super::environment(Whitespace::index(1))),
+    LazyLock::new(|| super::environment(Whitespace::index(2))),
+    LazyLock::new(|| super::environment(Whitespace::index(3))),
+];
 
 /// The environment every [`super::Templar`] renders with.
 fn env() -> &'static Environment<'static> {
-    &ENV
+    &ENVS[0]
+}
+
+/// How a template's block tags treat the whitespace around them (Jinja's `trim_blocks` and
+/// `lstrip_blocks`; Ansible trims and does not strip unless a template says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whitespace {
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+}
+
+impl Whitespace {
+    pub const ANSIBLE: Whitespace = Whitespace {
+        trim_blocks: true,
+        lstrip_blocks: false,
+    };
+
+    const fn index(i: usize) -> Whitespace {
+        // 0 is Ansible's default; the other three follow.
+        match i {
+            0 => Whitespace::ANSIBLE,
+            1 => Whitespace {
+                trim_blocks: true,
+                lstrip_blocks: true,
+            },
+            2 => Whitespace {
+                trim_blocks: false,
+                lstrip_blocks: false,
+            },
+            _ => Whitespace {
+                trim_blocks: false,
+                lstrip_blocks: true,
+            },
+        }
+    }
+
+    fn slot(self) -> usize {
+        match (self.trim_blocks, self.lstrip_blocks) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, false) => 2,
+            (false, true) => 3,
+        }
+    }
+}
+
+impl Default for Whitespace {
+    fn default() -> Whitespace {
+        Whitespace::ANSIBLE
+    }
 }
 
 type BorrowedTemplate<'a> = Template<'a, 'a>;
@@ -41,11 +96,16 @@ impl CompiledTemplate {
     }
 }
 
+/// A source compiled with other whitespace settings: the settings' slot and the text.
+type SlotKey = (usize, Box<str>);
+
 /// Compiled forms of the sources seen so far in a run; shared by the clones of a templar.
 #[derive(Default)]
 pub(super) struct Cache {
     expressions: RwLock<HashMap<Box<str>, Arc<Expression<'static, 'static>>>>,
     templates: RwLock<HashMap<Box<str>, Arc<CompiledTemplate>>>,
+    /// Templates compiled with other whitespace settings (template files that ask for them).
+    other_templates: RwLock<HashMap<SlotKey, Arc<CompiledTemplate>>>,
 }
 
 impl Cache {
@@ -80,6 +140,33 @@ impl Cache {
                 map.clear();
             }
             map.insert(src.into(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// A template compiled with whitespace settings `ws`.
+    pub(super) fn template_with(
+        &self,
+        src: &str,
+        ws: Whitespace,
+    ) -> Result<Arc<CompiledTemplate>, Error> {
+        let slot = ws.slot();
+        if slot == 0 {
+            return self.template(src);
+        }
+        let key = (slot, Box::<str>::from(src));
+        if let Ok(map) = self.other_templates.read()
+            && let Some(t) = map.get(&key)
+        {
+            return Ok(t.clone());
+        }
+        let owned = OwnedTemplate::try_new(Box::from(src), |s| ENVS[slot].template_from_str(s))?;
+        let compiled = Arc::new(CompiledTemplate(owned));
+        if let Ok(mut map) = self.other_templates.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(key, compiled.clone());
         }
         Ok(compiled)
     }

@@ -11,6 +11,7 @@
 
 mod cache;
 mod filters;
+pub use cache::Whitespace;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
 pub(crate) use filters::python_replacement as python_to_rust_replacement;
@@ -81,6 +82,12 @@ impl TemplateVars {
     pub fn insert_data(&mut self, name: String, value: Value) {
         self.vars.insert(name.clone(), value);
         self.data.insert(name);
+    }
+
+    /// Removes a variable of this layer's own (layers below are shared and left alone).
+    pub fn remove_own(&mut self, name: &str) {
+        self.vars.shift_remove(name);
+        self.data.remove(name);
     }
 
     /// Adds a shared layer, looked up after this one's own variables and the layers added
@@ -203,7 +210,8 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-fn has_template(v: &Value) -> bool {
+/// True when a value holds a template anywhere (strings inside lists and maps too).
+pub fn has_template(v: &Value) -> bool {
     match v {
         Value::String(s) => is_template(s),
         Value::Array(a) => a.iter().any(has_template),
@@ -317,14 +325,15 @@ impl Object for Scope {
 }
 
 /// The environment shared by every run: Ansible's syntax settings, filters and tests.
-fn environment() -> Environment<'static> {
+fn environment(ws: Whitespace) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Ansible's templating keeps a template's final newline and trims the newline after
-    // a block tag.
+    // Ansible's templating keeps a template's final newline and (by default) trims the
+    // newline after a block tag.
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
-        .trim_blocks(true)
+        .trim_blocks(ws.trim_blocks)
+        .lstrip_blocks(ws.lstrip_blocks)
         .build()
     {
         env.set_syntax(syntax);
@@ -519,10 +528,21 @@ impl Templar {
 
     /// Renders a string to text (a template's result is always a string here).
     pub fn render_text(&self, s: &str, vars: &Arc<TemplateVars>) -> Result<String, TemplateError> {
+        self.render_text_with(s, vars, Whitespace::ANSIBLE)
+    }
+
+    /// [`Templar::render_text`] with other whitespace settings (the `template` module's
+    /// `trim_blocks`/`lstrip_blocks`).
+    pub fn render_text_with(
+        &self,
+        s: &str,
+        vars: &Arc<TemplateVars>,
+        ws: Whitespace,
+    ) -> Result<String, TemplateError> {
         let scope = self.scope(vars.clone());
         let ctx = JValue::from_dyn_object(scope);
         self.compiled
-            .template(s)
+            .template_with(s, ws)
             .and_then(|t| t.render(ctx))
             .map_err(|e| TemplateError::Render {
                 what: match e.line() {

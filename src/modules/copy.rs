@@ -1,0 +1,280 @@
+//! `copy`: a controller file, a directory tree, or given content, written on hosts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::args::{self, Param, param};
+use super::registry::{Source, Spec};
+use super::write::{self, Attrs, Write, write_plan, write_step};
+use super::{Content, Module, ModuleCtx, ModuleResult, Plan};
+use crate::connection::{ExecOutput, quote};
+
+pub static SPEC: Spec = Spec {
+    name: "copy",
+    summary: "Copy a file or directory tree from the controller, or given content, to hosts.",
+    params: PARAMS,
+    source: Some(Source {
+        dir: "files",
+        is_template: false,
+    }),
+    ..Spec::host::<Copy>()
+};
+
+const PARAMS: &[Param] = &[
+    param(
+        "src",
+        &[],
+        "Controller path of a file or directory, looked up in the role's and the playbook's `files/`. A directory ending in `/` copies its contents, else the directory itself.",
+    ),
+    param("content", &[], "Text to write instead of `src`."),
+    param(
+        "dest",
+        &[],
+        "Required. Path on the host; a directory (or a path ending in `/`) receives the file under its own name.",
+    ),
+    param(
+        "force",
+        &["thirsty"],
+        "bool, default yes. With no, an existing file is left as it is.",
+    ),
+    param("backup", &[], write::BACKUP_DOC),
+    param("validate", &[], write::VALIDATE_DOC),
+    param("mode", &[], write::MODE_DOC),
+    param("owner", &[], write::OWNER_DOC),
+    param("group", &[], write::GROUP_DOC),
+    param(
+        "remote_src",
+        &[],
+        "bool, default no. Only no: copying a file already on the host is not supported yet (refused before the run).",
+    ),
+];
+
+#[derive(Debug, Deserialize)]
+pub struct Args {
+    #[serde(default, deserialize_with = "args::opt_text")]
+    src: Option<String>,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(deserialize_with = "args::text")]
+    dest: String,
+    #[serde(
+        default = "args::yes",
+        alias = "thirsty",
+        deserialize_with = "args::boolean"
+    )]
+    force: bool,
+    #[serde(default, deserialize_with = "args::boolean")]
+    backup: bool,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "args::mode")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "args::boolean")]
+    remote_src: bool,
+}
+
+impl Args {
+    fn attrs(&self) -> Attrs {
+        Attrs {
+            mode: self.mode.clone(),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+        }
+    }
+}
+
+pub struct Copy;
+
+impl Module for Copy {
+    type Args = Args;
+
+    fn check(a: &Args) -> Result<(), String> {
+        if a.remote_src {
+            return Err("remote_src is not supported by olympus yet".into());
+        }
+        match (&a.content, &a.src) {
+            (Some(_), Some(_)) => Err("'src' and 'content' are mutually exclusive".into()),
+            (None, None) => Err("one of 'src' or 'content' is required".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        let dest = a.dest.as_str();
+        let (content, basename) = match (&a.content, &a.src) {
+            (Some(c), _) => (
+                Content::new(
+                    c.as_str()
+                        .map(|s| s.as_bytes().to_vec())
+                        .unwrap_or_else(|| c.to_string().into_bytes()),
+                ),
+                None,
+            ),
+            (None, Some(src)) => {
+                let path = write::local_file(ctx, src, "files")?;
+                if path.is_dir() {
+                    return copy_tree(&a, ctx, &path, src.ends_with('/'), dest);
+                }
+                let data = ctx
+                    .files
+                    .get(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                (data, name)
+            }
+            (None, None) => return Err("one of 'src' or 'content' is required".into()),
+        };
+        let dest = if dest.ends_with('/') {
+            match &basename {
+                Some(b) => format!("{dest}{b}"),
+                None => return Err("with 'content', 'dest' must be a file path".into()),
+            }
+        } else {
+            dest.to_string()
+        };
+        Ok(write_plan(Write {
+            dest,
+            basename_if_dir: basename,
+            content,
+            attrs: a.attrs(),
+            check: ctx.check_mode,
+            diff: ctx.diff,
+            backup: a.backup,
+            validate: a.validate,
+            keep_existing: !a.force,
+            make_dirs: false,
+        }))
+    }
+}
+
+/// Files of a local tree, relative to its root, sorted.
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let r = rel.join(e.file_name());
+        if root.join(&r).is_dir() {
+            walk(root, &r, out)?;
+        } else {
+            out.push(r);
+        }
+    }
+    Ok(())
+}
+
+/// `copy` of a directory: one script lists the SHA-1 of every destination file, then only
+/// the files that differ are sent (`src: dir/` copies the contents, `src: dir` the directory).
+fn copy_tree(
+    a: &Args,
+    ctx: &ModuleCtx<'_>,
+    root: &Path,
+    contents_only: bool,
+    dest: &str,
+) -> Result<Plan, String> {
+    let mut files = Vec::new();
+    walk(root, Path::new(""), &mut files).map_err(|e| format!("{}: {e}", root.display()))?;
+    let base = if contents_only {
+        dest.trim_end_matches('/').to_string()
+    } else {
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{}/{name}", dest.trim_end_matches('/'))
+    };
+    let mut rels = Vec::new();
+    for f in &files {
+        let rel = f.to_string_lossy().into_owned();
+        if rel.contains('\n') {
+            return Err(format!(
+                "file name with a newline is not supported: {rel:?}"
+            ));
+        }
+        rels.push(rel);
+    }
+    // Read and hashed in parallel, once per run (every host compares against these).
+    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+    let contents = ctx
+        .files
+        .get_many(&paths)
+        .map_err(|(p, e)| format!("{}: {e}", p.display()))?;
+    let local: Vec<(String, Content)> = rels.into_iter().zip(contents).collect();
+    let mut script = format!("b={}\n", quote(&base));
+    for (rel, _) in &local {
+        script.push_str(&format!(
+            "f={q}; if [ -f \"$b/$f\" ]; then s=$(sha1sum < \"$b/$f\"); echo \"${{s%% *}} $f\"; else echo \"absent $f\"; fi\n",
+            q = quote(rel)
+        ));
+    }
+    let attrs = a.attrs();
+    let (check, diff, backup) = (ctx.check_mode, ctx.diff, a.backup);
+    let (validate, force) = (a.validate.clone(), a.force);
+    Ok(Plan::Remote {
+        script,
+        stdin: None,
+        then: Box::new(move |out: ExecOutput| {
+            if out.rc != Some(0) {
+                return Plan::Done(ModuleResult::failed(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+            let remote: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(s, f)| (f.to_string(), s.to_string()))
+                .collect();
+            let with_attrs = !attrs.is_empty();
+            let todo: Vec<Write> = local
+                .into_iter()
+                .filter(|(rel, data)| with_attrs || remote.get(rel) != Some(&data.sha1))
+                .map(|(rel, data)| Write {
+                    dest: format!("{base}/{rel}"),
+                    basename_if_dir: None,
+                    content: data,
+                    attrs: attrs.clone(),
+                    check,
+                    diff,
+                    backup,
+                    validate: validate.clone(),
+                    keep_existing: !force,
+                    make_dirs: true,
+                })
+                .collect();
+            write_all(todo, ModuleResult::ok(), base)
+        }),
+    })
+}
+
+/// Writes files one after another, gathering one result.
+fn write_all(mut todo: Vec<Write>, mut acc: ModuleResult, base: String) -> Plan {
+    if todo.is_empty() {
+        acc.data.insert("dest".into(), Value::from(base));
+        return Plan::Done(acc);
+    }
+    let w = todo.remove(0);
+    write_step(w, move |r| {
+        if r.failed {
+            return Plan::Done(r);
+        }
+        if r.changed {
+            acc.changed = true;
+            if let Value::Array(files) = acc
+                .data
+                .entry("changed_files")
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                files.push(r.data.get("dest").cloned().unwrap_or(Value::Null));
+            }
+        }
+        write_all(todo, acc, base)
+    })
+}
