@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod controller_files;
+pub mod reference;
 pub mod registry;
 mod write;
 

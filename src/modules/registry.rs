@@ -269,7 +269,7 @@ pub fn is_unimplemented_builtin(name: &str) -> bool {
 }
 
 /// ansible-core 2.19's `ansible.builtin` modules that olympus does not implement.
-const NOT_IMPLEMENTED: &[&str] = &[
+pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "add_host",
     "apt",
     "apt_key",
