@@ -210,21 +210,22 @@ const SKIP_MARK: &str = "__OLYMPUS_SKIPPED__:";
 /// Printed in check mode instead of running.
 const CHECK_MARK: &str = "__OLYMPUS_CHECK__";
 
-/// The guards, in script form: `creates`/`removes` end the script with a skip mark.
+/// The guards, in script form: `creates`/`removes` end the script with a skip mark, then
+/// `+` (exists) or `-` (does not exist), then the path.
 pub(super) fn guard_script(g: &Guards) -> String {
     let mut script = String::new();
     if let Some(c) = &g.creates {
         script.push_str(&format!(
             "if [ -e {q} ]; then printf '%s' {m}; exit 0; fi\n",
             q = quote(c),
-            m = quote(&format!("{SKIP_MARK}{c} exists"))
+            m = quote(&format!("{SKIP_MARK}+{c}"))
         ));
     }
     if let Some(r) = &g.removes {
         script.push_str(&format!(
             "if [ ! -e {q} ]; then printf '%s' {m}; exit 0; fi\n",
             q = quote(r),
-            m = quote(&format!("{SKIP_MARK}{r} does not exist"))
+            m = quote(&format!("{SKIP_MARK}-{r}"))
         ));
     }
     script
@@ -313,17 +314,16 @@ pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
     if let Some(cmd) = &shown.cmd {
         r.data.insert("cmd".into(), cmd.clone());
     }
-    if let Some(reason) = stdout.strip_prefix(SKIP_MARK) {
-        r.msg = Some(format!("Did not run command since {reason}"));
+    if let Some(mark) = stdout.strip_prefix(SKIP_MARK) {
+        let (path, what) = match mark.strip_prefix('+') {
+            Some(p) => (p, "exists"),
+            None => (mark.strip_prefix('-').unwrap_or(mark), "does not exist"),
+        };
+        r.msg = Some(format!("Did not run command since '{path}' {what}"));
         r.data.insert("rc".into(), Value::from(0));
-        r.data.insert(
-            "stdout".into(),
-            Value::from(format!("skipped, since {reason}")),
-        );
-        r.data.insert(
-            "stdout_lines".into(),
-            lines(&format!("skipped, since {reason}")),
-        );
+        let out = format!("skipped, since {path} {what}");
+        r.data.insert("stdout_lines".into(), lines(&out));
+        r.data.insert("stdout".into(), Value::from(out));
         r.data.insert("stderr".into(), Value::from(""));
         r.data
             .insert("stderr_lines".into(), Value::Array(Vec::new()));
@@ -337,13 +337,13 @@ pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
     r.changed = true;
     let rc = rc_raw.map(i64::from).unwrap_or(-1);
     r.data.insert("rc".into(), Value::from(rc));
-    let (stdout_lines, cut_out) = lines_capped(&stdout);
-    let (stderr_lines, cut_err) = lines_capped(&stderr);
     let (stdout, stderr) = if shown.strip_empty_ends {
         (strip_ends(stdout), strip_ends(stderr))
     } else {
         (stdout, stderr)
     };
+    let (stdout_lines, cut_out) = lines_capped(&stdout);
+    let (stderr_lines, cut_err) = lines_capped(&stderr);
     r.data.insert("stdout".into(), Value::String(stdout));
     r.data.insert("stderr".into(), Value::String(stderr));
     r.data.insert("stdout_lines".into(), stdout_lines);
@@ -363,6 +363,9 @@ pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
             Some(sig) => format!("killed by signal {sig}"),
             None => "non-zero return code".into(),
         });
+    } else if shown.cmd.is_some() {
+        // command and shell say so (raw has no msg).
+        r.msg = Some(String::new());
     }
     r
 }
@@ -484,7 +487,7 @@ mod tests {
         let r = finish(
             ExecOutput {
                 rc: Some(0),
-                stdout: format!("{SKIP_MARK}/tmp/x exists").into_bytes(),
+                stdout: format!("{SKIP_MARK}+/tmp/x").into_bytes(),
                 ..Default::default()
             },
             &st,
@@ -492,7 +495,7 @@ mod tests {
         assert!(!r.changed && !r.failed);
         assert_eq!(
             r.msg.as_deref(),
-            Some("Did not run command since /tmp/x exists")
+            Some("Did not run command since '/tmp/x' exists")
         );
     }
 }

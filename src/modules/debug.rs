@@ -73,11 +73,29 @@ impl Module for Debug {
         match (a.msg, a.var) {
             (_, Some(var)) => {
                 let name = args::text_of(&var).unwrap_or_else(|| var.to_string());
-                let value = ctx
-                    .templar
-                    .eval(&name, ctx.vars)
-                    .unwrap_or_else(|_| Value::from("VARIABLE IS NOT DEFINED!"));
-                r.data.insert(name, value);
+                match ctx.templar.eval(&name, ctx.vars) {
+                    Ok(value) => {
+                        r.data.insert(name, value);
+                    }
+                    Err(e) => {
+                        // ansible-core 2.19 shows the error in place of the value, and warns.
+                        let simple = !name.is_empty()
+                            && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+                        let why = if simple && !ctx.vars.contains_key(&name) {
+                            format!("'{name}' is undefined")
+                        } else {
+                            e.to_string()
+                        };
+                        r.data
+                            .insert(name, Value::from(format!("<< error 1 - {why} >>")));
+                        r.data.insert(
+                            "warnings".into(),
+                            Value::from(vec![format!(
+                                "Encountered 1 template error.\nerror 1 - {why}"
+                            )]),
+                        );
+                    }
+                }
             }
             (Some(msg), None) => {
                 r.data.insert("msg".into(), msg);

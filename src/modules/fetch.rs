@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
+use super::write;
 use super::{Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::quote;
 
@@ -101,18 +102,27 @@ fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
         let (status, remote_sum) = first.split_once(' ').unwrap_or((first, ""));
         match Some(status) {
             Some("exists") => {}
+            // ansible-core's messages and keys, word for word.
             Some("isdir") => {
-                return ModuleResult::failed(format!(
-                    "remote file {src} is a directory, fetch cannot work on directories"
-                ));
-            }
-            _ => {
-                let msg = format!("the remote file does not exist: {src}");
+                let msg = "remote file is a directory, fetch cannot work on directories";
                 if fail_on_missing {
                     return ModuleResult::failed(msg);
                 }
                 let mut r = ModuleResult::ok();
-                r.msg = Some(msg);
+                r.msg = Some(format!("{msg}, not transferring, ignored"));
+                return r;
+            }
+            _ => {
+                let msg = "the remote file does not exist, not transferring, ignored";
+                let mut r = if fail_on_missing {
+                    ModuleResult::failed(msg)
+                } else {
+                    ModuleResult::ok()
+                };
+                r.msg = Some(msg.into());
+                if !fail_on_missing {
+                    r.data.insert("file".into(), Value::from(src));
+                }
                 return r;
             }
         }
@@ -122,23 +132,29 @@ fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
             Err(e) => return ModuleResult::failed(format!("could not decode {src}: {e}")),
         };
         let sum = super::controller_files::sha1_hex(&data);
-        if validate && sum != remote_sum {
-            return ModuleResult::failed(format!(
-                "checksum mismatch: {src} is {remote_sum} on the host, {sum} as received"
-            ));
-        }
+        let dest = Value::from(local.to_string_lossy().into_owned());
         let mut r = ModuleResult::ok();
-        r.data.insert(
-            "dest".into(),
-            Value::from(local.to_string_lossy().into_owned()),
-        );
-        r.data.insert("checksum".into(), Value::from(sum));
         r.data
-            .insert("remote_checksum".into(), Value::from(remote_sum));
+            .insert("md5sum".into(), Value::from(write::md5_hex(&data)));
+        r.data.insert("dest".into(), dest);
+        r.data.insert("checksum".into(), Value::from(sum.as_str()));
+        if validate && sum != remote_sum {
+            r.failed = true;
+            r.msg = Some("checksum mismatch".into());
+            r.data.insert("file".into(), Value::from(src));
+            r.data.insert("remote_md5sum".into(), Value::Null);
+            r.data
+                .insert("remote_checksum".into(), Value::from(remote_sum));
+            return r;
+        }
         if std::fs::read(&local).ok().as_deref() == Some(&data[..]) {
+            r.data.insert("file".into(), Value::from(src));
             return r;
         }
         r.changed = true;
+        r.data.insert("remote_md5sum".into(), Value::Null);
+        r.data
+            .insert("remote_checksum".into(), Value::from(remote_sum));
         if check {
             return r;
         }

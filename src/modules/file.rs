@@ -195,8 +195,12 @@ impl Module for File {
             }
         }
         s.push_str("if [ $c = 1 ] || [ $a = 1 ]; then echo changed=1; else echo changed=0; fi\n");
+        if state != "absent" {
+            s.push_str("path_info \"$p\"\n");
+        }
         let path = path.to_string();
         let state = state.to_string();
+        let src = a.src.clone();
         let diff = ctx.diff;
         Ok(Plan::remote(s, None, move |out| {
             let rep = report(&out);
@@ -224,8 +228,17 @@ impl Module for File {
                 json!({"before": format!("path: {path}\nstate: {before}\n"), "after": format!("path: {path}\nstate: {after}\n"), "before_header": path, "after_header": path}),
             );
             }
-            r.data.insert("path".into(), Value::from(path));
+            // As Ansible reports it: a link names `dest` and `src`, anything else `path`;
+            // the path's attributes follow (its state from what it is now).
+            if matches!(state.as_str(), "link" | "hard") {
+                r.data.insert("dest".into(), Value::from(path));
+                r.data
+                    .insert("src".into(), src.map_or(Value::Null, Value::from));
+            } else {
+                r.data.insert("path".into(), Value::from(path));
+            }
             r.data.insert("state".into(), Value::from(state));
+            write::add_path_info(&mut r, &rep);
             r
         }))
     }

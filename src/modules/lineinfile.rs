@@ -3,6 +3,7 @@
 //! inserted, `firstmatch`, `backrefs`).
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
@@ -186,9 +187,9 @@ impl Module for LineInFile {
                     r.msg = Some("file not present".into());
                     return Plan::Done(r);
                 }
-                return Plan::Done(ModuleResult::failed(format!(
-                    "Destination {path} does not exist !"
-                )));
+                let mut r = ModuleResult::failed(format!("Destination {path} does not exist !"));
+                r.data.insert("rc".into(), Value::from(257));
+                return Plan::Done(r);
             };
             let text = String::from_utf8_lossy(&old).into_owned();
             let edit = Edit {
@@ -205,16 +206,29 @@ impl Module for LineInFile {
                 backrefs: a.backrefs,
                 firstmatch: a.firstmatch,
             };
-            let (new, msg) = if absent {
-                edit.absent(&text)
+            let (new, msg, found) = if absent {
+                let (new, msg, n) = edit.absent(&text);
+                (new, msg, Some(n))
             } else {
-                edit.present(&text)
+                let (new, msg) = edit.present(&text);
+                (new, msg, None)
             };
             let w = Write {
                 content: Content::new(new.into_bytes()),
                 ..write
             };
-            write_if_changed(w, Some(old), &msg)
+            // Ansible's lineinfile: `backup` is the backup's path, or empty.
+            write_if_changed(w, Some(old), &msg).map(move |mut r| {
+                let backup = r
+                    .data
+                    .shift_remove("backup_file")
+                    .unwrap_or_else(|| Value::from(""));
+                r.data.insert("backup".into(), backup);
+                if let Some(n) = found {
+                    r.data.insert("found".into(), Value::from(n));
+                }
+                r
+            })
         }))
     }
 }
@@ -349,8 +363,9 @@ impl Edit<'_> {
         }
     }
 
-    /// `state: absent`: every line matching `regexp`, `search_string` or equal to `line`.
-    pub fn absent(&self, old: &str) -> (String, String) {
+    /// `state: absent`: every line matching `regexp`, `search_string` or equal to `line`;
+    /// also how many lines were removed.
+    pub fn absent(&self, old: &str) -> (String, String, usize) {
         let mut removed = 0;
         let kept: String = old
             .split_inclusive('\n')
@@ -365,9 +380,9 @@ impl Edit<'_> {
             })
             .collect();
         if removed == 0 {
-            (old.to_string(), String::new())
+            (old.to_string(), String::new(), 0)
         } else {
-            (kept, format!("{removed} line(s) removed"))
+            (kept, format!("{removed} line(s) removed"), removed)
         }
     }
 }
@@ -413,7 +428,8 @@ mod tests {
             firstmatch: t.first,
         };
         if absent {
-            e.absent(old)
+            let (text, msg, _) = e.absent(old);
+            (text, msg)
         } else {
             e.present(old)
         }

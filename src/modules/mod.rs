@@ -112,6 +112,23 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The same plan, with `f` applied to its result once there is one.
+    pub fn map(self, f: impl FnOnce(ModuleResult) -> ModuleResult + Send + 'static) -> Plan {
+        match self {
+            Plan::Done(r) => Plan::Done(f(r)),
+            Plan::Wait(d, r) => Plan::Wait(d, f(r)),
+            Plan::Remote {
+                script,
+                stdin,
+                then,
+            } => Plan::Remote {
+                script,
+                stdin,
+                then: Box::new(move |o| then(o).map(f)),
+            },
+        }
+    }
+
     /// A one-step remote plan whose output `finish` turns into the result.
     pub fn remote(
         script: String,

@@ -2,6 +2,7 @@
 //! the part of the file after one pattern and/or before another, as ansible-core does it.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
@@ -123,14 +124,20 @@ impl Module for Replace {
             let count = re.find_iter(part).count();
             let replaced = re.replace_all(part, repl.as_str());
             if count == 0 || replaced == part {
-                return Plan::Done(ModuleResult::ok());
+                let mut r = ModuleResult::ok();
+                r.msg = Some(String::new());
+                r.data.insert("rc".into(), Value::from(0));
+                return Plan::Done(r);
             }
             let new = format!("{}{replaced}{}", &text[..start], &text[end..]);
             let w = Write {
                 content: Content::new(new.into_bytes()),
                 ..write
             };
-            write_if_changed(w, Some(old), &format!("{count} replacements made"))
+            write_if_changed(w, Some(old), &format!("{count} replacements made")).map(|mut r| {
+                r.data.insert("rc".into(), Value::from(0));
+                r
+            })
         }))
     }
 }

@@ -84,16 +84,17 @@ pub struct Args {
 const SCRIPT: &str = r#"if [ "$fl" = 1 ]; then L=-L; else L=; fi
 if [ -e "$p" ] || [ -L "$p" ]; then
   echo exists=1
-  stat $L --printf 'hex=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\natime=%.9X\nmtime=%.9Y\nctime=%.9Z\ninode=%i\ndev=%d\nnlink=%h\nblocks=%b\nblock_size=%B\n' -- "$p" || exit 1
+  stat $L --printf 'hex=%f\nuid=%u\ngid=%g\nowner=%U\ngroup=%G\nsize=%s\natime=%.9X\nmtime=%.9Y\nctime=%.9Z\ninode=%i\ndev=%d\nnlink=%h\nblocks=%b\nblock_size=%o\ndevice_type=%r\n' -- "$p" || exit 1
   if [ -L "$p" ]; then echo "lnk_source=$(readlink -f -- "$p")"; echo "lnk_target=$(readlink -- "$p")"; fi
   [ -r "$p" ] && echo readable=1; [ -w "$p" ] && echo writeable=1; [ -x "$p" ] && echo executable=1
-  if [ -f "$p" ] && [ "$ck" != 0 ] && [ -r "$p" ]; then s=$("${ck}sum" < "$p") && echo "checksum=${s%% *}"; fi
+  reg=0; if [ -f "$p" ] && { [ "$fl" = 1 ] || [ ! -L "$p" ]; }; then reg=1; fi
+  if [ "$reg" = 1 ] && [ "$ck" != 0 ] && [ -r "$p" ]; then s=$("${ck}sum" < "$p") && echo "checksum=${s%% *}"; fi
   if [ "$mi" = 1 ] && command -v file >/dev/null 2>&1; then
     f=; [ "$fl" = 1 ] && f=-L
     echo "mimetype=$(file -b $f --mime-type -- "$p" 2>/dev/null)"; echo "charset=$(file -b $f --mime-encoding -- "$p" 2>/dev/null)"
   fi
-  if [ "$at" = 1 ] && command -v lsattr >/dev/null 2>&1 && { [ -f "$p" ] || [ -d "$p" ]; }; then
-    a=$(lsattr -d -- "$p" 2>/dev/null) && echo "attr_flags=${a%% *}"
+  if [ "$at" = 1 ] && command -v lsattr >/dev/null 2>&1; then
+    if a=$(lsattr -vd -- "$p" 2>/dev/null); then set -- $a; echo "version=$1"; echo "attr_flags=$2"; else echo "attr_flags="; fi
   fi
 else
   echo exists=0
@@ -187,6 +188,7 @@ fn fields(path: &str, rep: &std::collections::HashMap<String, String>) -> Map<St
         ("nlink", "nlink"),
         ("blocks", "blocks"),
         ("block_size", "block_size"),
+        ("device_type", "device_type"),
     ] {
         st.insert(k.into(), int(key));
     }
@@ -229,6 +231,13 @@ fn fields(path: &str, rep: &std::collections::HashMap<String, String>) -> Map<St
         if let Some(v) = rep.get(k) {
             st.insert(k.into(), Value::from(v.as_str()));
         }
+    }
+    if rep.contains_key("attr_flags") {
+        st.insert(
+            "version".into(),
+            rep.get("version")
+                .map_or(Value::Null, |v| Value::from(v.as_str())),
+        );
     }
     if let Some(flags) = rep.get("attr_flags") {
         let letters: String = flags.chars().filter(|c| *c != '-').collect();

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
+use super::write;
 use super::{Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::{ExecOutput, quote};
 
@@ -104,6 +105,12 @@ impl Module for WaitFor {
         if a.port.is_some() && a.path.is_some() {
             return Err("'port' and 'path' are mutually exclusive".into());
         }
+        if matches!(state, "stopped") && a.path.is_some() {
+            return Err(
+                "state=stopped should only be used for checking a port in the wait_for module"
+                    .into(),
+            );
+        }
         if a.search_regex.is_some() && a.path.is_none() {
             return Err(
                 "search_regex is supported with 'path' only (not on a port's banner yet)".into(),
@@ -161,16 +168,37 @@ fn plan(a: Args) -> Result<Plan, String> {
         } else {
             format!("! ( {cond} )")
         };
+        // Once there: the first matching line (for match_groups) and the path's attributes.
+        let found = match (path, regex) {
+            (Some(f), Some(re)) if want_present => format!(
+                "printf 'match=%s\\n' \"$(grep -E -m 1 -- {re} {f} | head -c 65536)\"; path_info {f}; ",
+                f = quote(f),
+                re = quote(re)
+            ),
+            (Some(f), _) if want_present => format!("path_info {}; ", quote(f)),
+            _ => String::new(),
+        };
         format!(
-            "start=$(date +%s); end=$((start + {timeout}))\nsleep {delay}\nwhile :; do\n  if {test}; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit 0; fi\n  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit 1; fi\n  sleep {sleep}\ndone\n"
+            "{}start=$(date +%s); end=$((start + {timeout}))\nsleep {delay}\nwhile :; do\n  if {test}; then echo \"elapsed=$(( $(date +%s) - start ))\"; {found}exit 0; fi\n  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit 1; fi\n  sleep {sleep}\ndone\n",
+            write::FUNCS
         )
     };
-    let what = match (port, path) {
-        (Some(p), _) => format!("port {p} on {host}"),
-        (_, Some(f)) => f.to_string(),
+    // ansible-core's messages, word for word.
+    let what = match (port, path, regex, want_present) {
+        (Some(p), _, _, false) => format!("{host}:{p} to stop."),
+        (Some(p), _, _, true) => format!("{host}:{p}"),
+        (_, Some(f), _, false) => format!("{f} to be absent."),
+        (_, Some(f), Some(re), true) => format!("search string {re} in {f}"),
+        (_, Some(f), None, true) => format!("file {f}"),
         _ => "the timeout".into(),
     };
     let msg = a.msg;
+    let shown_state = state.to_string();
+    let (path_v, regex_v) = (a.path.clone(), a.search_regex.clone());
+    let pattern = match a.search_regex.as_deref() {
+        Some(re) => Some(write::py_regex(re, false)?),
+        None => None,
+    };
     Ok(Plan::remote(script, None, move |out: ExecOutput| {
         let text = String::from_utf8_lossy(&out.stdout);
         let elapsed = text
@@ -181,6 +209,38 @@ fn plan(a: Args) -> Result<Plan, String> {
         if out.rc == Some(0) {
             let mut r = ModuleResult::ok();
             r.data.insert("elapsed".into(), Value::from(elapsed));
+            r.data.insert("state".into(), Value::from(shown_state));
+            r.data
+                .insert("port".into(), port.map_or(Value::Null, Value::from));
+            r.data
+                .insert("path".into(), path_v.map_or(Value::Null, Value::from));
+            r.data.insert(
+                "search_regex".into(),
+                regex_v.map_or(Value::Null, Value::from),
+            );
+            let line = text.lines().find_map(|l| l.strip_prefix("match="));
+            let caps = pattern
+                .as_ref()
+                .zip(line)
+                .and_then(|(re, l)| re.captures(l));
+            let (mut groups, mut named) = (Vec::new(), serde_json::Map::new());
+            if let (Some(c), Some(re)) = (caps, &pattern) {
+                groups = c
+                    .iter()
+                    .skip(1)
+                    .map(|g| g.map_or(Value::Null, |m| Value::from(m.as_str())))
+                    .collect();
+                for n in re.capture_names().flatten() {
+                    named.insert(
+                        n.to_string(),
+                        c.name(n).map_or(Value::Null, |m| Value::from(m.as_str())),
+                    );
+                }
+            }
+            r.data.insert("match_groups".into(), Value::Array(groups));
+            r.data
+                .insert("match_groupdict".into(), Value::Object(named));
+            write::add_path_info(&mut r, &write::report(&out));
             return r;
         }
         let err = String::from_utf8_lossy(&out.stderr).trim().to_string();

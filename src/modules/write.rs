@@ -43,7 +43,12 @@ impl Attrs {
 
 /// Shell functions every file script uses: `differs_mode FILE MODE` is true when chmod would
 /// change FILE (numeric or symbolic modes).
-pub(super) const FUNCS: &str = r#"differs_mode() {
+pub(super) const FUNCS: &str = r#"path_info() {
+  if [ -e "$1" ]; then
+    stat --printf 'pi_uid=%u\npi_gid=%g\npi_owner=%U\npi_group=%G\npi_mode=%a\npi_size=%s\npi_links=%h\npi_type=%F\n' -- "$1"
+  fi
+}
+differs_mode() {
   cur=$(stat -c %a -- "$1") || return 0
   case "$2" in
     *[!0-7]*) t2=$(mktemp) || return 0; chmod "$cur" "$t2"; chmod "$2" "$t2"; new=$(stat -c %a "$t2"); rm -f "$t2" ;;
@@ -172,12 +177,12 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
             "if [ $c = 1 ] && [ -f \"$p\" ] && [ \"$(($(wc -c < \"$p\")))\" -le {DIFF_LIMIT} ]; then printf 'before_b64='; base64 -w0 < \"$p\"; echo; fi\n"
         ));
     }
-    s.push_str("if [ $c = 0 ] && [ $a = 0 ]; then echo changed=0; exit 0; fi\n");
+    s.push_str("if [ $c = 0 ] && [ $a = 0 ]; then echo changed=0; path_info \"$p\"; exit 0; fi\n");
     if probe {
         s.push_str("if [ $c = 1 ]; then echo need_content=1; exit 0; fi\n");
     }
     if w.check {
-        s.push_str("echo changed=1; exit 0\n");
+        s.push_str("echo changed=1; path_info \"$p\"; exit 0\n");
         return s;
     }
     s.push_str("if [ $c = 1 ]; then\n");
@@ -213,7 +218,7 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     }
     s.push_str("  mv -f -- \"$t\" \"$p\" || exit 1\n  trap - EXIT\nelse\n");
     s.push_str(&attrs_script(&w.attrs, false, false));
-    s.push_str("fi\necho changed=1\n");
+    s.push_str("fi\necho changed=1\npath_info \"$p\"\n");
     s
 }
 
@@ -224,6 +229,43 @@ pub(super) fn report(out: &ExecOutput) -> HashMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Ansible's `add_path_info`: owner, group, mode, size and state of the path a result
+/// names (`path_info` in the script printed them; nothing when the path does not exist).
+pub(super) fn add_path_info(r: &mut ModuleResult, rep: &HashMap<String, String>) {
+    let Some(uid) = rep.get("pi_uid") else {
+        return;
+    };
+    let num = |k: &str| {
+        rep.get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    };
+    let name = |k: &str, id: &str| match rep.get(k).map(String::as_str) {
+        Some("UNKNOWN") | None => Value::from(id),
+        Some(n) => Value::from(n),
+    };
+    let gid = rep.get("pi_gid").cloned().unwrap_or_default();
+    let mode = rep
+        .get("pi_mode")
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+        .map(|m| format!("0{m:03o}"))
+        .unwrap_or_default();
+    let state = match rep.get("pi_type").map(String::as_str) {
+        Some("symbolic link") => "link",
+        Some("directory") => "directory",
+        _ if rep.get("pi_links").is_some_and(|n| n != "1") => "hard",
+        _ => "file",
+    };
+    r.data.insert("uid".into(), num("pi_uid"));
+    r.data.insert("gid".into(), num("pi_gid"));
+    r.data.insert("owner".into(), name("pi_owner", uid));
+    r.data.insert("group".into(), name("pi_group", &gid));
+    r.data.insert("mode".into(), Value::from(mode));
+    r.data.insert("state".into(), Value::from(state));
+    r.data.insert("size".into(), num("pi_size"));
 }
 
 pub(super) fn script_failure(out: &ExecOutput, rep: &HashMap<String, String>) -> ModuleResult {
@@ -257,6 +299,14 @@ pub(super) fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
     r.data
         .insert("checksum".into(), Value::from(w.content.sha1.as_str()));
     r.data.insert("size".into(), Value::from(w.content.len()));
+    if r.changed {
+        r.data
+            .insert("md5sum".into(), Value::from(md5_hex(&w.content.bytes)));
+    } else {
+        // Unchanged, Ansible's copy reports through its file module: `path` too.
+        r.data.insert("path".into(), Value::from(dest.as_str()));
+    }
+    add_path_info(&mut r, &rep);
     if let Some(b) = rep.get("backup_file") {
         r.data.insert("backup_file".into(), Value::from(b.as_str()));
     }
@@ -385,10 +435,13 @@ pub(super) fn read_then(
 }
 
 /// Step two: write `new` if it differs from `old` (attributes are still checked).
+///
+/// The result is what the editing modules report: `changed`, `msg` (empty when nothing
+/// changed), `backup_file` and `diff`; each module adds its own keys.
 pub(super) fn write_if_changed(w: Write, old: Option<Vec<u8>>, msg_changed: &str) -> Plan {
     if old.as_deref() == Some(&w.content.bytes[..]) && w.attrs.is_empty() {
         let mut r = ModuleResult::ok();
-        r.data.insert("dest".into(), Value::from(w.dest.as_str()));
+        r.msg = Some(String::new());
         return Plan::Done(r);
     }
     let diff = w.diff;
@@ -398,15 +451,32 @@ pub(super) fn write_if_changed(w: Write, old: Option<Vec<u8>>, msg_changed: &str
     let msg = msg_changed.to_string();
     let script = write_script(&w);
     Plan::remote(script, Some(w.content.bytes.clone()), move |out| {
-        let mut r = finish_write(w, out);
-        if r.changed && !r.failed {
-            r.msg = Some(msg);
-            if diff && let Some(d) = diff_value(&before, &content, &dest) {
-                r.data.insert("diff".into(), d);
-            }
+        let written = finish_write(w, out);
+        if written.failed {
+            return written;
+        }
+        let mut r = ModuleResult {
+            changed: written.changed,
+            msg: Some(if written.changed { msg } else { String::new() }),
+            ..ModuleResult::ok()
+        };
+        if let Some(b) = written.data.get("backup_file") {
+            r.data.insert("backup_file".into(), b.clone());
+        }
+        if r.changed
+            && diff
+            && let Some(d) = diff_value(&before, &content, &dest)
+        {
+            r.data.insert("diff".into(), d);
         }
         r
     })
+}
+
+/// MD5 of content, lowercase hex (Ansible's `md5sum`).
+pub(super) fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest as _;
+    data_encoding::HEXLOWER.encode(&md5::Md5::digest(data))
 }
 
 /// A regular expression written for Python's `re`.

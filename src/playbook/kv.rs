@@ -137,10 +137,12 @@ pub fn parse_kv(s: &str, raw_params: bool) -> Result<Vars, String> {
         }
     }
     if let (Some(first), Some(last)) = (middle.first(), middle.last()) {
-        vars.insert(
-            "_raw_params".into(),
-            Value::String(s[first.0..last.1].to_string()),
-        );
+        let mut line = s[first.0..last.1].to_string();
+        // A script ending its line keeps that newline (a YAML `|` block), as in Ansible.
+        if tail.is_empty() && s[last.1..].contains('\n') {
+            line.push('\n');
+        }
+        vars.insert("_raw_params".into(), Value::String(line));
     }
     Ok(vars)
 }
@@ -191,7 +193,8 @@ mod tests {
         let v = parse_kv(script, true).unwrap();
         assert_eq!(
             v["_raw_params"],
-            json!("# clean up\nrm -rf D/cache\n\nls  D/keep_me   # two spaces kept")
+            json!("# clean up\nrm -rf D/cache\n\nls  D/keep_me   # two spaces kept\n"),
+            "the final newline of a `|` block stays, as in ansible-core"
         );
         // An option word in the middle of a command belongs to the command.
         let v = parse_kv("chdir=/a echo creates=x\ndone removes=/b", true).unwrap();
