@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::ModuleError;
 use super::args::{Param, param};
-use super::registry::{FreeForm, Kind, Spec, Step};
+use super::registry::{EngineArgs, FreeForm, Kind, Spec, Step};
 use crate::yaml::Vars;
 
 pub static SPEC: Spec = Spec {
@@ -42,6 +42,8 @@ pub struct Args {
     #[serde(default)]
     file: Option<Value>,
 }
+
+impl EngineArgs for Args {}
 
 /// The file name (still a template for `include_tasks`).
 pub fn file(args: &Vars) -> Result<Value, ModuleError> {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::ModuleError;
 use super::args::{self, Param, param};
-use super::registry::{FreeForm, Kind, Spec, Step};
+use super::registry::{EngineArgs, FreeForm, Kind, Spec, Step};
 use crate::yaml::Vars;
 
 pub static SPEC: Spec = Spec {
@@ -40,6 +40,8 @@ pub struct Args {
     #[serde(default, deserialize_with = "args::opt_text")]
     pub name: Option<String>,
 }
+
+impl EngineArgs for Args {}
 
 /// The (templated) arguments: the file and the name to put its variables under.
 pub fn parse(args: &Vars) -> Result<(String, Option<String>), ModuleError> {

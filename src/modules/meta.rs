@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::ModuleError;
 use super::args::{self, Param, param};
-use super::registry::{FreeForm, Kind, Spec, Step};
+use super::registry::{EngineArgs, FreeForm, Kind, Spec, Step};
 use crate::yaml::Vars;
 
 pub static SPEC: Spec = Spec {
@@ -56,6 +56,12 @@ impl Args {
                 ));
             }
         })
+    }
+}
+
+impl EngineArgs for Args {
+    fn check(&self) -> Result<(), String> {
+        self.action().map(drop)
     }
 }
 

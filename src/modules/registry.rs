@@ -119,9 +119,17 @@ fn check_module<M: super::Module>(spec: &'static Spec, args: &Vars) -> Result<()
         })
 }
 
-fn check_typed<A: DeserializeOwned>(spec: &'static Spec, args: &Vars) -> Result<(), ModuleError> {
+/// The arguments of a module the engine runs: read like any module's, with their own
+/// checks (a `meta` action olympus does not know).
+pub trait EngineArgs: DeserializeOwned {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn check_typed<A: EngineArgs>(spec: &'static Spec, args: &Vars) -> Result<(), ModuleError> {
     args::parse::<A>(spec.params, args)
-        .map(drop)
+        .and_then(|a| a.check())
         .map_err(|message| ModuleError::Args {
             module: spec.name,
             message,
@@ -156,7 +164,7 @@ impl Spec {
     }
 
     /// A module the engine (or the parser) runs itself, with arguments `A`.
-    pub const fn engine<A: DeserializeOwned>(kind: Kind) -> Spec {
+    pub const fn engine<A: EngineArgs>(kind: Kind) -> Spec {
         Spec {
             name: "",
             summary: "",

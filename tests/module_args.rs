@@ -1,0 +1,151 @@
+//! Module arguments as a user meets them: a mistyped parameter, a wrong type or a
+//! conflict is refused before any host is touched, with the task's file and line and the
+//! nearest valid name; Ansible's aliases and value spellings are accepted; options that used
+//! to be accepted and ignored now act.
+
+mod common;
+
+use common::fleet::Fleet;
+use common::play::{run_yaml, shared_dir};
+
+/// A playbook whose first task would leave a mark on the host, and whose `bad` task is
+/// refused: the mark must not exist afterwards.
+fn refused(fleet: &Fleet, bad: &str) -> (Option<i32>, String, bool) {
+    let dir = shared_dir();
+    let mark = dir.path().join("touched");
+    let yaml = format!(
+        r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: first
+      file: {{path: "{mark}", state: touch}}
+    - name: bad
+{bad}
+"#,
+        mark = mark.display()
+    );
+    let r = run_yaml(fleet, dir.path(), &yaml, &[]);
+    (r.code, r.stderr, mark.exists())
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_host_is_touched() {
+    let fleet = Fleet::start(1);
+    let cases = [
+        (
+            "      copy: {dest: /tmp/x, contnet: hi}",
+            "module 'copy': unsupported parameter 'contnet'; did you mean 'content'?",
+        ),
+        (
+            // Names are checked even when a value is still a template.
+            "      file: {path: \"{{ p }}\", stat: directory}",
+            "module 'file': unsupported parameter 'stat'; did you mean 'state'?",
+        ),
+        (
+            "      lineinfile: {path: /tmp/x, line: a, insertafter: x, insertbefore: y}",
+            "parameters are mutually exclusive: insertbefore|insertafter",
+        ),
+        (
+            "      copy: {dest: /tmp/x, content: a, force: perhaps}",
+            "force: 'perhaps' is not a boolean",
+        ),
+        (
+            "      file: {path: /tmp/x, mode: 'rwx; rm -rf /'}",
+            "mode: 'rwx; rm -rf /' is not a mode",
+        ),
+        (
+            "      stat: {path: /tmp/x, checksum_algorithm: crc32}",
+            "checksum_algorithm 'crc32' is not one of",
+        ),
+        (
+            "      pause: {prompt: continue?}",
+            "olympus runs unattended",
+        ),
+        (
+            "      meta: refresh_inventory",
+            "meta action 'refresh_inventory' is not supported",
+        ),
+        (
+            "      copy: {src: a, dest: /tmp/x, remote_src: true}",
+            "remote_src is not supported by olympus yet",
+        ),
+    ];
+    for (task, want) in cases {
+        let (code, stderr, touched) = refused(&fleet, task);
+        assert_eq!(code, Some(3), "{task}: {stderr}");
+        assert!(
+            stderr.contains("play.yml:7:7"),
+            "{task}: no file:line in {stderr}"
+        );
+        assert!(
+            stderr.contains(want),
+            "{task}: expected '{want}' in {stderr}"
+        );
+        assert!(!touched, "{task}: the first task ran before the refusal");
+    }
+}
+
+#[test]
+fn aliases_value_spellings_and_options_that_used_to_be_ignored() {
+    let fleet = Fleet::start(1);
+    let dir = shared_dir();
+    let d = dir.path().join("work");
+    std::fs::create_dir_all(dir.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("templates/list.j2"),
+        "items:\n  {% for i in [1, 2] %}\n  - {{ i }}\n  {% endfor %}\n",
+    )
+    .expect("template");
+    let yaml = format!(
+        r#"
+- hosts: localhost
+  gather_facts: false
+  vars:
+    d: "{d}"
+  tasks:
+    - name: alias dest and an integer mode
+      file: {{dest: "{{{{ d }}}}/tree/sub", state: directory, mode: 0700}}
+    - name: thirsty is force
+      copy: {{content: "k=1\nx\nk=2\n", dest: "{{{{ d }}}}/multi", thirsty: "yes"}}
+    - name: firstmatch
+      lineinfile: {{path: "{{{{ d }}}}/multi", regexp: "^k=", line: "k=first", firstmatch: "True"}}
+    - name: lstrip_blocks
+      template: {{src: list.j2, dest: "{{{{ d }}}}/list.yml", lstrip_blocks: on}}
+    - name: recurse
+      file: {{path: "{{{{ d }}}}/tree", state: directory, recurse: true, mode: "u=rwX,go=rX"}}
+    - name: recurse again
+      file: {{path: "{{{{ d }}}}/tree", state: directory, recurse: true, mode: "u=rwX,go=rX"}}
+    - name: hidden below -v
+      debug: {{msg: hidden, verbosity: 1}}
+"#,
+        d = d.display()
+    );
+    let r = run_yaml(&fleet, dir.path(), &yaml, &[]);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stderr, r.stdout);
+    assert_eq!(
+        std::fs::read_to_string(d.join("multi")).expect("multi"),
+        "k=first\nx\nk=2\n",
+        "firstmatch replaces the first match"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("list.yml")).expect("list"),
+        "items:\n  - 1\n  - 2\n",
+        "lstrip_blocks strips the indentation before block tags"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(d.join(p))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("tree/sub"), 0o755, "recurse reached the subdirectory");
+    assert_eq!(r.result("recurse", "localhost")["status"], "changed");
+    assert_eq!(r.result("recurse again", "localhost")["status"], "ok");
+    assert_eq!(
+        r.result("hidden below -v", "localhost")["status"],
+        "skipped"
+    );
+}
