@@ -1,0 +1,621 @@
+//! One task on one host: its conditions and arguments rendered (ahead, on rayon), its
+//! loop, each item's module plan run over the host's connection, `retries`/`until`,
+//! `changed_when`/`failed_when`, and the registered result.
+//!
+//! Owns: turning a task and a host into a [`HostOutcome`]. Must not: walk task lists,
+//! count the recap or decide about other hosts (the play walker in `play.rs` does).
+
+use super::*;
+
+/// A host's share of a task, prepared before it runs (see [`Runner::prepare`]).
+pub(super) struct Prepared {
+    pub(super) host: String,
+    pub(super) vars: Arc<TemplateVars>,
+    /// The loop's items, when the task loops.
+    pub(super) items: Option<Result<Vec<Value>, String>>,
+    /// Conditions and arguments, when it does not.
+    pub(super) first: Option<Rendered>,
+}
+
+/// The outcome of rendering a task's conditions and arguments.
+pub(super) enum Rendered {
+    /// A condition was false (skipped) or failed to evaluate.
+    Stop(Status, Value),
+    /// The arguments, rendered and without `omit`ted ones.
+    Args(Result<Vars, String>),
+}
+
+/// Why a module run on a host gave no result.
+pub(super) enum ItemError {
+    Unreachable(String),
+    Failed(String),
+}
+
+impl Runner<'_> {
+    /// What each host needs before its task can run, computed for many hosts at once on
+    /// rayon's threads (templating is the engine's CPU work): its variables, and the task's
+    /// loop items, or for a task without a loop its conditions and rendered arguments.
+    pub(super) fn prepare(
+        &self,
+        st: &PlayState<'_>,
+        task: &Task,
+        hosts: &[String],
+        chain: &[&Common],
+    ) -> Vec<Prepared> {
+        use rayon::prelude::*;
+        hosts
+            .par_iter()
+            .map(|h| {
+                let vars = Arc::new(self.vars_for(st, h, chain));
+                let (items, first) = match &task.loop_ {
+                    Some(l) => (Some(self.loop_items(l, &vars)), None),
+                    None => (None, Some(self.render_item(task, chain, &vars))),
+                };
+                Prepared {
+                    host: h.clone(),
+                    vars,
+                    items,
+                    first,
+                }
+            })
+            .collect()
+    }
+
+    /// A task's conditions and then its arguments for one host (one loop item), rendered.
+    pub(super) fn render_item(
+        &self,
+        task: &Task,
+        chain: &[&Common],
+        vars: &Arc<TemplateVars>,
+    ) -> Rendered {
+        for c in chain {
+            for w in &c.when {
+                match self.templar.condition(w, vars) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Rendered::Stop(
+                            Status::Skipped,
+                            serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": w}),
+                        );
+                    }
+                    Err(e) => {
+                        return Rendered::Stop(
+                            Status::Failed,
+                            serde_json::json!({"failed": true, "changed": false, "msg": format!(
+                                "The conditional check '{}' failed: {e}",
+                                text(w)
+                            )}),
+                        );
+                    }
+                }
+            }
+        }
+        let Action::Module { args, .. } = &task.action else {
+            return Rendered::Stop(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": "not a module"}),
+            );
+        };
+        let rendered = self
+            .templar
+            .render(&Value::Object(args.clone()), vars)
+            .map_err(|e| e.to_string())
+            .map(|v| match v {
+                Value::Object(mut m) => {
+                    template::strip_omitted(&mut m);
+                    m
+                }
+                _ => Vars::new(),
+            });
+        Rendered::Args(rendered)
+    }
+
+    pub(super) async fn run_on_host(
+        &self,
+        task: &Task,
+        chain: &[&Common],
+        prepared: Prepared,
+    ) -> HostOutcome {
+        let Prepared {
+            host,
+            vars: base,
+            items,
+            first,
+        } = prepared;
+        let host = host.as_str();
+        let no_log = self
+            .flag(chain, |c| &c.no_log, &base, true)
+            .unwrap_or(false);
+        let ignore_errors = self
+            .flag(chain, |c| &c.ignore_errors, &base, false)
+            .unwrap_or(false);
+        let ignore_unreachable = self
+            .flag(chain, |c| &c.ignore_unreachable, &base, false)
+            .unwrap_or(false);
+        let outcome = |status, result: Value, item: Option<String>| HostOutcome {
+            host: host.to_string(),
+            status,
+            ignored: (status == Status::Failed && ignore_errors)
+                || (status == Status::Unreachable && ignore_unreachable),
+            result,
+            item,
+            no_log,
+            delegated: None,
+            always_show: false,
+            bare: false,
+        };
+        let fail = |msg: String| {
+            outcome(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": msg}),
+                None,
+            )
+        };
+
+        let mut out = if let Some(l) = &task.loop_ {
+            // Conditions are evaluated per item when the task loops.
+            let items = match items.unwrap_or_else(|| self.loop_items(l, &base)) {
+                Ok(i) => i,
+                Err(e) => return fail(e),
+            };
+            let lc = task.loop_control.clone().unwrap_or(Value::Null);
+            let loop_var = lc
+                .get("loop_var")
+                .and_then(Value::as_str)
+                .unwrap_or("item")
+                .to_string();
+            let index_var = lc
+                .get("index_var")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let pause = match lc.get("pause") {
+                None | Some(Value::Null) => Duration::ZERO,
+                Some(p) => match self
+                    .templar
+                    .render(p, &base)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| crate::bounds::seconds("loop_control pause", &p))
+                {
+                    Ok(d) => d,
+                    Err(e) => return fail(e),
+                },
+            };
+            let mut results = Vec::new();
+            let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+            let (mut always_show, mut bare) = (false, false);
+            for (i, item) in items.iter().enumerate() {
+                if self.interrupted() {
+                    return fail(ConnectionError::Interrupted.to_string());
+                }
+                if i > 0
+                    && !pause.is_zero()
+                    && let Err(ItemError::Failed(e)) = self.wait(host, pause).await
+                {
+                    return fail(e);
+                }
+                let mut v = (*base).clone();
+                v.insert_data(loop_var.clone(), item.clone());
+                if let Some(iv) = &index_var {
+                    v.insert_data(iv.clone(), Value::from(i));
+                }
+                v.insert_data("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                let v = Arc::new(v);
+                let label = lc
+                    .get("label")
+                    .and_then(|l| self.templar.render(l, &v).ok())
+                    .map(|l| text(&l))
+                    .unwrap_or_else(|| crate::pyrepr::str_of(item));
+                let mut o = self.run_item(task, host, chain, &v, None).await;
+                o.item = Some(label);
+                if let Value::Object(m) = &mut o.result {
+                    m.insert(loop_var.clone(), item.clone());
+                    m.insert("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                }
+                o.no_log = no_log;
+                if o.status == Status::Unreachable {
+                    o.ignored = ignore_unreachable;
+                    return o;
+                }
+                self.reporter.event(Event::Item(&o));
+                always_show |= o.always_show;
+                bare |= o.bare;
+                any_changed |= o.status == Status::Changed;
+                any_failed |= o.status == Status::Failed;
+                all_skipped &= o.status == Status::Skipped;
+                results.push(o.result);
+            }
+            let status = if any_failed {
+                Status::Failed
+            } else if all_skipped {
+                Status::Skipped
+            } else if any_changed {
+                Status::Changed
+            } else {
+                Status::Ok
+            };
+            let mut agg = serde_json::json!({"changed": any_changed, "results": results});
+            if any_failed {
+                agg["failed"] = Value::Bool(true);
+                agg["msg"] = Value::from("One or more items failed");
+            }
+            if all_skipped {
+                agg["skipped"] = Value::Bool(true);
+                if items.is_empty() {
+                    agg["skipped_reason"] = Value::from("No items in the list");
+                }
+            }
+            let mut o = outcome(status, agg, None);
+            o.always_show = always_show;
+            o.bare = bare;
+            o
+        } else {
+            let mut o = self.run_item(task, host, chain, &base, first).await;
+            o.no_log = no_log;
+            o
+        };
+        out.ignored = (out.status == Status::Failed && ignore_errors)
+            || (out.status == Status::Unreachable && ignore_unreachable);
+        if let Some(reg) = &task.register {
+            self.facts.set(host, reg, out.result.clone());
+        }
+        out
+    }
+
+    /// One run of a task (one loop item): when, args, module, until, changed/failed_when.
+    pub(super) async fn run_item(
+        &self,
+        task: &Task,
+        host: &str,
+        chain: &[&Common],
+        vars: &Arc<TemplateVars>,
+        rendered: Option<Rendered>,
+    ) -> HostOutcome {
+        let mk = |status, result| HostOutcome {
+            host: host.to_string(),
+            status,
+            ignored: false,
+            result,
+            item: None,
+            no_log: false,
+            delegated: None,
+            always_show: false,
+            bare: false,
+        };
+        let failed_msg = |msg: String| {
+            mk(
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "msg": msg}),
+            )
+        };
+        let args = match rendered.unwrap_or_else(|| self.render_item(task, chain, vars)) {
+            Rendered::Stop(status, result) => return mk(status, result),
+            Rendered::Args(a) => a,
+        };
+        let Action::Module { module, .. } = &task.action else {
+            return failed_msg("not a module".into());
+        };
+        let module: &'static Spec = module;
+        let number = |v: &Option<Value>, what: &str, default: Value| -> Result<Value, String> {
+            match v {
+                None => Ok(default),
+                Some(v) => self
+                    .templar
+                    .render(v, vars)
+                    .map_err(|e| format!("{what}: {e}")),
+            }
+        };
+        let retries = match number(&task.retries, "retries", Value::from(3))
+            .and_then(|r| crate::bounds::count("retries", &r))
+        {
+            Ok(r) => r,
+            Err(e) => return failed_msg(e),
+        };
+        let delay = match number(&task.delay, "delay", Value::from(5))
+            .and_then(|d| crate::bounds::seconds("delay", &d))
+        {
+            Ok(d) => d,
+            Err(e) => return failed_msg(e),
+        };
+        let attempts = if task.until.is_some() { retries + 1 } else { 1 };
+        let mut last = failed_msg("task did not run".into());
+        let mut delegated_to: Option<String> = None;
+        // (always shown, shown bare) of the last result.
+        let mut shown = (false, false);
+        for attempt in 1..=attempts {
+            let (status, mut result) = match self
+                .run_module(task, module, &args, host, chain, vars)
+                .await
+            {
+                Ok((r, delegated)) => {
+                    delegated_to = delegated.filter(|d| d != host);
+                    let status = if r.failed {
+                        Status::Failed
+                    } else if r.skipped {
+                        Status::Skipped
+                    } else if r.changed {
+                        Status::Changed
+                    } else {
+                        Status::Ok
+                    };
+                    if module.step() == Some(Step::IncludeVars) {
+                        // A vars file is the author's: its templates render when used.
+                        for (k, v) in &r.facts {
+                            self.facts.set_authored(host, k, v.clone());
+                        }
+                    } else {
+                        // Results of templating and facts from the host are data.
+                        for (k, v) in &r.facts {
+                            self.facts.set(host, k, v.clone());
+                        }
+                    }
+                    shown = (r.verbose_always, module.bare_result);
+                    (status, r.to_register())
+                }
+                Err(ItemError::Unreachable(e)) => {
+                    return mk(
+                        Status::Unreachable,
+                        serde_json::json!({"unreachable": true, "changed": false, "msg": e}),
+                    );
+                }
+                Err(ItemError::Failed(e)) => (
+                    Status::Failed,
+                    serde_json::json!({"failed": true, "changed": false, "msg": e}),
+                ),
+            };
+            let mut status = status;
+            // changed_when / failed_when see the result under the register name.
+            if task.changed_when.is_some() || task.failed_when.is_some() || task.until.is_some() {
+                let mut v = (**vars).clone();
+                if let Some(reg) = &task.register {
+                    v.insert_data(reg.clone(), result.clone());
+                }
+                let v = Arc::new(v);
+                if let Some(cw) = &task.changed_when {
+                    match self.templar.condition(cw, &v) {
+                        Ok(c) => {
+                            result["changed"] = Value::Bool(c);
+                            if status != Status::Failed && status != Status::Skipped {
+                                status = if c { Status::Changed } else { Status::Ok };
+                            }
+                        }
+                        Err(e) => return failed_msg(format!("changed_when: {e}")),
+                    }
+                }
+                if let Some(fw) = &task.failed_when {
+                    match self.templar.condition(fw, &v) {
+                        Ok(f) => {
+                            result["failed"] = Value::Bool(f);
+                            if f {
+                                status = Status::Failed;
+                            } else if status == Status::Failed {
+                                status = if result["changed"].as_bool().unwrap_or(false) {
+                                    Status::Changed
+                                } else {
+                                    Status::Ok
+                                };
+                            }
+                        }
+                        Err(e) => return failed_msg(format!("failed_when: {e}")),
+                    }
+                }
+                if let Some(u) = &task.until {
+                    result["attempts"] = Value::from(attempt);
+                    // An `until` that cannot be evaluated (an undefined variable) fails the
+                    // task with the reason, instead of retrying as if it were false.
+                    let done = match self.templar.condition(u, &v) {
+                        Ok(d) => d,
+                        Err(e) => return failed_msg(format!("until: {e}")),
+                    };
+                    if !done && attempt < attempts {
+                        if let Err(ItemError::Failed(e)) = self.wait(host, delay).await {
+                            return failed_msg(e);
+                        }
+                        last = mk(status, result);
+                        continue;
+                    }
+                    if !done {
+                        status = Status::Failed;
+                        result["failed"] = Value::Bool(true);
+                        result["msg"] = Value::from(format!(
+                            "Retried {retries} times; 'until' never became true"
+                        ));
+                    }
+                }
+            }
+            last = mk(status, result);
+            last.delegated = delegated_to;
+            (last.always_show, last.bare) = shown;
+            break;
+        }
+        last
+    }
+
+    pub(super) async fn run_module(
+        &self,
+        task: &Task,
+        module: &'static Spec,
+        args: &Result<Vars, String>,
+        host: &str,
+        chain: &[&Common],
+        vars: &Arc<TemplateVars>,
+    ) -> Result<(ModuleResult, Option<String>), ItemError> {
+        let args = args.as_ref().map_err(|e| ItemError::Failed(e.clone()))?;
+        let check = self
+            .flag(chain, |c| &c.check_mode, vars, false)
+            .unwrap_or(self.opts.check);
+        let diff = self
+            .flag(chain, |c| &c.diff, vars, false)
+            .unwrap_or(self.opts.diff);
+        if module.step() == Some(Step::IncludeVars) {
+            return self.include_vars(args).map(|r| (r, None));
+        }
+        let ctx = ModuleCtx {
+            check_mode: check,
+            diff,
+            verbosity: self.opts.verbosity,
+            templar: &self.templar,
+            vars,
+            files: &self.files,
+        };
+        // An argument the module cannot use is the author's to fix: say where the task is.
+        let plan = modules::plan(module, args, &ctx)
+            .map_err(|e| ItemError::Failed(format!("{e} (task at {})", task.origin)))?;
+        let plan = match plan {
+            Plan::Done(r) => return Ok((r, None)),
+            Plan::Wait(d, r) => {
+                self.wait(host, d).await?;
+                return Ok((r, None));
+            }
+            remote => remote,
+        };
+        let delegate = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.delegate_to.as_ref())
+            .map(|d| self.templar.render(d, vars).map(|v| text(&v)))
+            .transpose()
+            .map_err(|e| ItemError::Failed(e.to_string()))?;
+        let (conn_host, conn_vars) = match &delegate {
+            Some(d) if d != host => (d.as_str(), Cow::Owned((*self.inventory_vars(d)).clone())),
+            _ => (host, Cow::Owned(connection_settings(vars))),
+        };
+        let conn_vars = self.with_remote_user(conn_vars, chain, vars);
+        let conn = self
+            .connection(conn_host, &conn_vars)
+            .await
+            .map_err(|e| ItemError::Unreachable(e.to_string()))?;
+        let escalation = self.escalation(chain, vars);
+        let timeout = chain
+            .iter()
+            .rev()
+            .find_map(|c| c.timeout.as_ref())
+            .map(|t| {
+                self.templar
+                    .render(t, vars)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| crate::bounds::seconds("timeout", &t))
+            })
+            .transpose()
+            .map_err(ItemError::Failed)?
+            .filter(|d| !d.is_zero());
+        let env = chain
+            .iter()
+            .filter_map(|c| c.environment.as_ref())
+            .filter_map(|e| self.templar.render(e, vars).ok())
+            .fold(Vars::new(), |mut acc, e| {
+                if let Value::Object(m) = e {
+                    acc.extend(m);
+                }
+                acc
+            });
+        let mut prelude = String::new();
+        for (k, v) in &env {
+            if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                prelude.push_str(&format!(
+                    "export {k}={}\n",
+                    crate::connection::quote(&text(v))
+                ));
+            }
+        }
+        let mut plan = plan;
+        let mut cut = false;
+        loop {
+            match plan {
+                Plan::Done(r) => return Ok((self.cut_output(module, r, cut), delegate)),
+                Plan::Wait(d, r) => {
+                    self.wait(host, d).await?;
+                    return Ok((r, delegate));
+                }
+                Plan::Remote {
+                    script,
+                    stdin,
+                    then,
+                } => {
+                    let full = format!("{prelude}{script}");
+                    let out = conn
+                        .exec(ExecRequest {
+                            command: &full,
+                            stdin: stdin.as_deref(),
+                            escalation: escalation.as_ref(),
+                            timeout,
+                        })
+                        .await;
+                    match out {
+                        Ok(o) => {
+                            cut |= o.truncated;
+                            plan = then(o);
+                        }
+                        Err(e) if e.is_unreachable() => {
+                            return Err(ItemError::Unreachable(e.to_string()));
+                        }
+                        Err(e) => {
+                            if matches!(e, ConnectionError::Interrupted) {
+                                self.mark_interrupted(host);
+                            }
+                            return Err(ItemError::Failed(e.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A result built from output cut at `--output-cap`. Command-like modules say so
+    /// (`truncated`, and a warning shown with the result); any other module's result would
+    /// be wrong without saying so (a slurped or fetched file cut short), so it fails.
+    pub(super) fn cut_output(&self, module: &Spec, mut r: ModuleResult, cut: bool) -> ModuleResult {
+        if !cut {
+            return r;
+        }
+        let cap = self.opts.connect.output_cap;
+        if module.output == Output::Command {
+            r.data.insert("truncated".into(), Value::Bool(true));
+            let warning = Value::from(format!(
+                "output cut: only the first {cap} bytes of each stream were kept (--output-cap)"
+            ));
+            match r.data.get_mut("warnings") {
+                Some(Value::Array(w)) => w.push(warning),
+                _ => {
+                    r.data
+                        .insert("warnings".into(), Value::Array(vec![warning]));
+                }
+            }
+            r
+        } else {
+            ModuleResult::failed(format!(
+                "the host's answer was longer than the {cap}-byte cap per stream, so the result would be incomplete; raise --output-cap"
+            ))
+        }
+    }
+
+    pub(super) fn include_vars(&self, args: &Vars) -> Result<ModuleResult, ItemError> {
+        let (rel, name) =
+            modules::include_vars::parse(args).map_err(|e| ItemError::Failed(e.to_string()))?;
+        let path = self.playbook_dir.join(&rel);
+        let path = if path.exists() {
+            path
+        } else {
+            self.playbook_dir.join("vars").join(&rel)
+        };
+        let node = crate::yaml::load_file(&path).map_err(|e| ItemError::Failed(e.to_string()))?;
+        let mut r = ModuleResult::ok();
+        match node.to_value() {
+            Value::Object(m) => {
+                if let Some(name) = name {
+                    r.facts.insert(name, Value::Object(m.clone()));
+                } else {
+                    r.facts = m.clone();
+                }
+                r.data.insert("ansible_facts".into(), Value::Object(m));
+            }
+            Value::Null => {}
+            _ => {
+                return Err(ItemError::Failed(format!(
+                    "{} must hold a mapping",
+                    path.display()
+                )));
+            }
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,212 @@
+//! Loop items: `loop`, `with_items`, `with_list`, `with_dict`, `with_fileglob` and
+//! `with_sequence` turned into the list of items a task runs for.
+//!
+//! Owns: rendering a loop's source with a host's variables and Ansible's flattening and
+//! sequence rules. Must not: run items (the task runner does) or touch hosts.
+
+use super::*;
+
+/// `with_sequence`: `start=1 end=5 stride=1 format=web%02d` or `count=3`, or `1-5`.
+pub(super) fn sequence(spec: &str) -> Result<Vec<Value>, String> {
+    let (mut start, mut end, mut stride, mut format, mut count) =
+        (1i64, None, 1i64, "%d".to_string(), None);
+    for word in spec.split_whitespace() {
+        if let Some((k, v)) = word.split_once('=') {
+            let num = || {
+                v.parse::<i64>()
+                    .map_err(|_| format!("with_sequence: bad number '{v}'"))
+            };
+            match k {
+                "start" => start = num()?,
+                "end" => end = Some(num()?),
+                "stride" => stride = num()?,
+                "count" => count = Some(num()?),
+                "format" => format = v.to_string(),
+                other => return Err(format!("with_sequence: unknown option '{other}'")),
+            }
+        } else if let Some((a, b)) = word.split_once('-') {
+            start = a
+                .parse()
+                .map_err(|_| format!("with_sequence: bad range '{word}'"))?;
+            end = Some(
+                b.parse()
+                    .map_err(|_| format!("with_sequence: bad range '{word}'"))?,
+            );
+        }
+    }
+    let end = match (end, count) {
+        (Some(e), _) => e,
+        (None, Some(c)) => start + (c - 1) * stride,
+        (None, None) => return Err("with_sequence needs 'end' or 'count'".into()),
+    };
+    if stride == 0 {
+        return Err("with_sequence: stride cannot be 0".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::from(printf_int(&format, i)));
+        i += stride;
+        if out.len() > 1_000_000 {
+            return Err("with_sequence: too many items".into());
+        }
+    }
+    Ok(out)
+}
+
+/// Enough of printf for sequence formats: `%d`, `%02d`, `%x`, `%o` inside other text.
+pub(super) fn printf_int(fmt: &str, n: i64) -> String {
+    let Some(p) = fmt.find('%') else {
+        return fmt.to_string();
+    };
+    let rest = &fmt[p + 1..];
+    let spec_end = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let (flags, conv) = (
+        &rest[..spec_end],
+        rest[spec_end..].chars().next().unwrap_or('d'),
+    );
+    let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+    let zero = flags.starts_with('0');
+    let body = match conv {
+        'x' => format!("{n:x}"),
+        'X' => format!("{n:X}"),
+        'o' => format!("{n:o}"),
+        _ => n.to_string(),
+    };
+    let padded = if zero {
+        format!("{body:0>width$}")
+    } else {
+        format!("{body:>width$}")
+    };
+    format!(
+        "{}{}{}",
+        &fmt[..p],
+        padded,
+        &rest[(spec_end + 1).min(rest.len())..]
+    )
+}
+
+/// `with_fileglob`: files (not directories) matching a pattern, relative to the playbook.
+pub(super) fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
+    let full = if Path::new(pattern).is_absolute() {
+        PathBuf::from(pattern)
+    } else {
+        base.join(pattern)
+    };
+    let (dir, file_pat) = match (full.parent(), full.file_name()) {
+        (Some(d), Some(f)) => (d.to_path_buf(), f.to_string_lossy().into_owned()),
+        _ => return Vec::new(),
+    };
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .filter(|e| {
+                    crate::connection::known_hosts::wildcard_match_case(
+                        &file_pat,
+                        &e.file_name().to_string_lossy(),
+                    )
+                })
+                .map(|e| e.path().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+impl Runner<'_> {
+    /// Items a task loops over, rendered with the host's variables.
+    pub(super) fn loop_items(
+        &self,
+        l: &Loop,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<Vec<Value>, String> {
+        let render = |v: &Value| -> Result<Value, String> {
+            match v {
+                Value::String(s) if !template::is_template(s) => {
+                    self.templar.eval(s, vars).map_err(|e| e.to_string())
+                }
+                other => self.templar.render(other, vars).map_err(|e| e.to_string()),
+            }
+        };
+        let list = |v: Value| -> Result<Vec<Value>, String> {
+            match v {
+                Value::Array(a) => Ok(a),
+                Value::Null => Ok(Vec::new()),
+                other => Err(format!("loop needs a list, got {other}")),
+            }
+        };
+        match l {
+            Loop::Items(v) => list(render(v)?),
+            Loop::WithItems { items, flatten } => {
+                let rendered = match items {
+                    Value::Array(a) => Value::Array(
+                        a.iter()
+                            .map(|i| self.templar.render(i, vars).map_err(|e| e.to_string()))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    other => render(other)?,
+                };
+                let items = list(rendered)?;
+                if !flatten {
+                    return Ok(items);
+                }
+                Ok(items
+                    .into_iter()
+                    .flat_map(|i| match i {
+                        Value::Array(inner) => inner,
+                        other => vec![other],
+                    })
+                    .collect())
+            }
+            Loop::WithDict(v) => match render(v)? {
+                Value::Object(m) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                    .collect()),
+                other => Err(format!("with_dict needs a mapping, got {other}")),
+            },
+            Loop::WithSequence(v) => {
+                let spec = text(&self.templar.render(v, vars).map_err(|e| e.to_string())?);
+                sequence(&spec)
+            }
+            Loop::WithFileglob(v) => {
+                let patterns = match self.templar.render(v, vars).map_err(|e| e.to_string())? {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let mut out = Vec::new();
+                for p in patterns {
+                    out.extend(
+                        fileglob(&self.playbook_dir, &text(&p))
+                            .into_iter()
+                            .map(Value::from),
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences() {
+        assert_eq!(
+            sequence("start=1 end=3").unwrap(),
+            vec![Value::from("1"), Value::from("2"), Value::from("3")]
+        );
+        assert_eq!(
+            sequence("count=2 format=web%02d").unwrap(),
+            vec![Value::from("web01"), Value::from("web02")]
+        );
+        assert_eq!(sequence("0-6 stride=3").unwrap().len(), 3);
+        assert!(sequence("start=1").is_err());
+    }
+}
