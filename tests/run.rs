@@ -587,13 +587,14 @@ fn roles_with_defaults_vars_handlers_templates_and_dependencies() {
         .collect();
     assert_eq!(
         names,
+        // A role's tasks and handlers are named `role : task`, as ansible-core names them.
         [
             "before roles",
-            "common task",
-            "render",
-            "role vars",
+            "common : common task",
+            "web : render",
+            "web : role vars",
             "after roles",
-            "restart web"
+            "web : restart web"
         ]
     );
     // Role defaults are play-wide (lowest precedence); role params stay in the role.

@@ -903,6 +903,15 @@ impl<'a> Runner<'a> {
             }
             _ => name.clone(),
         };
+        // A role's task is shown as `role : task`, as Ansible names it.
+        let shown = match chain
+            .iter()
+            .rev()
+            .find_map(|c| c.vars.get("role_name").and_then(Value::as_str))
+        {
+            Some(role) => format!("{role} : {shown}"),
+            None => shown,
+        };
         self.reporter.event(Event::TaskStart {
             name: &shown,
             origin: &task.origin,

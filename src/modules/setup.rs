@@ -59,6 +59,24 @@ if command -v ip >/dev/null 2>&1; then
 fi
 echo "user_id=$(id -un)"
 echo "user_uid=$(id -u)"
+p1=$(cat /proc/1/comm 2>/dev/null); p1=${p1##*/}
+case "$p1" in init|*sh) p1= ;; esac
+if [ -n "$p1" ]; then
+  case "$p1" in procd) sm=openwrt_init ;; runit-init) sm=runit ;; svscan) sm=svc ;; openrc-init) sm=openrc ;; *) sm=$p1 ;; esac
+elif command -v systemctl >/dev/null 2>&1 && { [ -d /run/systemd/system ] || [ -d /dev/.run/systemd ] || [ -d /dev/.systemd ]; }; then sm=systemd
+elif command -v initctl >/dev/null 2>&1 && [ -d /etc/init ]; then sm=upstart
+elif [ -e /sbin/openrc ]; then sm=openrc
+elif [ -L /sbin/init ] && case "$(readlink -f /sbin/init)" in *systemd) true ;; *) false ;; esac; then sm=systemd
+elif [ -d /etc/init.d ]; then sm=sysvinit
+else sm=service
+fi
+echo "service_mgr=$sm"
+pm=unknown
+for c in /usr/bin/apt-get:apt /usr/bin/dnf5:dnf5 /usr/bin/dnf:dnf /usr/bin/yum:yum /sbin/apk:apk /usr/bin/zypper:zypper /usr/bin/pacman:pacman; do
+  if [ -x "${c%%:*}" ]; then pm=${c##*:}; break; fi
+done
+echo "pkg_mgr=$pm"
+printf '__ENV__\0'; env -0
 "#;
 
 fn distribution(id: &str, name: &str) -> String {
@@ -106,6 +124,13 @@ fn finish(out: ExecOutput) -> ModuleResult {
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
+    // key=value lines, then the environment, NUL-separated (values may hold newlines).
+    let (text, env_part) = text.split_once("__ENV__\0").unwrap_or((&text, ""));
+    let env: serde_json::Map<String, Value> = env_part
+        .split('\0')
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
     let kv: std::collections::HashMap<&str, &str> =
         text.lines().filter_map(|l| l.split_once('=')).collect();
     let get = |k: &str| kv.get(k).copied().unwrap_or("").trim().to_string();
@@ -135,6 +160,9 @@ fn finish(out: ExecOutput) -> ModuleResult {
         },
         "user_id": get("user_id"),
         "user_uid": num("user_uid"),
+        "service_mgr": get("service_mgr"),
+        "pkg_mgr": get("pkg_mgr"),
+        "env": env,
     });
     let mut r = ModuleResult::ok();
     let facts = facts.as_object().cloned().unwrap_or_default();

@@ -155,9 +155,10 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     if w.make_dirs && !w.check {
         s.push_str("d=$(dirname -- \"$p\"); mkdir -p -- \"$d\" || exit 1\n");
     }
-    if w.make_dirs && w.check {
-        // Checking a tree whose directories do not exist yet: nothing to compare with.
-        s.push_str("d=$(dirname -- \"$p\")\n");
+    if w.check {
+        // Checking a file whose directory does not exist yet (an earlier task would create
+        // it; check mode did not): it would be written, as ansible-core reports it.
+        s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo changed=1; exit 0; fi\n");
     } else {
         s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n");
     }

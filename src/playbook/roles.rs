@@ -171,6 +171,8 @@ fn apply(
         Value::from(dir.to_string_lossy().into_owned()),
     );
     vars.insert("role_name".into(), Value::from(name.as_str()));
+    // Ansible's magic variable for the role a task belongs to (the name as written).
+    vars.insert("ansible_role_name".into(), Value::from(name.as_str()));
     common.vars = vars;
     let load = |sub: &str, handler: bool| -> Result<Vec<Task>, PlaybookError> {
         let Some(p) = main_file(&dir, sub) else {

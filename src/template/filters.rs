@@ -196,7 +196,73 @@ fn result_flag(v: &JValue, key: &str) -> bool {
     }
 }
 
+/// Ansible's `comment` filter: `text` as a comment block in one of its styles, with its
+/// `decoration`, `prefix`, `postfix`, `beginning`, `end` and `newline` options.
+fn comment(text: String, style: Option<String>, kw: Kwargs) -> Result<String, Error> {
+    let style = style.unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => {
+            return Err(fail(format!(
+                "Invalid style '{other}'. Available styles: plain, erlang, c, cblock, xml"
+            )));
+        }
+    };
+    let text_kw = |k: &str| kw.get::<Option<String>>(k);
+    let count_kw = |k: &str| kw.get::<Option<usize>>(k).map(|c| c.unwrap_or(1));
+    let decoration = text_kw("decoration")?.unwrap_or_else(|| decoration.to_string());
+    let prepost = decoration.trim_end().to_string();
+    let newline = text_kw("newline")?.unwrap_or_else(|| "\n".into());
+    let beginning = text_kw("beginning")?.unwrap_or_else(|| beginning.to_string());
+    let end = text_kw("end")?.unwrap_or_else(|| end.to_string());
+    let prefix = text_kw("prefix")?.unwrap_or_else(|| prepost.clone());
+    let postfix = text_kw("postfix")?.unwrap_or(prepost);
+    let (prefix_count, postfix_count) = (count_kw("prefix_count")?, count_kw("postfix_count")?);
+    kw.assert_all_used()?;
+    if prefix_count > 1000 || postfix_count > 1000 {
+        return Err(fail(
+            "comment: prefix_count and postfix_count go up to 1000",
+        ));
+    }
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push_str(&newline);
+    }
+    if !prefix.is_empty() {
+        let one = if prefix == newline {
+            newline.clone()
+        } else {
+            format!("{prefix}{newline}")
+        };
+        out.push_str(&one.repeat(prefix_count));
+    }
+    let body = format!(
+        "{decoration}{}",
+        text.replace(&newline, &format!("{newline}{decoration}"))
+    )
+    .replace(
+        &format!("{decoration}{newline}"),
+        &format!("{}{newline}", decoration.trim_end()),
+    );
+    out.push_str(&body);
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&newline);
+        out.push_str(&end);
+    }
+    Ok(out)
+}
+
 pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("comment", comment);
     env.add_filter("bool", |v: JValue| ansible_bool(&json_of(&v)));
     env.add_filter("d", minijinja::filters::default);
     env.add_filter("to_json", |v: JValue| -> Result<String, Error> {

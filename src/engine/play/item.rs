@@ -447,7 +447,7 @@ impl Runner<'_> {
             .flag(chain, |c| &c.diff, vars, false)
             .unwrap_or(self.opts.diff);
         if module.step() == Some(Step::IncludeVars) {
-            return self.include_vars(args).map(|r| (r, None));
+            return self.include_vars(task, args, vars).map(|r| (r, None));
         }
         let ctx = ModuleCtx {
             check_mode: check,
@@ -588,15 +588,17 @@ impl Runner<'_> {
         }
     }
 
-    pub(super) fn include_vars(&self, args: &Vars) -> Result<ModuleResult, ItemError> {
+    pub(super) fn include_vars(
+        &self,
+        task: &Task,
+        args: &Vars,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<ModuleResult, ItemError> {
         let (rel, name) =
             modules::include_vars::parse(args).map_err(|e| ItemError::Failed(e.to_string()))?;
-        let path = self.playbook_dir.join(&rel);
-        let path = if path.exists() {
-            path
-        } else {
-            self.playbook_dir.join("vars").join(&rel)
-        };
+        let path = self
+            .find_file(task, vars, "vars", &rel)
+            .map_err(ItemError::Failed)?;
         let node = crate::yaml::load_file(&path).map_err(|e| ItemError::Failed(e.to_string()))?;
         let mut r = ModuleResult::ok();
         match node.to_value() {
@@ -607,6 +609,10 @@ impl Runner<'_> {
                     r.facts = m.clone();
                 }
                 r.data.insert("ansible_facts".into(), Value::Object(m));
+                r.data.insert(
+                    "ansible_included_var_files".into(),
+                    Value::from(vec![path.to_string_lossy().into_owned()]),
+                );
             }
             Value::Null => {}
             _ => {
@@ -617,5 +623,50 @@ impl Runner<'_> {
             }
         }
         Ok(r)
+    }
+
+    /// A file a task names (`include_vars`, ...), looked up as Ansible does: in the role's
+    /// `subdir` and the role, beside the task's file, then in the playbook's `subdir` and
+    /// the playbook's directory. An absolute path is taken as it is.
+    pub(super) fn find_file(
+        &self,
+        task: &Task,
+        vars: &Arc<TemplateVars>,
+        subdir: &str,
+        rel: &str,
+    ) -> Result<PathBuf, String> {
+        if Path::new(rel).is_absolute() {
+            return Ok(PathBuf::from(rel));
+        }
+        let mut bases: Vec<PathBuf> = Vec::new();
+        if let Some(role) = vars.get("role_path").and_then(Value::as_str) {
+            bases.push(PathBuf::from(role));
+        }
+        if let Some(dir) = task.origin.file.parent() {
+            bases.push(dir.to_path_buf());
+            // A role's task file sits in `tasks/`: its role is one up.
+            if dir.file_name().is_some_and(|n| n == "tasks")
+                && let Some(up) = dir.parent()
+            {
+                bases.push(up.to_path_buf());
+            }
+        }
+        bases.push(self.playbook_dir.clone());
+        let mut looked = Vec::new();
+        for b in &bases {
+            for c in [b.join(subdir).join(rel), b.join(rel)] {
+                if c.is_file() {
+                    return Ok(c);
+                }
+                if !looked.contains(&c) {
+                    looked.push(c);
+                }
+            }
+        }
+        let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+        Err(format!(
+            "could not find '{rel}' (looked in: {})",
+            looked.join(", ")
+        ))
     }
 }
