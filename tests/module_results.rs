@@ -42,6 +42,7 @@ const VOLATILE: &[&str] = &[
     "elapsed",
     "src",
     "exception",
+    "failed_when_suppressed_exception",
     "version",
 ];
 
@@ -75,6 +76,14 @@ const OUTPUT: &[&str] = &["stdout", "stderr", "stdout_lines", "stderr_lines"];
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results")
+}
+
+/// `become: true` tasks (services, packages) sudo with the fleet user's password.
+fn become_password() -> String {
+    format!(
+        "ansible_become_password={}",
+        common::fleet::FLEET_SUDO_PASSWORD
+    )
 }
 
 fn playbooks() -> Vec<PathBuf> {
@@ -168,6 +177,7 @@ fn run_olympus(fleet: &Fleet, pb: &Path) -> Value {
         .olympus("run", &fleet.inventory)
         .arg(pb)
         .args(["--output", "json", "-f", "2", "-e", &format!("root={ROOT}")])
+        .args(["-e", &become_password()])
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("OLYMPUS_UNSET_X")
         .output()
@@ -266,6 +276,7 @@ fn record_results_with_ansible_core() {
             .arg("-i")
             .arg(&fleet.inventory)
             .args(["-f", "2", "-e", &format!("root={ROOT}")])
+            .args(["-e", &become_password()])
             .env("ANSIBLE_STDOUT_CALLBACK", "olympus_results")
             .env(
                 "ANSIBLE_CALLBACK_PLUGINS",
@@ -289,6 +300,7 @@ fn record_results_with_ansible_core() {
             )
         });
         let path = pb.with_extension("expected.json");
+        let doc = portable(&doc.to_string());
         std::fs::write(
             &path,
             serde_json::to_string_pretty(&doc).expect("json") + "\n",

@@ -31,6 +31,7 @@ mod ping;
 mod raw;
 mod replace;
 mod script;
+mod service;
 mod set_fact;
 pub mod setup;
 mod shell;

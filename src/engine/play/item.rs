@@ -385,6 +385,7 @@ impl Runner<'_> {
                     match self.templar.condition(fw, &v) {
                         Ok(f) => {
                             result["failed"] = Value::Bool(f);
+                            result["failed_when_result"] = Value::Bool(f);
                             if f {
                                 status = Status::Failed;
                             } else if status == Status::Failed {
