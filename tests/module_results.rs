@@ -9,6 +9,7 @@
 //! The expected files are recorded by `record_results_with_ansible_core` below:
 //!   OLYMPUS_ANSIBLE_PLAYBOOK=/path/to/venv/bin/ansible-playbook \
 //!     cargo test --test module_results -- --ignored record
+//! (`OLYMPUS_RECORD_ONLY=packages` records one playbook)
 //! (ansible-core from PyPI in a throwaway venv; never a dependency of olympus), with the
 //! stdout callback in tests/fixtures/results/callback_plugins/.
 
@@ -44,6 +45,7 @@ const VOLATILE: &[&str] = &[
     "exception",
     "failed_when_suppressed_exception",
     "version",
+    "cache_update_time",
 ];
 
 /// Keys ansible-core returns that olympus does not (yet), with the reason. Each is a known
@@ -55,6 +57,14 @@ const NOT_YET: &[(&str, &str)] = &[(
 
 /// Task results compared differently on purpose: (task, keys, why).
 const BY_DESIGN: &[(&str, &[&str], &str)] = &[
+    ("install a pinned version", OUTPUT, APT_OUTPUT),
+    ("latest", OUTPUT, APT_OUTPUT),
+    ("two packages with package", OUTPUT, APT_OUTPUT),
+    ("remove in check mode", OUTPUT, APT_OUTPUT),
+    ("remove with purge", OUTPUT, APT_OUTPUT),
+    ("a deb file", OUTPUT, APT_OUTPUT),
+    ("a deb file again", OUTPUT, APT_OUTPUT),
+    ("clean up", OUTPUT, APT_OUTPUT),
     (
         "Gathering Facts",
         &["ansible_facts"],
@@ -73,6 +83,9 @@ const BY_DESIGN: &[(&str, &[&str], &str)] = &[
 ];
 
 const OUTPUT: &[&str] = &["stdout", "stderr", "stdout_lines", "stderr_lines"];
+
+/// apt-get's and dpkg's own words (ansible-core drives python-apt, olympus apt-get).
+const APT_OUTPUT: &str = "apt's output: ansible-core drives python-apt and dpkg, olympus apt-get";
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results")
@@ -95,6 +108,99 @@ fn playbooks() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Where packages.yml finds its apt repository.
+const APT_REPO: &str = "/tmp/olympus-apt-repo";
+
+/// A local apt repository of small packages built here with dpkg-deb: olympus-test-a 1.0
+/// and 2.0, olympus-test-b 1.0, and olympus-test-c 1.0 (only as a file, not indexed).
+fn apt_repo() {
+    let repo = Path::new(APT_REPO);
+    let _ = std::fs::remove_dir_all(repo);
+    std::fs::create_dir_all(repo).expect("repo");
+    let mut index = String::new();
+    for (name, version, indexed) in [
+        ("olympus-test-a", "1.0", true),
+        ("olympus-test-a", "2.0", true),
+        ("olympus-test-b", "1.0", true),
+        ("olympus-test-c", "1.0", false),
+    ] {
+        let build = tempfile::tempdir().expect("tmp");
+        let root = build.path().join("pkg");
+        std::fs::create_dir_all(root.join("DEBIAN")).expect("DEBIAN");
+        std::fs::create_dir_all(root.join("usr/share/doc").join(name)).expect("doc");
+        let control = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: olympus tests <tests@example.invalid>\nDescription: a package for olympus's tests\n"
+        );
+        std::fs::write(root.join("DEBIAN/control"), &control).expect("control");
+        std::fs::write(
+            root.join("usr/share/doc").join(name).join("README"),
+            format!("{name} {version}\n"),
+        )
+        .expect("readme");
+        let file = format!("{name}_{version}_all.deb");
+        let out = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(repo.join(&file))
+            .output()
+            .expect("dpkg-deb");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if indexed {
+            let data = std::fs::read(repo.join(&file)).expect("deb");
+            use sha2_free::sha256_hex;
+            index.push_str(&control);
+            index.push_str(&format!(
+                "Filename: ./{file}\nSize: {}\nSHA256: {}\n\n",
+                data.len(),
+                sha256_hex(&data)
+            ));
+        }
+    }
+    std::fs::write(repo.join("Packages"), index).expect("Packages");
+    std::fs::create_dir_all(repo.join("none.d")).expect("none.d");
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX", APT_REPO])
+        .status();
+}
+
+/// packages.yml points apt at the local repository only; a run that stopped half-way (a
+/// failed assertion, a panic) must not leave the machine's apt that way: dropping this
+/// removes the setting.
+struct AptSettingGuard;
+
+impl Drop for AptSettingGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file("/etc/apt/apt.conf.d/99olympus-test");
+    }
+}
+
+/// SHA-256 through coreutils (the tests need no hashing crate of their own).
+mod sha2_free {
+    pub fn sha256_hex(data: &[u8]) -> String {
+        use std::io::Write;
+        let mut c = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(data)
+            .expect("write");
+        let out = c.wait_with_output().expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
 }
 
 /// A fresh, world-writable root (the fleet logs in as an unprivileged user).
@@ -196,6 +302,7 @@ fn run_olympus(fleet: &Fleet, pb: &Path) -> Value {
 
 #[test]
 fn registered_results_match_ansible_core() {
+    let _apt = AptSettingGuard;
     let fleet = Fleet::start(HOSTS);
     let books = playbooks();
     assert!(books.len() >= 3, "result playbooks are missing");
@@ -207,6 +314,7 @@ fn registered_results_match_ansible_core() {
         )
         .expect("fixture JSON");
         reset_root();
+        apt_repo();
         let got_doc = run_olympus(&fleet, pb);
         let (want, got) = (ansible_tasks(&want_doc), olympus_tasks(&got_doc));
         let mut diffs = Vec::new();
@@ -263,14 +371,24 @@ fn record_results_with_ansible_core() {
     let Ok(ansible) = std::env::var("OLYMPUS_ANSIBLE_PLAYBOOK") else {
         panic!("set OLYMPUS_ANSIBLE_PLAYBOOK to an ansible-playbook from ansible-core");
     };
+    let _apt = AptSettingGuard;
     let fleet = Fleet::start(HOSTS);
     let ssh_args = format!(
         "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
         fleet.known_hosts.display()
     );
     let home = tempfile::tempdir().expect("tmp");
+    // OLYMPUS_RECORD_ONLY=packages records packages.yml alone.
+    let only = std::env::var("OLYMPUS_RECORD_ONLY").ok();
     for pb in playbooks() {
+        if only
+            .as_deref()
+            .is_some_and(|o| pb.file_stem().is_none_or(|s| s != o))
+        {
+            continue;
+        }
         reset_root();
+        apt_repo();
         let out = Command::new(&ansible)
             .arg(&pb)
             .arg("-i")

@@ -14,6 +14,7 @@ pub mod reference;
 pub mod registry;
 mod write;
 
+mod apt;
 mod assert;
 mod blockinfile;
 mod command;
@@ -26,6 +27,7 @@ pub mod include_tasks;
 pub mod include_vars;
 mod lineinfile;
 pub mod meta;
+mod package;
 mod pause;
 mod ping;
 mod raw;

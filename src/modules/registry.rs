@@ -222,6 +222,7 @@ impl Spec {
 
 /// Every implemented module, sorted by name.
 pub static MODULES: &[&Spec] = &[
+    &super::apt::SPEC,
     &super::assert::SPEC,
     &super::blockinfile::SPEC,
     &super::command::SPEC,
@@ -235,6 +236,7 @@ pub static MODULES: &[&Spec] = &[
     &super::include_vars::SPEC,
     &super::lineinfile::SPEC,
     &super::meta::SPEC,
+    &super::package::SPEC,
     &super::pause::SPEC,
     &super::ping::SPEC,
     &super::raw::SPEC,
@@ -280,7 +282,6 @@ pub fn is_unimplemented_builtin(name: &str) -> bool {
 /// ansible-core 2.19's `ansible.builtin` modules that olympus does not implement.
 pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "add_host",
-    "apt",
     "apt_key",
     "apt_repository",
     "assemble",
@@ -306,7 +307,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "iptables",
     "known_hosts",
     "mount_facts",
-    "package",
     "package_facts",
     "pip",
     "reboot",
