@@ -23,6 +23,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod group;
 pub mod include_tasks;
 pub mod include_vars;
 mod lineinfile;
@@ -40,6 +41,7 @@ mod shell;
 mod slurp;
 mod stat;
 mod template;
+mod user;
 mod wait_for;
 
 use bytes::Bytes;

@@ -231,6 +231,7 @@ pub static MODULES: &[&Spec] = &[
     &super::fail::SPEC,
     &super::fetch::SPEC,
     &super::file::SPEC,
+    &super::group::SPEC,
     &super::include_tasks::IMPORT_SPEC,
     &super::include_tasks::SPEC,
     &super::include_vars::SPEC,
@@ -249,6 +250,7 @@ pub static MODULES: &[&Spec] = &[
     &super::slurp::SPEC,
     &super::stat::SPEC,
     &super::template::SPEC,
+    &super::user::SPEC,
     &super::wait_for::SPEC,
 ];
 
@@ -298,7 +300,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "get_url",
     "getent",
     "git",
-    "group",
     "group_by",
     "hostname",
     "import_playbook",
@@ -320,7 +321,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "tempfile",
     "unarchive",
     "uri",
-    "user",
     "validate_argument_spec",
     "wait_for_connection",
     "yum",
