@@ -4,6 +4,7 @@
 //! Data flows one way: parse → plan → execute → report.
 
 pub mod bounds;
+pub mod config;
 pub mod connection;
 pub mod engine;
 pub mod inventory;

@@ -120,6 +120,50 @@ struct InventorySources {
     limit: Option<String>,
 }
 
+/// Hosts worked on at once when neither -f nor ansible.cfg says.
+const DEFAULT_FORKS: usize = 50;
+
+impl InventorySources {
+    /// ansible.cfg's (or ANSIBLE_INVENTORY's) inventory, when -i is not given.
+    fn apply(&mut self, cfg: &olympus::config::AnsibleConfig) {
+        if self.inventory.is_empty() {
+            self.inventory = cfg.inventory.clone();
+        }
+    }
+}
+
+impl ConnectionArgs {
+    /// ansible.cfg and ANSIBLE_* settings, for what the command line does not give.
+    fn apply(&mut self, cfg: &olympus::config::AnsibleConfig) {
+        self.forks = self.forks.or(cfg.forks);
+        self.user = self.user.take().or_else(|| cfg.remote_user.clone());
+        self.private_key = self
+            .private_key
+            .take()
+            .or_else(|| cfg.private_key_file.clone());
+        self.connect_timeout = self.connect_timeout.or(cfg.timeout);
+        if self.host_key_checking.is_none() {
+            self.host_key_checking = cfg.host_key_checking.map(|on| {
+                if on {
+                    HostKeyCheckingArg::Strict
+                } else {
+                    HostKeyCheckingArg::Off
+                }
+            });
+        }
+        self.become_ |= cfg.become_ == Some(true);
+        self.become_user = self.become_user.take().or_else(|| cfg.become_user.clone());
+        if self.become_method.is_none() {
+            self.become_method = match cfg.become_method.as_deref() {
+                Some("su") => Some(BecomeMethod::Su),
+                Some("sudo") => Some(BecomeMethod::Sudo),
+                _ => None,
+            };
+        }
+        self.ask_become_pass |= cfg.become_ask_pass == Some(true);
+    }
+}
+
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Playbook files to run, in order.
@@ -186,9 +230,9 @@ enum BecomeMethod {
 /// How to reach hosts; the inventory's ansible_* variables win over -u and --private-key.
 #[derive(Args, Debug)]
 struct ConnectionArgs {
-    /// Hosts worked on at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_name = "N")]
-    forks: usize,
+    /// Hosts worked on at once [default: 50, or forks in ansible.cfg].
+    #[arg(short = 'f', long, value_name = "N")]
+    forks: Option<usize>,
     /// Log in as USER where the inventory sets no ansible_user.
     #[arg(short = 'u', long, value_name = "USER")]
     user: Option<String>,
@@ -209,9 +253,10 @@ struct ConnectionArgs {
     /// stays bounded by forks × this cap whatever hosts print.
     #[arg(long, default_value = "4M", value_name = "SIZE", value_parser = parse_size)]
     output_cap: usize,
-    /// Seconds to wait for a connection (TCP, handshake and authentication).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    connect_timeout: u64,
+    /// Seconds to wait for a connection (TCP, handshake and authentication) [default: 10,
+    /// or timeout in ansible.cfg].
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<u64>,
     /// Open a new SSH session for every command instead of feeding commands to one
     /// persistent remote shell per host (slower; for hosts where that shell misbehaves).
     #[arg(long)]
@@ -310,11 +355,43 @@ fn main() -> ExitCode {
         i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
     output::init_logging(verbosity, color, matches!(cli.log_format, LogFormat::Json));
 
+    let config = if matches!(cli.command, Command::Completions { .. }) {
+        olympus::config::AnsibleConfig::default()
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        match olympus::config::load(&|k| std::env::var(k).ok(), &cwd, home.as_deref()) {
+            Ok(c) => {
+                if let Some(f) = &c.file {
+                    tracing::info!("using {}", f.display());
+                }
+                for w in &c.warnings {
+                    tracing::warn!("{w}");
+                }
+                c
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(u8::try_from(exit::BAD_INPUT).unwrap_or(1));
+            }
+        }
+    };
     let code = match cli.command {
-        Command::Inventory(args) => cmd_inventory(args),
+        Command::Inventory(mut args) => {
+            args.sources.apply(&config);
+            cmd_inventory(args)
+        }
         Command::Completions { shell } => cmd_completions(shell),
-        Command::Run(args) => cmd_run(args, cli.verbose, color),
-        Command::Exec(args) => cmd_exec(args, cli.quiet > 0, color),
+        Command::Run(mut args) => {
+            args.sources.apply(&config);
+            args.connection.apply(&config);
+            cmd_run(args, cli.verbose, color, &config)
+        }
+        Command::Exec(mut args) => {
+            args.sources.apply(&config);
+            args.connection.apply(&config);
+            cmd_exec(args, cli.quiet > 0, color)
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -478,7 +555,7 @@ fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
             HostKeyCheckingArg::Off => HostKeyChecking::Off,
         }),
         ssh_config,
-        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        connect_timeout: Duration::from_secs(args.connect_timeout.unwrap_or(10).max(1)),
         key_passphrase,
         password,
         become_password: secret(
@@ -543,16 +620,17 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
     };
     let escalation = escalation_from(&args.connection, opts.become_password.clone());
     let budget = olympus::limits::raise_open_files();
-    if args.connection.forks.min(targets.len()) as u64 > budget {
+    let forks = args.connection.forks.unwrap_or(DEFAULT_FORKS);
+    if forks.min(targets.len()) as u64 > budget {
         eprintln!(
             "error: {}",
-            olympus::limits::too_many(args.connection.forks.min(targets.len()), budget)
+            olympus::limits::too_many(forks.min(targets.len()), budget)
         );
         return exit::BAD_INPUT;
     }
     let req = AdhocRequest {
         command: args.command.join(" "),
-        forks: args.connection.forks,
+        forks: args.connection.forks.unwrap_or(DEFAULT_FORKS),
         timeout: args.timeout.map(Duration::from_secs),
         escalation,
     };
@@ -613,11 +691,16 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
     output::exec::exit_code(&results)
 }
 
-fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
+fn cmd_run(
+    args: RunArgs,
+    verbose: u8,
+    color: ColorChoice,
+    config: &olympus::config::AnsibleConfig,
+) -> i32 {
     use olympus::engine::play::{self, RunOptions, Runner};
     let mut books = Vec::new();
     for p in &args.playbooks {
-        match olympus::playbook::load(p) {
+        match olympus::playbook::load_with(p, &config.roles_path) {
             Ok(pb) => books.push(pb),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -702,6 +785,13 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
             }
         }
     }
+    if !args.list_hosts
+        && !args.list_tasks
+        && let Err(e) = olympus::engine::targets::check(&inv, &books, &extra_vars, limit.as_deref())
+    {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
     if args.list_hosts || args.list_tasks {
         for pb in &books {
             println!("\nplaybook: {}", pb.path.display());
@@ -760,7 +850,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
     let opts = RunOptions {
         check: args.check,
         diff: args.diff,
-        forks: args.connection.forks,
+        forks: args.connection.forks.unwrap_or(DEFAULT_FORKS),
         extra_vars,
         limit,
         tags: args.tags.clone(),
@@ -775,6 +865,7 @@ fn cmd_run(args: RunArgs, verbose: u8, color: ColorChoice) -> i32 {
         escalation,
         connection_budget: Some(olympus::limits::raise_open_files()),
         verbosity: verbose,
+        gather_explicit: config.gathering.as_deref() == Some("explicit"),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -317,7 +317,7 @@ fn bad_playbooks_are_refused_before_anything_runs() {
     let marker = dir.path().join("ran");
     let r = run_playbook(
         &format!(
-            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      apt: {{name: nginx}}\n",
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - name: later\n      expect: {{command: passwd, responses: {{x: y}}}}\n",
             marker.display()
         ),
         &[],
@@ -330,7 +330,7 @@ fn bad_playbooks_are_refused_before_anything_runs() {
     );
     assert!(
         r.stderr
-            .contains("module 'apt' is not implemented by olympus yet"),
+            .contains("module 'expect' is not implemented by olympus yet"),
         "{}",
         r.stderr
     );

@@ -8,6 +8,7 @@ pub mod adhoc;
 pub mod events;
 pub mod play;
 pub mod preflight;
+pub mod targets;
 
 use crate::connection::{ConnectOptions, HostDefaults, Target, TargetError};
 use crate::inventory::Inventory;

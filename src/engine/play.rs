@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub connection_budget: Option<u64>,
     /// How many `-v` were given (`debug`'s `verbosity`).
     pub verbosity: u8,
+    /// ansible.cfg `gathering = explicit`: a play gathers facts only when it says so.
+    pub gather_explicit: bool,
 }
 
 /// What a run ended with.
@@ -542,7 +544,7 @@ impl<'a> Runner<'a> {
     async fn run_batch_tasks(&self, st: &PlayState<'_>) -> Result<(), RunError> {
         let play = st.play;
         let gather = match &play.gather_facts {
-            None => true,
+            None => !self.opts.gather_explicit,
             Some(v) => self
                 .templar
                 .condition(v, &Arc::new(TemplateVars::new(st.vars.clone())))

@@ -373,7 +373,7 @@ mod tests {
             );
         }
         assert!(find("copyy").is_none());
-        assert!(is_unimplemented_builtin("ansible.builtin.apt"));
+        assert!(is_unimplemented_builtin("ansible.builtin.expect"));
         assert!(!is_unimplemented_builtin("copy"));
     }
 }

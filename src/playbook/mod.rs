@@ -269,6 +269,8 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
 struct Ctx<'a> {
     file: Arc<PathBuf>,
     dir: &'a Path,
+    /// Where roles are looked for after `roles/` beside the playbook (`roles_path`).
+    roles_path: &'a [PathBuf],
     /// Files being imported, to refuse import loops.
     stack: Vec<PathBuf>,
 }
@@ -293,8 +295,14 @@ impl Ctx<'_> {
 
 /// Reads and checks a playbook file.
 pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
+    load_with(path, &[])
+}
+
+/// [`load`], looking for roles in `roles_path` too (ansible.cfg's `roles_path`,
+/// `ANSIBLE_ROLES_PATH`), after `roles/` beside the playbook.
+pub fn load_with(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook, PlaybookError> {
     let mut plays = Vec::new();
-    load_into(path, &mut plays, &mut Vec::new())?;
+    load_into(path, &mut plays, &mut Vec::new(), roles_path)?;
     Ok(Playbook {
         path: path.to_path_buf(),
         plays,
@@ -307,6 +315,7 @@ pub fn load_tasks(path: &Path) -> Result<Vec<Task>, PlaybookError> {
     let ctx = Ctx {
         file: Arc::new(path.to_path_buf()),
         dir: path.parent().unwrap_or(Path::new(".")),
+        roles_path: &[],
         stack: vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())],
     };
     parse_tasks(&ctx, &root, false)
@@ -316,6 +325,7 @@ fn load_into(
     path: &Path,
     plays: &mut Vec<Play>,
     stack: &mut Vec<PathBuf>,
+    roles_path: &[PathBuf],
 ) -> Result<(), PlaybookError> {
     let root = yaml::load_file(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -323,6 +333,7 @@ fn load_into(
     let ctx = Ctx {
         file: file.clone(),
         dir,
+        roles_path,
         stack: stack.clone(),
     };
     let NodeValue::Seq(items) = &root.value else {
@@ -382,7 +393,7 @@ fn load_into(
                 ));
             }
             stack.push(canon);
-            load_into(&target, plays, stack)?;
+            load_into(&target, plays, stack, roles_path)?;
             stack.pop();
             continue;
         }
@@ -1045,6 +1056,7 @@ fn import_tasks(
     let sub = Ctx {
         file: Arc::new(path.clone()),
         dir: path.parent().unwrap_or(Path::new(".")),
+        roles_path: ctx.roles_path,
         stack,
     };
     let tasks = parse_tasks(&sub, &root, handler)?;

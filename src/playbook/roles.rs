@@ -20,12 +20,14 @@ pub struct Expanded {
 }
 
 fn find_role(ctx: &Ctx<'_>, name: &str) -> Option<PathBuf> {
-    let cands = [
+    // Ansible's order: `roles/` beside the playbook, the roles path, the playbook's own
+    // directory; olympus also tries `roles/` in the current directory.
+    let mut cands = vec![
         ctx.dir.join("roles").join(name),
         PathBuf::from("roles").join(name),
-        ctx.dir.join(name),
-        PathBuf::from(name),
     ];
+    cands.extend(ctx.roles_path.iter().map(|r| r.join(name)));
+    cands.extend([ctx.dir.join(name), PathBuf::from(name)]);
     cands.into_iter().find(|p| {
         p.join("tasks").is_dir()
             || p.join("handlers").is_dir()
@@ -128,10 +130,21 @@ fn apply(
         return Err(ctx.err(
             item.pos,
             format!("role '{name}' not found"),
-            Some(format!(
-                "looked in {}/roles/{name} and ./roles/{name}",
-                ctx.dir.display()
-            )),
+            Some({
+                let mut looked = vec![
+                    format!("{}/roles/{name}", ctx.dir.display()),
+                    format!("./roles/{name}"),
+                ];
+                looked.extend(
+                    ctx.roles_path
+                        .iter()
+                        .map(|r| format!("{}", r.join(&name).display())),
+                );
+                format!(
+                    "looked in {}; set roles_path in ansible.cfg or ANSIBLE_ROLES_PATH for roles elsewhere",
+                    looked.join(", ")
+                )
+            }),
         ));
     };
     let canon = dir.canonicalize().unwrap_or_else(|_| dir.clone());
@@ -146,6 +159,7 @@ fn apply(
                     let sub = Ctx {
                         file: std::sync::Arc::new(meta.clone()),
                         dir: ctx.dir,
+                        roles_path: ctx.roles_path,
                         stack: ctx.stack.clone(),
                     };
                     for d in deps {
@@ -184,6 +198,7 @@ fn apply(
         let sub_ctx = Ctx {
             file: std::sync::Arc::new(p.clone()),
             dir: p.parent().unwrap_or(Path::new(".")),
+            roles_path: ctx.roles_path,
             stack,
         };
         parse_tasks(&sub_ctx, &root, handler)

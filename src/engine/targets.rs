@@ -1,0 +1,69 @@
+//! Whether a run has anything to run on, decided before it starts.
+//!
+//! Owns: refusing a `--limit` that leaves no host of the inventory, and a run where no play
+//! matches any host (an Ansible project run without its inventory would otherwise "succeed"
+//! doing nothing). A play that matches nothing while others match is left to the run, which
+//! reports it as skipped, as ansible-core does.
+//! Must not: connect to hosts.
+
+use crate::engine::play::host_pattern;
+use crate::inventory::Inventory;
+use crate::playbook::Playbook;
+use crate::template::Templar;
+use crate::yaml::Vars;
+
+/// Why there is nothing to run on.
+#[derive(Debug, thiserror::Error)]
+pub enum NoTargets {
+    #[error(
+        "--limit '{limit}' leaves no host to target: it matches none of the inventory's {count} hosts"
+    )]
+    Limit { limit: String, count: usize },
+    #[error(
+        "no play matches any host of the inventory ({count} hosts; patterns: {patterns})\n  hint: give the inventory with -i, or set 'inventory' in ansible.cfg"
+    )]
+    NoPlayMatches { count: usize, patterns: String },
+    #[error("{0}")]
+    Pattern(String),
+}
+
+/// Checks the inventory, `--limit` and every play's host pattern against each other.
+pub fn check(
+    inv: &Inventory,
+    books: &[Playbook],
+    extra_vars: &Vars,
+    limit: Option<&[String]>,
+) -> Result<(), NoTargets> {
+    let count = inv.hosts().count();
+    if let Some(l) = limit {
+        let all = inv
+            .select("all", Some(l))
+            .map_err(|e| NoTargets::Pattern(e.to_string()))?;
+        if all.hosts.is_empty() {
+            return Err(NoTargets::Limit {
+                limit: l.join(","),
+                count,
+            });
+        }
+    }
+    let templar = Templar::new();
+    let mut patterns = Vec::new();
+    for play in books.iter().flat_map(|b| b.plays.iter()) {
+        let pattern = host_pattern(&templar, play, extra_vars)
+            .map_err(|e| NoTargets::Pattern(e.to_string()))?;
+        let sel = inv
+            .select(&pattern, limit)
+            .map_err(|e| NoTargets::Pattern(e.to_string()))?;
+        if !sel.hosts.is_empty() {
+            return Ok(());
+        }
+        patterns.push(format!("'{pattern}'"));
+    }
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    Err(NoTargets::NoPlayMatches {
+        count,
+        patterns: patterns.join(", "),
+    })
+}
