@@ -698,19 +698,35 @@ fn cmd_run(
     config: &olympus::config::AnsibleConfig,
 ) -> i32 {
     use olympus::engine::play::{self, RunOptions, Runner};
+    // Every problem of every playbook is reported at once: what the parser refused and
+    // what preflight finds in the rest.
     let mut books = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     for p in &args.playbooks {
-        match olympus::playbook::load_with(p, &config.roles_path) {
-            Ok(pb) => books.push(pb),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
+        match olympus::playbook::load_partial(p, &config.roles_path) {
+            Ok((pb, errors)) => {
+                problems.extend(errors.iter().map(ToString::to_string));
+                if let Err(e) = olympus::engine::preflight::check(&pb) {
+                    match e {
+                        play::RunError::Many(all) => {
+                            problems.extend(all.iter().map(ToString::to_string))
+                        }
+                        one => problems.push(one.to_string()),
+                    }
+                }
+                books.push(pb);
             }
+            Err(e) => problems.push(e.to_string()),
         }
     }
-    for pb in &books {
-        if let Err(e) = olympus::engine::preflight::check(pb) {
-            eprintln!("error: {e}");
+    match problems.len() {
+        0 => {}
+        1 => {
+            eprintln!("error: {}", problems[0]);
+            return exit::BAD_INPUT;
+        }
+        n => {
+            eprintln!("error: {n} problems:\n{}", problems.join("\n"));
             return exit::BAD_INPUT;
         }
     }

@@ -149,3 +149,38 @@ fn aliases_value_spellings_and_options_that_used_to_be_ignored() {
         "skipped"
     );
 }
+
+#[test]
+fn syntax_check_lists_every_problem_with_file_and_line() {
+    let dir = shared_dir();
+    std::fs::write(
+        dir.path().join("more.yml"),
+        "- name: in an imported file\n  copy: {dest: /tmp/x, contnet: a}\n",
+    )
+    .expect("more");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: unknown module\n      expect: {command: passwd}\n    - name: typo in a keyword\n      debug: msg=x\n      whenn: true\n    - import_tasks: more.yml\n    - name: bad template\n      debug: {msg: \"{{ x \"}\n    - name: fine\n      debug: msg=ok\n- hosts: all\n  gather_facts: false\n  tasks:\n    - name: second play\n      file: {path: /tmp/x, stat: directory}\n",
+    )
+    .expect("site");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["run", "--syntax-check"])
+        .arg(&pb)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    for want in [
+        "site.yml:5:7: module 'expect' is not implemented by olympus yet",
+        "site.yml:8:7",
+        "whenn",
+        "more.yml:1:3",
+        "unsupported parameter 'contnet'",
+        "site.yml:10:7",
+        "site.yml:17:7",
+        "unsupported parameter 'stat'",
+    ] {
+        assert!(err.contains(want), "missing '{want}' in:\n{err}");
+    }
+}

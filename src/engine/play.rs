@@ -104,6 +104,9 @@ pub enum RunError {
     Task { origin: String, message: String },
     #[error("{0}")]
     Other(String),
+    /// Every problem preflight found.
+    #[error("{} problems:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<RunError>),
 }
 
 /// How deep `include_tasks` may nest. Deeper is refused with an error (a file that includes
@@ -924,7 +927,7 @@ impl<'a> Runner<'a> {
             Some(Step::Meta) => return self.run_meta(st, task, args, hosts, chain).await,
             Some(Step::IncludeTasks) => {
                 return self
-                    .run_include(st, task, args, hosts, chain, handler)
+                    .run_include(st, task, args, hosts, chain, handler, rescuable)
                     .await;
             }
             Some(Step::IncludeVars) | None => {}
@@ -1047,6 +1050,9 @@ impl<'a> Runner<'a> {
 
     /// `include_tasks`: each host's file name is rendered with its variables (and its `when`
     /// decides whether it includes at all); hosts including the same file run it together.
+    /// A host whose include cannot be done (a missing or unreadable file, a `when` or a
+    /// name that fails to render) fails that task, as in Ansible; the others go on.
+    #[allow(clippy::too_many_arguments)]
     async fn run_include(
         &self,
         st: &PlayState<'_>,
@@ -1055,64 +1061,138 @@ impl<'a> Runner<'a> {
         hosts: &[String],
         chain: &[&Common],
         handler: bool,
+        rescuable: bool,
     ) -> Result<BTreeSet<String>, RunError> {
-        let err = |message: String| RunError::Task {
-            origin: task.origin.to_string(),
-            message,
+        let mut failed = BTreeSet::new();
+        // The include task's own result on a host, reported and counted as Ansible does.
+        let report = |h: &String, status: Status, result: Value| {
+            let o = HostOutcome {
+                host: h.clone(),
+                status,
+                ignored: false,
+                result,
+                item: None,
+                no_log: false,
+                delegated: None,
+                always_show: false,
+                bare: false,
+            };
+            self.reporter.event(Event::Host(&o));
+        };
+        let fail = |h: &String, msg: String, failed: &mut BTreeSet<String>| {
+            report(
+                h,
+                Status::Failed,
+                serde_json::json!({"failed": true, "changed": false, "reason": msg, "msg": msg}),
+            );
+            self.count(h, |c| {
+                if rescuable {
+                    c.rescued += 1;
+                } else {
+                    c.failed += 1;
+                }
+            });
+            failed.insert(h.clone());
         };
         let depth = INCLUDE_DEPTH.try_with(|d| *d).unwrap_or(0);
-        if depth >= MAX_INCLUDE_DEPTH {
-            return Err(err(format!(
-                "include_tasks nested more than {MAX_INCLUDE_DEPTH} deep: a task file that includes itself without an end? (the last was included from here)"
-            )));
-        }
-        let raw = modules::include_tasks::file(args).map_err(|e| err(e.to_string()))?;
+        let raw = match modules::include_tasks::file(args) {
+            Ok(r) if depth < MAX_INCLUDE_DEPTH => Ok(r),
+            Ok(_) => Err(format!(
+                "include_tasks nested more than {MAX_INCLUDE_DEPTH} deep: a task file that includes itself without an end? (the last was included from {})",
+                task.origin
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let raw = match raw {
+            Ok(r) => r,
+            Err(msg) => {
+                for h in hosts {
+                    fail(h, msg.clone(), &mut failed);
+                }
+                return Ok(self.note_failed(st, failed));
+            }
+        };
         let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
         for h in hosts {
             let v = Arc::new(self.vars_for(st, h, chain));
-            let mut included = true;
+            let mut included = Ok(true);
             for w in chain.iter().flat_map(|c| c.when.iter()) {
-                if !self
-                    .templar
-                    .condition(w, &v)
-                    .map_err(|e| err(e.to_string()))?
-                {
-                    included = false;
+                match self.templar.condition(w, &v) {
+                    Ok(true) => {}
+                    Ok(false) => included = Ok(false),
+                    Err(e) => {
+                        included = Err(format!("The conditional check failed: {e}"));
+                        break;
+                    }
                 }
             }
-            if !included {
-                self.count(h, |c| c.skipped += 1);
-                continue;
+            match included {
+                Ok(true) => {}
+                Ok(false) => {
+                    report(
+                        h,
+                        Status::Skipped,
+                        serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}),
+                    );
+                    self.count(h, |c| c.skipped += 1);
+                    continue;
+                }
+                Err(msg) => {
+                    fail(h, msg, &mut failed);
+                    continue;
+                }
             }
-            let rel = text(
-                &self
-                    .templar
-                    .render(&raw, &v)
-                    .map_err(|e| err(e.to_string()))?,
-            );
+            let rel = match self.templar.render(&raw, &v) {
+                Ok(r) => text(&r),
+                Err(e) => {
+                    fail(h, e.to_string(), &mut failed);
+                    continue;
+                }
+            };
             let dir = task
                 .origin
                 .file
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let path = [
+            let Some(path) = [
                 dir.join(&rel),
                 self.playbook_dir.join(&rel),
                 self.playbook_dir.join("tasks").join(&rel),
             ]
             .into_iter()
-            .find(|p| p.is_file())
-            .ok_or_else(|| err(format!("included task file '{rel}' not found")))?;
+            .find(|p| p.is_file()) else {
+                fail(
+                    h,
+                    format!(
+                        "Could not find or access '{rel}' (looked beside {} and in the playbook's directory and tasks/)",
+                        dir.display()
+                    ),
+                    &mut failed,
+                );
+                continue;
+            };
+            report(
+                h,
+                Status::Ok,
+                serde_json::json!({"changed": false, "include": rel, "include_args": {}}),
+            );
+            self.count(h, |c| c.ok += 1);
             match groups.iter_mut().find(|(p, _)| *p == path) {
                 Some((_, hs)) => hs.push(h.clone()),
                 None => groups.push((path, vec![h.clone()])),
             }
         }
-        let mut failed = BTreeSet::new();
         for (path, group) in groups {
-            let tasks =
-                crate::playbook::load_tasks(&path).map_err(|e| RunError::Other(e.to_string()))?;
+            let tasks = match crate::playbook::load_tasks(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    for h in &group {
+                        fail(h, e.to_string(), &mut failed);
+                    }
+                    continue;
+                }
+            };
             let shown = path.to_string_lossy().into_owned();
             self.reporter.event(Event::Included {
                 file: &shown,
@@ -1135,7 +1215,15 @@ impl<'a> Runner<'a> {
                 .await?;
             failed.extend(f);
         }
-        Ok(failed)
+        Ok(self.note_failed(st, failed))
+    }
+
+    /// Records hosts that failed in this play (they leave it) and gives them back.
+    fn note_failed(&self, st: &PlayState<'_>, failed: BTreeSet<String>) -> BTreeSet<String> {
+        if let Ok(mut f) = st.failed.lock() {
+            f.extend(failed.iter().cloned());
+        }
+        failed
     }
 
     async fn run_meta(

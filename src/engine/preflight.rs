@@ -17,16 +17,18 @@ use super::play::RunError;
 use crate::playbook::{Action, Common, Loop, Play, Playbook, Task};
 use crate::template::{self, Templar, TemplateError};
 
-/// Checks every play of `pb`; the first problem found.
+/// Checks every play of `pb`; every problem found (one error, or [`RunError::Many`]).
 pub fn check(pb: &Playbook) -> Result<(), RunError> {
     let templar = Templar::new();
     let base = pb.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut problems = Vec::new();
     for play in &pb.plays {
-        let at = |e: TemplateError, what: &str| RunError::Task {
-            origin: play.origin.to_string(),
-            message: format!("{what}: {e}"),
-        };
-        check_play(&templar, play).map_err(|(what, e)| at(e, &what))?;
+        if let Err((what, e)) = check_play(&templar, play) {
+            problems.push(RunError::Task {
+                origin: play.origin.to_string(),
+                message: format!("{what}: {e}"),
+            });
+        }
         let w = Walker {
             templar: &templar,
             base: &base,
@@ -38,10 +40,14 @@ pub fn check(pb: &Playbook) -> Result<(), RunError> {
             &play.post_tasks,
             &play.handlers,
         ] {
-            w.tasks(list, None)?;
+            w.tasks(list, None, &mut problems);
         }
     }
-    Ok(())
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(RunError::Many(problems)),
+    }
 }
 
 type Found = (String, TemplateError);
@@ -109,14 +115,15 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn tasks(&self, tasks: &[Task], role: Option<&Path>) -> Result<(), RunError> {
+    fn tasks(&self, tasks: &[Task], role: Option<&Path>, problems: &mut Vec<RunError>) {
         for task in tasks {
             let at = |message: String| RunError::Task {
                 origin: task.origin.to_string(),
                 message,
             };
-            self.task(task)
-                .map_err(|(what, e)| at(format!("in '{what}': {e}")))?;
+            if let Err((what, e)) = self.task(task) {
+                problems.push(at(format!("in '{what}': {e}")));
+            }
             // A role's tasks sit in a block that carries the role's path.
             let role = task
                 .common
@@ -134,10 +141,13 @@ impl Walker<'_> {
                     } else {
                         module.check_args(args)
                     };
-                    checked.map_err(|e| at(e.to_string()))?;
-                    if let Some(src) = module.source.filter(|s| s.is_template) {
-                        self.template_file(args.get("src"), src.dir, role)
-                            .map_err(at)?;
+                    if let Err(e) = checked {
+                        problems.push(at(e.to_string()));
+                    }
+                    if let Some(src) = module.source.filter(|s| s.is_template)
+                        && let Err(e) = self.template_file(args.get("src"), src.dir, role)
+                    {
+                        problems.push(at(e));
                     }
                 }
                 Action::Block {
@@ -145,13 +155,12 @@ impl Walker<'_> {
                     rescue,
                     always,
                 } => {
-                    self.tasks(block, role)?;
-                    self.tasks(rescue, role)?;
-                    self.tasks(always, role)?;
+                    self.tasks(block, role, problems);
+                    self.tasks(rescue, role, problems);
+                    self.tasks(always, role, problems);
                 }
             }
         }
-        Ok(())
     }
 
     fn task(&self, task: &Task) -> Result<(), Found> {

@@ -34,6 +34,10 @@ pub enum PlaybookError {
         message: String,
         hint: Option<String>,
     },
+    /// Every problem found in one reading (a task or play that cannot be used does not stop
+    /// the reading of the others).
+    #[error("{} problems:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<PlaybookError>),
 }
 
 /// Where something was written.
@@ -271,6 +275,8 @@ struct Ctx<'a> {
     dir: &'a Path,
     /// Where roles are looked for after `roles/` beside the playbook (`roles_path`).
     roles_path: &'a [PathBuf],
+    /// Problems found so far in tasks and plays; reading goes on past them.
+    errors: &'a std::cell::RefCell<Vec<PlaybookError>>,
     /// Files being imported, to refuse import loops.
     stack: Vec<PathBuf>,
 }
@@ -301,24 +307,58 @@ pub fn load(path: &Path) -> Result<Playbook, PlaybookError> {
 /// [`load`], looking for roles in `roles_path` too (ansible.cfg's `roles_path`,
 /// `ANSIBLE_ROLES_PATH`), after `roles/` beside the playbook.
 pub fn load_with(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook, PlaybookError> {
+    let (pb, mut errors) = load_partial(path, roles_path)?;
+    match errors.len() {
+        0 => Ok(pb),
+        1 => Err(errors.remove(0)),
+        _ => Err(PlaybookError::Many(errors)),
+    }
+}
+
+/// Reads as much of a playbook as can be used, and every problem in the tasks and plays
+/// that cannot (for `--syntax-check`, which reports them all with the checks that need the
+/// playbook). A file that cannot be read or parsed at all is still an error of its own.
+pub fn load_partial(
+    path: &Path,
+    roles_path: &[PathBuf],
+) -> Result<(Playbook, Vec<PlaybookError>), PlaybookError> {
     let mut plays = Vec::new();
-    load_into(path, &mut plays, &mut Vec::new(), roles_path)?;
-    Ok(Playbook {
-        path: path.to_path_buf(),
-        plays,
-    })
+    let errors = std::cell::RefCell::new(Vec::new());
+    let read = load_into(path, &mut plays, &mut Vec::new(), roles_path, &errors);
+    let mut errors = errors.into_inner();
+    if let Err(e) = read {
+        if errors.is_empty() {
+            return Err(e);
+        }
+        errors.push(e);
+    }
+    Ok((
+        Playbook {
+            path: path.to_path_buf(),
+            plays,
+        },
+        errors,
+    ))
 }
 
 /// Reads a task file (for `include_tasks`, at run time).
 pub fn load_tasks(path: &Path) -> Result<Vec<Task>, PlaybookError> {
     let root = yaml::load_file(path)?;
+    let errors = std::cell::RefCell::new(Vec::new());
     let ctx = Ctx {
         file: Arc::new(path.to_path_buf()),
         dir: path.parent().unwrap_or(Path::new(".")),
         roles_path: &[],
+        errors: &errors,
         stack: vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())],
     };
-    parse_tasks(&ctx, &root, false)
+    let tasks = parse_tasks(&ctx, &root, false)?;
+    let mut errors = errors.into_inner();
+    match errors.len() {
+        0 => Ok(tasks),
+        1 => Err(errors.remove(0)),
+        _ => Err(PlaybookError::Many(errors)),
+    }
 }
 
 fn load_into(
@@ -326,6 +366,7 @@ fn load_into(
     plays: &mut Vec<Play>,
     stack: &mut Vec<PathBuf>,
     roles_path: &[PathBuf],
+    errors: &std::cell::RefCell<Vec<PlaybookError>>,
 ) -> Result<(), PlaybookError> {
     let root = yaml::load_file(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -334,6 +375,7 @@ fn load_into(
         file: file.clone(),
         dir,
         roles_path,
+        errors,
         stack: stack.clone(),
     };
     let NodeValue::Seq(items) = &root.value else {
@@ -393,11 +435,16 @@ fn load_into(
                 ));
             }
             stack.push(canon);
-            load_into(&target, plays, stack, roles_path)?;
+            load_into(&target, plays, stack, roles_path, errors)?;
             stack.pop();
             continue;
         }
-        plays.push(parse_play(&ctx, item)?);
+        match parse_play(&ctx, item) {
+            Ok(p) => plays.push(p),
+            // The other plays are still read, so that every problem is reported at once.
+            Err(e @ PlaybookError::Parse { .. }) => ctx.errors.borrow_mut().push(e),
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -670,7 +717,13 @@ fn parse_tasks(ctx: &Ctx<'_>, v: &Node, handlers: bool) -> Result<Vec<Task>, Pla
         NodeValue::Seq(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                out.push(parse_task(ctx, item, handlers)?);
+                match parse_task(ctx, item, handlers) {
+                    Ok(t) => out.push(t),
+                    // A task that cannot be used does not stop the reading of the others:
+                    // every problem is reported at once.
+                    Err(e @ PlaybookError::Parse { .. }) => ctx.errors.borrow_mut().push(e),
+                    Err(e) => return Err(e),
+                }
             }
             Ok(out)
         }
@@ -1057,6 +1110,7 @@ fn import_tasks(
         file: Arc::new(path.clone()),
         dir: path.parent().unwrap_or(Path::new(".")),
         roles_path: ctx.roles_path,
+        errors: ctx.errors,
         stack,
     };
     let tasks = parse_tasks(&sub, &root, handler)?;

@@ -160,6 +160,7 @@ fn apply(
                         file: std::sync::Arc::new(meta.clone()),
                         dir: ctx.dir,
                         roles_path: ctx.roles_path,
+                        errors: ctx.errors,
                         stack: ctx.stack.clone(),
                     };
                     for d in deps {
@@ -199,6 +200,7 @@ fn apply(
             file: std::sync::Arc::new(p.clone()),
             dir: p.parent().unwrap_or(Path::new(".")),
             roles_path: ctx.roles_path,
+            errors: ctx.errors,
             stack,
         };
         parse_tasks(&sub_ctx, &root, handler)
