@@ -153,13 +153,35 @@ fn mark_unsafe(value: &mut NodeValue) {
 }
 
 /// `s` as a template that renders to exactly `s`: itself when it holds no template syntax,
-/// else `{{ "s" }}` with `s` as a JSON string literal (Jinja reads the same escapes).
+/// else one expression concatenating single-quoted pieces of `s` (which hold neither quote
+/// nor backslash), `"'"` for a quote and `'\\'[0]` for a backslash. It reads the same
+/// whether or not string constants' escapes are processed (ansible-core processes them in
+/// conditions, not in YAML values; see template/backslash.rs).
 pub fn unsafe_text(s: &str) -> String {
     if !(s.contains("{{") || s.contains("{%") || s.contains("{#")) {
         return s.to_string();
     }
-    let literal = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
-    format!("{{{{ {literal} }}}}")
+    let mut parts: Vec<String> = Vec::new();
+    let mut piece = String::new();
+    for c in s.chars() {
+        match c {
+            '\'' | '\\' => {
+                if !piece.is_empty() {
+                    parts.push(format!("'{}'", std::mem::take(&mut piece)));
+                }
+                parts.push(if c == '\'' {
+                    "\"'\"".into()
+                } else {
+                    "'\\\\'[0]".into()
+                });
+            }
+            c => piece.push(c),
+        }
+    }
+    if !piece.is_empty() || parts.is_empty() {
+        parts.push(format!("'{piece}'"));
+    }
+    format!("{{{{ {} }}}}", parts.join(" ~ "))
 }
 
 struct NodeValueVisitor;

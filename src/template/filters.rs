@@ -261,13 +261,326 @@ fn comment(text: String, style: Option<String>, kw: Kwargs) -> Result<String, Er
     Ok(out)
 }
 
+/// Python's `json.dumps` text: `", "` and `": "` separators, non-ASCII escaped as `\uXXXX`
+/// (ansible-core's `to_json`), keys in their order.
+fn python_json(v: &Value) -> String {
+    fn string(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn walk(v: &Value, out: &mut String) {
+        match v {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&crate::pyrepr::str_of(&Value::Number(n.clone()))),
+            Value::String(s) => string(s, out),
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    walk(x, out);
+                }
+                out.push(']');
+            }
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    string(k, out);
+                    out.push_str(": ");
+                    walk(x, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(v, &mut out);
+    out
+}
+
+/// Python's `shlex.quote`.
+fn shell_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".into();
+    }
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+/// Sets of numbers as ansible-core's set filters return them: Python's set of small
+/// non-negative integers iterates in ascending order; anything else keeps first-seen order.
+fn set_order(mut items: Vec<Value>) -> Vec<Value> {
+    if !items.is_empty() && items.iter().all(|v| v.as_u64().is_some()) {
+        items.sort_by_key(|v| v.as_u64().unwrap_or(0));
+    }
+    items
+}
+
+/// Jinja's `truncate`: `length`, `killwords`, `end`, `leeway` (5).
+fn truncate(
+    s: String,
+    length: Option<usize>,
+    killwords: Option<bool>,
+    end: Option<String>,
+    leeway: Option<usize>,
+) -> String {
+    let length = length.unwrap_or(255);
+    let end = end.unwrap_or_else(|| "...".into());
+    let leeway = leeway.unwrap_or(5);
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= length + leeway {
+        return s;
+    }
+    let keep: String = chars[..length.saturating_sub(end.chars().count())]
+        .iter()
+        .collect();
+    if killwords.unwrap_or(false) {
+        return keep + &end;
+    }
+    match keep.rsplit_once(' ') {
+        Some((head, _)) => format!("{head}{end}"),
+        None => keep + &end,
+    }
+}
+
+/// Python methods minijinja's pycompat lacks (`str.index`, `str.rjust`, `list.index`, ...),
+/// then pycompat's own.
+pub(super) fn python_methods(
+    state: &mut minijinja::State<'_, '_>,
+    value: &JValue,
+    method: &str,
+    args: &[JValue],
+) -> Result<JValue, Error> {
+    let text = |i: usize| args.get(i).and_then(|a| a.as_str().map(str::to_string));
+    let width = |i: usize| args.get(i).and_then(|a| usize::try_from(a.clone()).ok());
+    if let Some(s) = value.as_str() {
+        let pad = |w: usize, right: bool| -> Result<JValue, Error> {
+            let fill = text(1).and_then(|f| f.chars().next()).unwrap_or(' ');
+            let n = w.saturating_sub(s.chars().count()).min(1 << 20);
+            let p: String = std::iter::repeat_n(fill, n).collect();
+            Ok(JValue::from(if right {
+                format!("{p}{s}")
+            } else {
+                format!("{s}{p}")
+            }))
+        };
+        match (method, args.len()) {
+            ("index" | "find" | "rindex" | "rfind", 1) => {
+                let needle = text(0).ok_or_else(|| fail("index needs a string"))?;
+                let at = if method.starts_with('r') {
+                    s.rfind(&needle)
+                } else {
+                    s.find(&needle)
+                };
+                return match at {
+                    Some(b) => Ok(JValue::from(s[..b].chars().count())),
+                    None if method.ends_with("find") => Ok(JValue::from(-1)),
+                    None => Err(fail("substring not found")),
+                };
+            }
+            ("rjust", 1 | 2) => return pad(width(0).unwrap_or(0), true),
+            ("ljust", 1 | 2) => return pad(width(0).unwrap_or(0), false),
+            ("zfill", 1) => {
+                let w = width(0).unwrap_or(0);
+                let n = w.saturating_sub(s.chars().count()).min(1 << 20);
+                let (sign, digits) = match s.strip_prefix(['-', '+']) {
+                    Some(rest) => (&s[..1], rest),
+                    None => ("", s),
+                };
+                return Ok(JValue::from(format!("{sign}{}{digits}", "0".repeat(n))));
+            }
+            _ => {}
+        }
+    }
+    if method == "index"
+        && args.len() == 1
+        && let Value::Array(items) = json_of(value)
+    {
+        let want = json_of(&args[0]);
+        return items
+            .iter()
+            .position(|x| *x == want)
+            .map(JValue::from)
+            .ok_or_else(|| fail("value is not in list"));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 pub(super) fn register(env: &mut Environment<'static>) {
+    // Python's dict(): a mapping, or a list of key/value pairs, plus keyword arguments.
+    env.add_function(
+        "dict",
+        |args: Rest<JValue>, kw: Kwargs| -> Result<JValue, Error> {
+            let mut out = serde_json::Map::new();
+            if args.len() > 1 {
+                return Err(fail("dict expected at most 1 argument"));
+            }
+            if let Some(a) = args.first() {
+                match json_of(a) {
+                    Value::Object(m) => out.extend(m),
+                    Value::Array(pairs) => {
+                        for p in pairs {
+                            let Value::Array(kv) = p else {
+                                return Err(fail("dict: each item must be a [key, value] pair"));
+                            };
+                            let [k, v] = kv.as_slice() else {
+                                return Err(fail("dict: each item must be a [key, value] pair"));
+                            };
+                            let key = k
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| k.to_string());
+                            out.insert(key, v.clone());
+                        }
+                    }
+                    Value::Null => {}
+                    other => {
+                        return Err(fail(format!("dict: cannot make a dictionary of {other}")));
+                    }
+                }
+            }
+            for k in kw.args() {
+                let v: JValue = kw.get(k)?;
+                out.insert(k.to_string(), json_of(&v));
+            }
+            Ok(from_json(&Value::Object(out)))
+        },
+    );
     env.add_filter("comment", comment);
+    // Jinja's int/float as ansible-core has them: a value that is not a number gives the
+    // default (0), `base` for text.
+    env.add_filter(
+        "int",
+        |v: JValue, default: Option<JValue>, kw: Kwargs| -> Result<JValue, Error> {
+            let base: Option<u32> = kw.get("base")?;
+            let default_kw: Option<JValue> = kw.get("default")?;
+            kw.assert_all_used()?;
+            let dflt = default.or(default_kw).unwrap_or(JValue::from(0));
+            let j = json_of(&v);
+            Ok(match &j {
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(JValue::from)
+                    .or_else(|| n.as_f64().map(|f| JValue::from(f.trunc() as i64)))
+                    .unwrap_or(dflt),
+                Value::Bool(b) => JValue::from(i64::from(*b)),
+                Value::String(t) => {
+                    let t = t.trim();
+                    let parsed = match base {
+                        Some(b) if (2..=36).contains(&b) => {
+                            let digits = match b {
+                                16 => t.trim_start_matches("0x").trim_start_matches("0X"),
+                                8 => t.trim_start_matches("0o"),
+                                2 => t.trim_start_matches("0b"),
+                                _ => t,
+                            };
+                            i64::from_str_radix(digits, b).ok()
+                        }
+                        _ => t.parse::<i64>().ok().or_else(|| {
+                            t.parse::<f64>()
+                                .ok()
+                                .filter(|f| f.is_finite())
+                                .map(|f| f.trunc() as i64)
+                        }),
+                    };
+                    parsed.map(JValue::from).unwrap_or(dflt)
+                }
+                _ => dflt,
+            })
+        },
+    );
+    env.add_filter("float", |v: JValue, default: Option<JValue>| -> JValue {
+        let dflt = default.unwrap_or(JValue::from(0.0));
+        match json_of(&v) {
+            Value::Number(n) => n.as_f64().map(JValue::from).unwrap_or(dflt),
+            Value::Bool(b) => JValue::from(if b { 1.0 } else { 0.0 }),
+            Value::String(t) => t.trim().parse::<f64>().map(JValue::from).unwrap_or(dflt),
+            _ => dflt,
+        }
+    });
+    env.add_filter(
+        "round",
+        |v: JValue, precision: Option<i32>, method: Option<String>| -> Result<f64, Error> {
+            let x = json_of(&v)
+                .as_f64()
+                .ok_or_else(|| fail("round needs a number"))?;
+            let p = precision.unwrap_or(0).clamp(-15, 15);
+            let scale = 10f64.powi(p);
+            let y = x * scale;
+            let r = match method.as_deref().unwrap_or("common") {
+                "common" => {
+                    // Python's round-half-even at the last digit, as Jinja's `round` uses.
+                    let f = y.floor();
+                    let diff = y - f;
+                    if (diff - 0.5).abs() < 1e-9 {
+                        if f % 2.0 == 0.0 { f } else { f + 1.0 }
+                    } else {
+                        y.round()
+                    }
+                }
+                "floor" => y.floor(),
+                "ceil" => y.ceil(),
+                other => {
+                    return Err(fail(format!(
+                        "round: method must be common, ceil or floor, not '{other}'"
+                    )));
+                }
+            };
+            Ok(r / scale)
+        },
+    );
+    env.add_filter("wordcount", |s: String| s.split_whitespace().count());
+    env.add_filter("center", |s: String, width: Option<usize>| {
+        let width = width.unwrap_or(80);
+        let len = s.chars().count();
+        if len >= width {
+            return s;
+        }
+        // Python's str.center: the odd space goes to the right when the text is even.
+        let total = width - len;
+        let left = total / 2 + (total & len & 1);
+        format!("{}{s}{}", " ".repeat(left), " ".repeat(total - left))
+    });
+    env.add_filter("truncate", truncate);
+    env.add_filter("splitext", |s: String| {
+        let name_start = s.rfind('/').map_or(0, |i| i + 1);
+        let name = &s[name_start..];
+        let dot = name
+            .rfind('.')
+            .filter(|&i| name[..i].chars().any(|c| c != '.'));
+        match dot {
+            Some(i) => vec![s[..name_start + i].to_string(), name[i..].to_string()],
+            None => vec![s.clone(), String::new()],
+        }
+    });
     env.add_filter("bool", |v: JValue| ansible_bool(&json_of(&v)));
     env.add_filter("d", minijinja::filters::default);
-    env.add_filter("to_json", |v: JValue| -> Result<String, Error> {
-        serde_json::to_string(&json_of(&v)).map_err(|e| fail(e.to_string()))
-    });
+    env.add_filter("to_json", |v: JValue| python_json(&json_of(&v)));
     env.add_filter(
         "to_nice_json",
         |v: JValue, kw: Kwargs| -> Result<String, Error> {
@@ -422,16 +735,27 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter(
         "items2dict",
         |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
-            let kn: String = kw
-                .get::<Option<String>>("key_name")?
-                .unwrap_or_else(|| "key".into());
-            let vn: String = kw
-                .get::<Option<String>>("value_name")?
-                .unwrap_or_else(|| "value".into());
+            // Names, or indexes into list items (`key_name=0, value_name=1`).
+            let name = |k: &str, dflt: &str| -> Result<Value, Error> {
+                Ok(kw
+                    .get::<Option<JValue>>(k)?
+                    .map(|v| json_of(&v))
+                    .unwrap_or_else(|| Value::from(dflt)))
+            };
+            let (kn, vn) = (name("key_name", "key")?, name("value_name", "value")?);
             kw.assert_all_used()?;
+            let field = |item: &Value, key: &Value| -> Option<Value> {
+                match (item, key) {
+                    (Value::Object(m), Value::String(k)) => m.get(k).cloned(),
+                    (Value::Array(a), Value::Number(i)) => {
+                        i.as_u64().and_then(|i| a.get(i as usize)).cloned()
+                    }
+                    _ => None,
+                }
+            };
             let mut out = serde_json::Map::new();
             for item in list_of(&v) {
-                let (Some(k), Some(val)) = (item.get(&kn), item.get(&vn)) else {
+                let (Some(k), Some(val)) = (field(&item, &kn), field(&item, &vn)) else {
                     return Err(fail(format!(
                         "items2dict: each item needs '{kn}' and '{vn}'"
                     )));
@@ -445,14 +769,22 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(from_json(&Value::Object(out)))
         },
     );
-    env.add_filter("flatten", |v: JValue, levels: Option<usize>| {
-        let mut out = Vec::new();
-        match json_of(&v) {
-            Value::Array(items) => flatten_into(&items, levels, &mut out),
-            other => out.push(other),
-        }
-        from_json(&Value::Array(out))
-    });
+    env.add_filter(
+        "flatten",
+        |v: JValue, levels: Option<usize>, kw: Kwargs| -> Result<JValue, Error> {
+            let levels = match kw.get::<Option<usize>>("levels")? {
+                Some(l) => Some(l),
+                None => levels,
+            };
+            kw.assert_all_used()?;
+            let mut out = Vec::new();
+            match json_of(&v) {
+                Value::Array(items) => flatten_into(&items, levels, &mut out),
+                other => out.push(other),
+            }
+            Ok(from_json(&Value::Array(out)))
+        },
+    );
     env.add_filter("b64encode", |s: String| {
         data_encoding::BASE64.encode(s.as_bytes())
     });
@@ -466,13 +798,17 @@ pub(super) fn register(env: &mut Environment<'static>) {
         "hash",
         |s: String, alg: Option<String>| -> Result<String, Error> {
             let alg = match alg.as_deref().unwrap_or("sha1") {
+                "md5" => {
+                    use md5::Digest as _;
+                    return Ok(data_encoding::HEXLOWER.encode(&md5::Md5::digest(s.as_bytes())));
+                }
                 "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
                 "sha256" => &ring::digest::SHA256,
                 "sha384" => &ring::digest::SHA384,
                 "sha512" => &ring::digest::SHA512,
                 other => {
                     return Err(fail(format!(
-                        "hash: unsupported algorithm '{other}' (sha1, sha256, sha384, sha512)"
+                        "hash: unsupported algorithm '{other}' (md5, sha1, sha256, sha384, sha512)"
                     )));
                 }
             };
@@ -484,9 +820,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
             ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, s.as_bytes()).as_ref(),
         )
     });
-    env.add_filter("quote", |s: JValue| {
-        crate::connection::quote(&s.to_string())
-    });
+    env.add_filter("quote", |s: JValue| shell_quote(&s.to_string()));
     env.add_filter("basename", |s: String| {
         Path::new(&s)
             .file_name()
@@ -501,28 +835,28 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("union", |a: JValue, b: JValue| {
         let mut v = list_of(&a);
         v.extend(list_of(&b));
-        from_json(&Value::Array(unique(v)))
+        from_json(&Value::Array(set_order(unique(v))))
     });
     env.add_filter("intersect", |a: JValue, b: JValue| {
         let bl = list_of(&b);
-        from_json(&Value::Array(unique(
+        from_json(&Value::Array(set_order(unique(
             list_of(&a).into_iter().filter(|x| bl.contains(x)).collect(),
-        )))
+        ))))
     });
     env.add_filter("difference", |a: JValue, b: JValue| {
         let bl = list_of(&b);
-        from_json(&Value::Array(unique(
+        from_json(&Value::Array(set_order(unique(
             list_of(&a)
                 .into_iter()
                 .filter(|x| !bl.contains(x))
                 .collect(),
-        )))
+        ))))
     });
     env.add_filter("symmetric_difference", |a: JValue, b: JValue| {
         let (al, bl) = (list_of(&a), list_of(&b));
         let mut out: Vec<Value> = al.iter().filter(|x| !bl.contains(x)).cloned().collect();
         out.extend(bl.iter().filter(|x| !al.contains(x)).cloned());
-        from_json(&Value::Array(unique(out)))
+        from_json(&Value::Array(set_order(unique(out))))
     });
     env.add_filter("type_debug", |v: JValue| {
         match json_of(&v) {

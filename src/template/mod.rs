@@ -9,6 +9,7 @@
 //! Must not: know about hosts, connections or modules; it is given variables and returns
 //! values or a [`TemplateError`].
 
+mod backslash;
 mod cache;
 mod filters;
 pub use cache::Whitespace;
@@ -224,7 +225,25 @@ pub fn has_template(v: &Value) -> bool {
 fn single_expression(s: &str) -> Option<&str> {
     let t = s.trim();
     let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+    // The first `}}` outside string constants and braces must be the final one; a `{%` or
+    // another `{{` outside strings means more than one expression.
+    let b = inner.as_bytes();
+    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0usize);
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b[i]),
+            (None, b'{') if matches!(b.get(i + 1), Some(b'{' | b'%')) => return None,
+            (None, b'{') => depth += 1,
+            (None, b'}') if depth == 0 => return None,
+            (None, b'}') => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    if quote.is_some() || depth != 0 {
         return None;
     }
     Some(inner.trim())
@@ -342,7 +361,7 @@ fn environment(ws: Whitespace) -> Environment<'static> {
     // A template runs at most this many steps: a runaway loop ends in an error, not a hang.
     env.set_fuel(Some(TEMPLATE_FUEL));
     minijinja_contrib::add_to_environment(&mut env);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(filters::python_methods);
     env.set_formatter(|out, _state, value| {
         let text = if value.is_none() {
             "None".to_string()
@@ -459,7 +478,10 @@ impl Templar {
             message: describe(&e),
         };
         if let Some(expr) = single_expression(s) {
-            let compiled = self.compiled.expression(expr).map_err(err)?;
+            // String constants in YAML-written expressions keep their backslashes, as in
+            // ansible-core (see backslash.rs).
+            let escaped = backslash::escape_expression(expr);
+            let compiled = self.compiled.expression(&escaped).map_err(err)?;
             let v = compiled.eval(ctx).map_err(err)?;
             if v.is_undefined() {
                 return Err(TemplateError::Render {
@@ -470,7 +492,7 @@ impl Templar {
             return Ok(to_json(&v));
         }
         self.compiled
-            .template(s)
+            .template(&backslash::escape_in_expressions(s))
             .and_then(|t| t.render(ctx))
             .map(Value::String)
             .map_err(err)
