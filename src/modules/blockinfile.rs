@@ -1,11 +1,9 @@
 //! `blockinfile`: a block of lines between marker lines, inserted, updated or removed,
 //! following ansible-core's algorithm (where the block goes, blank lines around it).
 
-use serde::Deserialize;
-
 use super::args::{self, Param, param};
 use super::registry::Spec;
-use super::write::{self, Attrs, Write, py_regex, read_then, write_if_changed};
+use super::write::{self, Write, py_regex, read_then, write_if_changed};
 use super::{Content, Module, ModuleCtx, ModuleResult, Plan};
 
 pub static SPEC: Spec = Spec {
@@ -15,7 +13,7 @@ pub static SPEC: Spec = Spec {
     ..Spec::host::<BlockInFile>()
 };
 
-const PARAMS: &[Param] = &[
+const PARAMS: &[Param] = write::file_params![
     param(
         "path",
         &["dest", "destfile", "name"],
@@ -59,14 +57,9 @@ const PARAMS: &[Param] = &[
         &[],
         "bool, default no. Create the file (and its directory) when it does not exist.",
     ),
-    param("backup", &[], write::BACKUP_DOC),
-    param("validate", &[], write::VALIDATE_DOC),
-    param("mode", &[], write::MODE_DOC),
-    param("owner", &[], write::OWNER_DOC),
-    param("group", &[], write::GROUP_DOC),
 ];
 
-#[derive(Debug, Deserialize)]
+write::file_args! {
 pub struct Args {
     #[serde(
         alias = "dest",
@@ -95,16 +88,7 @@ pub struct Args {
     prepend_newline: bool,
     #[serde(default, deserialize_with = "args::boolean")]
     create: bool,
-    #[serde(default, deserialize_with = "args::boolean")]
-    backup: bool,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    validate: Option<String>,
-    #[serde(default, deserialize_with = "args::mode")]
-    mode: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    owner: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    group: Option<String>,
+}
 }
 
 pub struct BlockInFile;
@@ -155,17 +139,7 @@ impl Module for BlockInFile {
         };
         let write = Write {
             make_dirs: a.create,
-            ..Write::editing(
-                &a.path,
-                Attrs {
-                    mode: a.mode,
-                    owner: a.owner,
-                    group: a.group,
-                },
-                a.backup,
-                a.validate,
-                ctx,
-            )
+            ..Write::editing(&a.path, a.attrs(), a.backup, a.validate, ctx)
         };
         let (path, create) = (a.path, a.create);
         Ok(read_then(&path.clone(), move |old| {

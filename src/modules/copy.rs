@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::{Source, Spec};
-use super::write::{self, Attrs, Write, write_plan, write_step};
+use super::write::{self, Write, write_plan, write_step};
 use super::{Content, Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::{ExecOutput, quote};
 
@@ -23,7 +22,7 @@ pub static SPEC: Spec = Spec {
     ..Spec::host::<Copy>()
 };
 
-const PARAMS: &[Param] = &[
+const PARAMS: &[Param] = write::file_params![
     param(
         "src",
         &[],
@@ -40,11 +39,6 @@ const PARAMS: &[Param] = &[
         &["thirsty"],
         "bool, default yes. With no, an existing file is left as it is.",
     ),
-    param("backup", &[], write::BACKUP_DOC),
-    param("validate", &[], write::VALIDATE_DOC),
-    param("mode", &[], write::MODE_DOC),
-    param("owner", &[], write::OWNER_DOC),
-    param("group", &[], write::GROUP_DOC),
     param(
         "remote_src",
         &[],
@@ -52,7 +46,7 @@ const PARAMS: &[Param] = &[
     ),
 ];
 
-#[derive(Debug, Deserialize)]
+write::file_args! {
 pub struct Args {
     #[serde(default, deserialize_with = "args::opt_text")]
     src: Option<String>,
@@ -67,27 +61,8 @@ pub struct Args {
     )]
     force: bool,
     #[serde(default, deserialize_with = "args::boolean")]
-    backup: bool,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    validate: Option<String>,
-    #[serde(default, deserialize_with = "args::mode")]
-    mode: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    owner: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    group: Option<String>,
-    #[serde(default, deserialize_with = "args::boolean")]
     remote_src: bool,
 }
-
-impl Args {
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            mode: self.mode.clone(),
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-        }
-    }
 }
 
 pub struct Copy;

@@ -2,12 +2,11 @@
 //! ansible-core's algorithm step by step (which line a regexp replaces, where a line is
 //! inserted, `firstmatch`, `backrefs`).
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
-use super::write::{self, Attrs, Write, py_regex, read_then, write_if_changed};
+use super::write::{self, Write, py_regex, read_then, write_if_changed};
 use super::{Content, Module, ModuleCtx, ModuleResult, Plan};
 
 pub static SPEC: Spec = Spec {
@@ -17,7 +16,7 @@ pub static SPEC: Spec = Spec {
     ..Spec::host::<LineInFile>()
 };
 
-const PARAMS: &[Param] = &[
+const PARAMS: &[Param] = write::file_params![
     param(
         "path",
         &["dest", "destfile", "name"],
@@ -60,14 +59,9 @@ const PARAMS: &[Param] = &[
         &[],
         "bool, default no. Create the file when it does not exist.",
     ),
-    param("backup", &[], write::BACKUP_DOC),
-    param("validate", &[], write::VALIDATE_DOC),
-    param("mode", &[], write::MODE_DOC),
-    param("owner", &[], write::OWNER_DOC),
-    param("group", &[], write::GROUP_DOC),
 ];
 
-#[derive(Debug, Deserialize)]
+write::file_args! {
 pub struct Args {
     #[serde(
         alias = "dest",
@@ -94,16 +88,7 @@ pub struct Args {
     backrefs: bool,
     #[serde(default, deserialize_with = "args::boolean")]
     create: bool,
-    #[serde(default, deserialize_with = "args::boolean")]
-    backup: bool,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    validate: Option<String>,
-    #[serde(default, deserialize_with = "args::mode")]
-    mode: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    owner: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    group: Option<String>,
+}
 }
 
 impl Args {
@@ -163,17 +148,7 @@ impl Module for LineInFile {
             _ => None,
         };
         let absent = a.absent();
-        let write = Write::editing(
-            &a.path,
-            Attrs {
-                mode: a.mode.clone(),
-                owner: a.owner.clone(),
-                group: a.group.clone(),
-            },
-            a.backup,
-            a.validate.clone(),
-            ctx,
-        );
+        let write = Write::editing(&a.path, a.attrs(), a.backup, a.validate.clone(), ctx);
         // Created files get their directories, as in Ansible.
         let write = Write {
             make_dirs: a.create,

@@ -1,12 +1,11 @@
 //! `replace`: every match of a regular expression in a file replaced, optionally only in
 //! the part of the file after one pattern and/or before another, as ansible-core does it.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::Spec;
-use super::write::{self, Attrs, Write, read_then, write_if_changed};
+use super::write::{self, Write, read_then, write_if_changed};
 use super::{Content, Module, ModuleCtx, ModuleResult, Plan};
 
 pub static SPEC: Spec = Spec {
@@ -16,7 +15,7 @@ pub static SPEC: Spec = Spec {
     ..Spec::host::<Replace>()
 };
 
-const PARAMS: &[Param] = &[
+const PARAMS: &[Param] = write::file_params![
     param(
         "path",
         &["dest", "destfile", "name"],
@@ -42,14 +41,9 @@ const PARAMS: &[Param] = &[
         &[],
         "Only text before the last match of this pattern is replaced (`.` matches newlines).",
     ),
-    param("backup", &[], write::BACKUP_DOC),
-    param("validate", &[], write::VALIDATE_DOC),
-    param("mode", &[], write::MODE_DOC),
-    param("owner", &[], write::OWNER_DOC),
-    param("group", &[], write::GROUP_DOC),
 ];
 
-#[derive(Debug, Deserialize)]
+write::file_args! {
 pub struct Args {
     #[serde(
         alias = "dest",
@@ -66,16 +60,7 @@ pub struct Args {
     after: Option<String>,
     #[serde(default, deserialize_with = "args::opt_text")]
     before: Option<String>,
-    #[serde(default, deserialize_with = "args::boolean")]
-    backup: bool,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    validate: Option<String>,
-    #[serde(default, deserialize_with = "args::mode")]
-    mode: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    owner: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    group: Option<String>,
+}
 }
 
 pub struct Replace;
@@ -87,17 +72,7 @@ impl Module for Replace {
         let re = write::py_regex(&a.regexp, true)?;
         let section = section_pattern(a.after.as_deref(), a.before.as_deref())?;
         let repl = crate::template::python_to_rust_replacement(a.replace.as_deref().unwrap_or(""));
-        let write = Write::editing(
-            &a.path,
-            Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
-            a.backup,
-            a.validate,
-            ctx,
-        );
+        let write = Write::editing(&a.path, a.attrs(), a.backup, a.validate, ctx);
         let path = a.path;
         Ok(read_then(&path.clone(), move |old| {
             let Some(old) = old else {

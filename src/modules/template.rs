@@ -1,12 +1,11 @@
 //! `template`: a Jinja template on the controller, rendered with the host's variables and
 //! written on the host.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::{Source, Spec};
-use super::write::{self, Attrs, Write, write_plan};
+use super::write::{self, Write, write_plan};
 use super::{Content, Module, ModuleCtx, Plan};
 use crate::template::Whitespace;
 
@@ -21,7 +20,7 @@ pub static SPEC: Spec = Spec {
     ..Spec::host::<Template>()
 };
 
-const PARAMS: &[Param] = &[
+const PARAMS: &[Param] = write::file_params![
     param(
         "src",
         &[],
@@ -52,17 +51,12 @@ const PARAMS: &[Param] = &[
         &[],
         "Only `\\n` (the default) is supported; others are refused before the run.",
     ),
-    param("backup", &[], write::BACKUP_DOC),
-    param("validate", &[], write::VALIDATE_DOC),
-    param("mode", &[], write::MODE_DOC),
-    param("owner", &[], write::OWNER_DOC),
-    param("group", &[], write::GROUP_DOC),
 ];
 
 /// What `ansible_managed` renders to (ansible-core's default string).
 pub const ANSIBLE_MANAGED: &str = "Ansible managed";
 
-#[derive(Debug, Deserialize)]
+write::file_args! {
 pub struct Args {
     #[serde(deserialize_with = "args::text")]
     src: String,
@@ -80,16 +74,7 @@ pub struct Args {
     lstrip_blocks: Option<bool>,
     #[serde(default, deserialize_with = "args::opt_text")]
     newline_sequence: Option<String>,
-    #[serde(default, deserialize_with = "args::boolean")]
-    backup: bool,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    validate: Option<String>,
-    #[serde(default, deserialize_with = "args::mode")]
-    mode: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    owner: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    group: Option<String>,
+}
 }
 
 pub struct Template;
@@ -137,17 +122,14 @@ impl Module for Template {
             .templar
             .render_text_with(body, &std::sync::Arc::new(vars), ws)
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let attrs = a.attrs();
         Ok(write_plan(Write {
             dest: a.dest,
             basename_if_dir: path
                 .file_name()
                 .map(|n| n.to_string_lossy().trim_end_matches(".j2").to_string()),
             content: Content::new(rendered.into_bytes()),
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             check: ctx.check_mode,
             diff: ctx.diff,
             backup: a.backup,

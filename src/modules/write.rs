@@ -16,6 +16,56 @@ use serde_json::{Value, json};
 use super::{Content, ModuleCtx, ModuleResult, Plan};
 use crate::connection::{ExecOutput, quote};
 
+/// A writing module's argument struct: its own fields, then the ones every writing module
+/// shares (`backup`, `validate`, `mode`, `owner`, `group`), with `attrs()`. Written as one
+/// struct (not `#[serde(flatten)]`, which would let unknown parameters through unnoticed).
+macro_rules! file_args {
+    ($(#[$meta:meta])* pub struct $name:ident { $($field:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize)]
+        pub struct $name {
+            $($field)*
+            #[serde(default, deserialize_with = "crate::modules::args::boolean")]
+            backup: bool,
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            validate: Option<String>,
+            #[serde(default, deserialize_with = "crate::modules::args::mode")]
+            mode: Option<String>,
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            owner: Option<String>,
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            group: Option<String>,
+        }
+
+        impl $name {
+            /// The wanted mode, owner and group.
+            fn attrs(&self) -> crate::modules::write::Attrs {
+                crate::modules::write::Attrs {
+                    mode: self.mode.clone(),
+                    owner: self.owner.clone(),
+                    group: self.group.clone(),
+                }
+            }
+        }
+    };
+}
+pub(super) use file_args;
+
+/// A writing module's parameter table: its own, then the shared ones.
+macro_rules! file_params {
+    ($($p:expr),* $(,)?) => {
+        &[
+            $($p,)*
+            crate::modules::args::param("backup", &[], crate::modules::write::BACKUP_DOC),
+            crate::modules::args::param("validate", &[], crate::modules::write::VALIDATE_DOC),
+            crate::modules::args::param("mode", &[], crate::modules::write::MODE_DOC),
+            crate::modules::args::param("owner", &[], crate::modules::write::OWNER_DOC),
+            crate::modules::args::param("group", &[], crate::modules::write::GROUP_DOC),
+        ]
+    };
+}
+pub(super) use file_params;
+
 /// Docs of the parameters every writing module shares.
 pub(super) const MODE_DOC: &str = "File mode: octal (`0644`, `'0644'`) or symbolic (`u=rw,g=r`). Default: an existing file's mode, else 0666 less the umask.";
 pub(super) const OWNER_DOC: &str =
