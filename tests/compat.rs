@@ -14,7 +14,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::fleet::Fleet;
 use serde_json::{Value, json};
@@ -230,42 +229,17 @@ fn recap_and_tasks_match_ansible_core_on_the_fleet() {
 #[test]
 #[ignore = "needs ansible-core; regenerates the committed fixtures"]
 fn regenerate_fixtures_with_ansible_core() {
-    let Ok(ansible) = std::env::var("OLYMPUS_ANSIBLE_PLAYBOOK") else {
-        panic!("set OLYMPUS_ANSIBLE_PLAYBOOK to an ansible-playbook from ansible-core");
-    };
     let fleet = Fleet::start(HOSTS);
-    let ssh_args = format!(
-        "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
-        fleet.known_hosts.display()
-    );
     let home = tempfile::tempdir().expect("tmp");
     for pb in playbooks() {
-        let out = Command::new(&ansible)
-            .arg(&pb)
-            .arg("-i")
-            .arg(&fleet.inventory)
-            .args(["-f", "12"])
-            .env("ANSIBLE_STDOUT_CALLBACK", "olympus_compat")
-            .env(
-                "ANSIBLE_CALLBACK_PLUGINS",
-                fixtures().join("callback_plugins"),
-            )
-            .env("ANSIBLE_SSH_ARGS", &ssh_args)
-            .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-            .env("ANSIBLE_HOME", home.path())
-            .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
-            .env_remove("SSH_AUTH_SOCK")
-            .output()
-            .expect("run ansible-playbook");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-            panic!(
-                "{}: no JSON from ansible ({e}): {text}\n{}",
-                pb.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let (doc, out) = common::ansible::run(
+            &fleet,
+            home.path(),
+            &pb,
+            &fixtures().join("callback_plugins"),
+            "olympus_compat",
+            &["-f", "12"],
+        );
         let norm = normalize_ansible(&doc);
         let path = pb.with_extension("expected.json");
         std::fs::write(

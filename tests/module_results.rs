@@ -368,15 +368,8 @@ fn registered_results_match_ansible_core() {
 #[test]
 #[ignore = "needs ansible-core; records the committed fixtures"]
 fn record_results_with_ansible_core() {
-    let Ok(ansible) = std::env::var("OLYMPUS_ANSIBLE_PLAYBOOK") else {
-        panic!("set OLYMPUS_ANSIBLE_PLAYBOOK to an ansible-playbook from ansible-core");
-    };
     let _apt = AptSettingGuard;
     let fleet = Fleet::start(HOSTS);
-    let ssh_args = format!(
-        "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
-        fleet.known_hosts.display()
-    );
     let home = tempfile::tempdir().expect("tmp");
     // OLYMPUS_RECORD_ONLY=packages records packages.yml alone.
     let only = std::env::var("OLYMPUS_RECORD_ONLY").ok();
@@ -389,34 +382,16 @@ fn record_results_with_ansible_core() {
         }
         reset_root();
         apt_repo();
-        let out = Command::new(&ansible)
-            .arg(&pb)
-            .arg("-i")
-            .arg(&fleet.inventory)
-            .args(["-f", "2", "-e", &format!("root={ROOT}")])
-            .args(["-e", &become_password()])
-            .env("ANSIBLE_STDOUT_CALLBACK", "olympus_results")
-            .env(
-                "ANSIBLE_CALLBACK_PLUGINS",
-                fixtures().join("callback_plugins"),
-            )
-            .env("ANSIBLE_SSH_ARGS", &ssh_args)
-            .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-            .env("ANSIBLE_HOME", home.path())
-            .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("OLYMPUS_UNSET_X")
-            .output()
-            .expect("run ansible-playbook");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-            panic!(
-                "{}: no JSON from ansible ({e}): {text}\n{}",
-                pb.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let root = format!("root={ROOT}");
+        let become_pw = become_password();
+        let (doc, out) = common::ansible::run(
+            &fleet,
+            home.path(),
+            &pb,
+            &fixtures().join("callback_plugins"),
+            "olympus_results",
+            &["-f", "2", "-e", &root, "-e", &become_pw],
+        );
         let path = pb.with_extension("expected.json");
         let doc = portable(&doc.to_string());
         std::fs::write(

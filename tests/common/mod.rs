@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 
+pub mod ansible;
 pub mod fleet;
 pub mod play;
