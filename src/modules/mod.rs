@@ -16,6 +16,7 @@ mod write;
 
 mod apt;
 mod assert;
+mod authorized_key;
 mod blockinfile;
 mod command;
 mod copy;
@@ -23,6 +24,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod getent;
 mod group;
 pub mod include_tasks;
 pub mod include_vars;
@@ -40,6 +42,7 @@ pub mod setup;
 mod shell;
 mod slurp;
 mod stat;
+mod sysctl;
 mod template;
 mod user;
 mod wait_for;
@@ -117,6 +120,23 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// This plan, then the plan `f` makes of its result (a module's second step).
+    pub fn and_then(self, f: impl FnOnce(ModuleResult) -> Plan + Send + 'static) -> Plan {
+        match self {
+            Plan::Done(r) => f(r),
+            Plan::Wait(d, r) => Plan::Wait(d, r),
+            Plan::Remote {
+                script,
+                stdin,
+                then,
+            } => Plan::Remote {
+                script,
+                stdin,
+                then: Box::new(move |o| then(o).and_then(f)),
+            },
+        }
+    }
+
     /// The same plan, with `f` applied to its result once there is one.
     pub fn map(self, f: impl FnOnce(ModuleResult) -> ModuleResult + Send + 'static) -> Plan {
         match self {

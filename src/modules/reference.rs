@@ -41,6 +41,14 @@ pub fn markdown() -> String {
     for m in MODULES {
         let _ = write!(s, "\n## {}\n\n{}\n\n", m.name, m.summary);
         let _ = writeln!(s, "Kind: {}. {}", kind(m), free_form(m));
+        if m.namespace != "ansible.builtin" {
+            let _ = writeln!(
+                s,
+                "From Ansible's `{ns}` collection: also named `{ns}.{}`.",
+                m.name,
+                ns = m.namespace
+            );
+        }
         if !m.routed_from.is_empty() {
             let names: Vec<String> = m.routed_from.iter().map(|r| format!("`{r}`")).collect();
             let _ = writeln!(

@@ -79,6 +79,9 @@ pub struct Spec {
     pub output: Output,
     /// Other names Ansible routes to this module (`yum` → `dnf`).
     pub routed_from: &'static [&'static str],
+    /// The collection Ansible ships it in (`ansible.builtin`, or `ansible.posix` for
+    /// `sysctl`...): `<namespace>.<name>` names it too.
+    pub namespace: &'static str,
     pub params: &'static [Param],
     /// Its result is shown bare, without `changed`/`failed` (`debug`).
     pub bare_result: bool,
@@ -146,6 +149,7 @@ impl Spec {
             free_form: FreeForm::KeyValue,
             output: Output::Exact,
             routed_from: &[],
+            namespace: "ansible.builtin",
             params: &[],
             bare_result: false,
             source: None,
@@ -172,6 +176,7 @@ impl Spec {
             free_form: FreeForm::KeyValue,
             output: Output::Exact,
             routed_from: &[],
+            namespace: "ansible.builtin",
             params: &[],
             bare_result: false,
             source: None,
@@ -224,6 +229,7 @@ impl Spec {
 pub static MODULES: &[&Spec] = &[
     &super::apt::SPEC,
     &super::assert::SPEC,
+    &super::authorized_key::SPEC,
     &super::blockinfile::SPEC,
     &super::command::SPEC,
     &super::copy::SPEC,
@@ -231,6 +237,7 @@ pub static MODULES: &[&Spec] = &[
     &super::fail::SPEC,
     &super::fetch::SPEC,
     &super::file::SPEC,
+    &super::getent::SPEC,
     &super::group::SPEC,
     &super::include_tasks::IMPORT_SPEC,
     &super::include_tasks::SPEC,
@@ -249,6 +256,7 @@ pub static MODULES: &[&Spec] = &[
     &super::shell::SPEC,
     &super::slurp::SPEC,
     &super::stat::SPEC,
+    &super::sysctl::SPEC,
     &super::template::SPEC,
     &super::user::SPEC,
     &super::wait_for::SPEC,
@@ -265,10 +273,14 @@ fn short(name: &str) -> &str {
 /// The module a task names, as written (short, fully qualified, or routed).
 pub fn find(name: &str) -> Option<&'static Spec> {
     let s = short(name);
-    MODULES
-        .iter()
-        .copied()
-        .find(|m| m.name == s || m.routed_from.contains(&s))
+    MODULES.iter().copied().find(|m| {
+        m.name == s
+            || m.routed_from.contains(&s)
+            || name
+                .strip_prefix(m.namespace)
+                .and_then(|rest| rest.strip_prefix('.'))
+                == Some(m.name)
+    })
 }
 
 /// Names of every implemented module (for did-you-mean).
@@ -298,7 +310,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "find",
     "gather_facts",
     "get_url",
-    "getent",
     "git",
     "group_by",
     "hostname",
