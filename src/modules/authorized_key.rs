@@ -300,18 +300,18 @@ mod tests {
         let k1 = KeyLine::parse("ssh-ed25519 AAA one").unwrap();
         let mut k2 = KeyLine::parse("ssh-ed25519 BBB two").unwrap();
         assert_eq!(
-            edit("", &[k1.clone()], false, false),
+            edit("", std::slice::from_ref(&k1), false, false),
             "ssh-ed25519 AAA one\n"
         );
         let text = "ssh-ed25519 AAA one\n";
-        assert_eq!(edit(text, &[k1.clone()], false, false), text);
+        assert_eq!(edit(text, std::slice::from_ref(&k1), false, false), text);
         k2.options = Some("from=\"10.0.0.1\"".into());
         assert_eq!(
-            edit(text, &[k2.clone()], false, false),
+            edit(text, std::slice::from_ref(&k2), false, false),
             "ssh-ed25519 AAA one\nfrom=\"10.0.0.1\" ssh-ed25519 BBB two\n"
         );
         assert_eq!(
-            edit(text, &[k2.clone()], false, true),
+            edit(text, std::slice::from_ref(&k2), false, true),
             "from=\"10.0.0.1\" ssh-ed25519 BBB two\n"
         );
         assert_eq!(edit(text, &[k1], true, false), "");
