@@ -199,7 +199,9 @@ impl Walker<'_> {
                 Value::Array(_) => t.check_templates(items),
                 other => loop_value(t, other),
             },
-            Some(Loop::WithFileglob(v)) | Some(Loop::WithSequence(v)) => t.check_templates(v),
+            Some(Loop::WithFileglob(v))
+            | Some(Loop::WithSequence(v))
+            | Some(Loop::WithFirstFound(v)) => t.check_templates(v),
             None => Ok(()),
         }
         .map_err(tag("loop"))

@@ -131,6 +131,8 @@ pub enum Loop {
     WithDict(Value),
     WithFileglob(Value),
     WithSequence(Value),
+    /// `with_first_found`: the first file of a list that exists, looked up as Ansible does.
+    WithFirstFound(Value),
 }
 
 /// What a task does.
@@ -858,6 +860,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             "with_dict" => set_loop(ctx, &mut task, k, Loop::WithDict(v.to_value()))?,
             "with_fileglob" => set_loop(ctx, &mut task, k, Loop::WithFileglob(v.to_value()))?,
             "with_sequence" => set_loop(ctx, &mut task, k, Loop::WithSequence(v.to_value()))?,
+            "with_first_found" => set_loop(ctx, &mut task, k, Loop::WithFirstFound(v.to_value()))?,
             "loop_control" => {
                 if let Some(pause) = v
                     .as_map()

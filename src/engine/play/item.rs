@@ -48,7 +48,7 @@ impl Runner<'_> {
             .map(|h| {
                 let vars = Arc::new(self.vars_for(st, h, chain));
                 let (items, first) = match &task.loop_ {
-                    Some(l) => (Some(self.loop_items(l, &vars)), None),
+                    Some(l) => (Some(self.loop_items(l, task, &vars)), None),
                     None => (None, Some(self.render_item(task, chain, &vars))),
                 };
                 Prepared {
@@ -154,7 +154,7 @@ impl Runner<'_> {
 
         let mut out = if let Some(l) = &task.loop_ {
             // Conditions are evaluated per item when the task loops.
-            let items = match items.unwrap_or_else(|| self.loop_items(l, &base)) {
+            let items = match items.unwrap_or_else(|| self.loop_items(l, task, &base)) {
                 Ok(i) => i,
                 Err(e) => return fail(e),
             };
@@ -237,6 +237,8 @@ impl Runner<'_> {
             if any_failed {
                 agg["failed"] = Value::Bool(true);
                 agg["msg"] = Value::from("One or more items failed");
+            } else if !all_skipped {
+                agg["msg"] = Value::from("All items completed");
             }
             if all_skipped {
                 agg["skipped"] = Value::Bool(true);

@@ -122,6 +122,7 @@ impl Runner<'_> {
     pub(super) fn loop_items(
         &self,
         l: &Loop,
+        task: &Task,
         vars: &Arc<TemplateVars>,
     ) -> Result<Vec<Value>, String> {
         let render = |v: &Value| -> Result<Value, String> {
@@ -173,6 +174,10 @@ impl Runner<'_> {
                 let spec = text(&self.templar.render(v, vars).map_err(|e| e.to_string())?);
                 sequence(&spec)
             }
+            Loop::WithFirstFound(v) => {
+                let terms = self.templar.render(v, vars).map_err(|e| e.to_string())?;
+                self.first_found(&terms, task, vars)
+            }
             Loop::WithFileglob(v) => {
                 let patterns = match self.templar.render(v, vars).map_err(|e| e.to_string())? {
                     Value::Array(a) => a,
@@ -189,6 +194,95 @@ impl Runner<'_> {
                 Ok(out)
             }
         }
+    }
+
+    /// `with_first_found`: the first of the files that exists, as a one-item list (none
+    /// with `skip: true`). Relative names are looked up in the role's and the playbook's
+    /// directory for the task's module (`templates/` for `template`, `vars/` for
+    /// `include_vars`, else `files/`), then in the role and the playbook themselves; `paths`
+    /// name other directories to look in.
+    fn first_found(
+        &self,
+        terms: &Value,
+        task: &Task,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<Vec<Value>, String> {
+        let subdir = match &task.action {
+            Action::Module { module, .. } => match (module.source, module.step()) {
+                (Some(src), _) => src.dir,
+                (None, Some(modules::registry::Step::IncludeVars)) => "vars",
+                _ => "files",
+            },
+            Action::Block { .. } => "files",
+        };
+        let mut files: Vec<String> = Vec::new();
+        let mut paths: Vec<String> = Vec::new();
+        let mut skip = false;
+        let strings = |v: &Value| -> Vec<String> {
+            match v {
+                Value::Array(a) => a.iter().map(text).collect(),
+                Value::String(s) => s
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                other => vec![text(other)],
+            }
+        };
+        let items = match terms {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        for item in items {
+            match item {
+                Value::Object(m) => {
+                    if let Some(f) = m.get("files") {
+                        files.extend(strings(f));
+                    }
+                    if let Some(p) = m.get("paths") {
+                        paths.extend(strings(p));
+                    }
+                    skip |= m.get("skip").is_some_and(crate::template::ansible_bool);
+                }
+                other => files.push(text(&other)),
+            }
+        }
+        let mut bases: Vec<PathBuf> = Vec::new();
+        if let Some(role) = vars.get("role_path").and_then(Value::as_str) {
+            bases.push(PathBuf::from(role));
+        }
+        bases.push(self.playbook_dir.clone());
+        for f in &files {
+            let mut candidates: Vec<PathBuf> = Vec::new();
+            if Path::new(f).is_absolute() {
+                candidates.push(PathBuf::from(f));
+            } else if !paths.is_empty() {
+                for p in &paths {
+                    let p = Path::new(p);
+                    if p.is_absolute() {
+                        candidates.push(p.join(f));
+                    } else {
+                        candidates.extend(bases.iter().map(|b| b.join(p).join(f)));
+                    }
+                }
+            } else {
+                for b in &bases {
+                    candidates.push(b.join(subdir).join(f));
+                    candidates.push(b.join(f));
+                }
+            }
+            if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
+                return Ok(vec![Value::from(found.to_string_lossy().into_owned())]);
+            }
+        }
+        if skip {
+            return Ok(Vec::new());
+        }
+        Err(format!(
+            "No file was found when using first_found (looked for {})",
+            files.join(", ")
+        ))
     }
 }
 
