@@ -319,6 +319,103 @@ fn python_json(v: &Value) -> String {
     out
 }
 
+/// A value as text, for URL encoding.
+fn text_value(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// Python's `urllib.parse.quote` with `safe` left as it is.
+fn percent_encode(s: &str, safe: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        let c = b as char;
+        if c.is_ascii_alphanumeric() || "_.-~".contains(c) || safe.contains(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Python's `urllib.parse.unquote` (`+` stays `+`).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                b.get(i + 2).and_then(|c| (*c as char).to_digit(16)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Python's `urllib.parse.urlsplit`, as ansible-core's `urlsplit` filter returns it.
+fn url_split(url: &str) -> Value {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r))
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            (s.to_ascii_lowercase(), r)
+        }
+        _ => (String::new(), url),
+    };
+    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (netloc, path) = if scheme.is_empty() {
+        ("", rest)
+    } else {
+        match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        }
+    };
+    let (userinfo, hostport) = match netloc.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, netloc),
+    };
+    let (username, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((n, p)) => (Value::from(n), Value::from(p)),
+            None => (Value::from(u), Value::Null),
+        },
+        None => (Value::Null, Value::Null),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h, p.parse::<u16>().map_or(Value::Null, Value::from))
+        }
+        _ => (hostport, Value::Null),
+    };
+    let hostname = if host.is_empty() {
+        Value::Null
+    } else {
+        Value::from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+        )
+    };
+    serde_json::json!({
+        "fragment": fragment, "hostname": hostname, "netloc": netloc, "password": password,
+        "path": path, "port": port, "query": query, "scheme": scheme, "username": username,
+    })
+}
+
 /// Python's `shlex.quote`.
 fn shell_quote(s: &str) -> String {
     if s.is_empty() {
@@ -555,6 +652,65 @@ pub(super) fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("wordcount", |s: String| s.split_whitespace().count());
+    env.add_filter(
+        "urlsplit",
+        |s: String, part: Option<String>| -> Result<JValue, Error> {
+            let parts = url_split(&s);
+            match part {
+                None => Ok(from_json(&parts)),
+                Some(p) => parts
+                    .get(&p)
+                    .map(from_json)
+                    .ok_or_else(|| fail(format!("urlsplit: unknown URL component '{p}'"))),
+            }
+        },
+    );
+    env.add_filter("urldecode", |s: String| percent_decode(&s));
+    env.add_filter("urlencode", |v: JValue| match json_of(&v) {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    percent_encode(k, ""),
+                    percent_encode(&text_value(v), "")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&"),
+        other => percent_encode(&text_value(&other), "/"),
+    });
+    env.add_filter("expanduser", |s: String| match s.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!(
+            "{}{rest}",
+            crate::connection::ssh_config::home_dir().display()
+        ),
+        _ => s,
+    });
+    env.add_filter("random", |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
+        let seed: Option<JValue> = kw.get("seed")?;
+        kw.assert_all_used()?;
+        let mut h: u64 = match &seed {
+            Some(s) => s.to_string().bytes().fold(0xcbf29ce484222325, |a, b| {
+                (a ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            }),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64),
+        };
+        h ^= h >> 33;
+        match json_of(&v) {
+            Value::Number(n) => {
+                let end = n
+                    .as_u64()
+                    .filter(|e| *e > 0)
+                    .ok_or_else(|| fail("random needs a positive number"))?;
+                Ok(JValue::from(h % end))
+            }
+            Value::Array(a) if !a.is_empty() => Ok(from_json(&a[(h % a.len() as u64) as usize])),
+            _ => Err(fail("random needs a list or a number")),
+        }
+    });
     env.add_filter("center", |s: String, width: Option<usize>| {
         let width = width.unwrap_or(80);
         let len = s.chars().count();
@@ -948,6 +1104,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let al = list_of(&a);
         list_of(&b).iter().all(|x| al.contains(x))
     });
+    env.add_test("issubset", |a: JValue, b: JValue| {
+        let bl = list_of(&b);
+        list_of(&a).iter().all(|x| bl.contains(x))
+    });
+    env.add_test("issuperset", |a: JValue, b: JValue| {
+        let al = list_of(&a);
+        list_of(&b).iter().all(|x| al.contains(x))
+    });
     env.add_test("contains", |a: JValue, b: JValue| {
         list_of(&a).contains(&json_of(&b))
     });
@@ -958,6 +1122,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_test("directory", |p: String| Path::new(&p).is_dir());
     env.add_test("link", |p: String| Path::new(&p).is_symlink());
     env.add_test("abs", |p: String| Path::new(&p).is_absolute());
+    // The `is_*` spellings ansible-core keeps for these tests.
+    env.add_test("is_file", |p: String| Path::new(&p).is_file());
+    env.add_test("is_dir", |p: String| Path::new(&p).is_dir());
+    env.add_test("is_link", |p: String| Path::new(&p).is_symlink());
+    env.add_test("is_abs", |p: String| Path::new(&p).is_absolute());
+    env.add_test("is_exists", |p: String| Path::new(&p).exists());
 
     // Lookups run on the controller, like Ansible's.
     env.add_function("lookup", lookup);
@@ -1082,9 +1252,39 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
                     }
                 },
             },
+            "varnames" => {
+                let re = regex::Regex::new(&term)
+                    .map_err(|e| fail(format!("lookup('varnames', '{term}'): {e}")))?;
+                let mut names: Vec<String> = Vec::new();
+                if let Some(vars) = state.lookup("vars")
+                    && let Ok(keys) = vars.try_iter()
+                {
+                    for k in keys {
+                        if let Some(n) = k.as_str()
+                            && re.is_match(n)
+                        {
+                            names.push(n.to_string());
+                        }
+                    }
+                }
+                names.sort();
+                for n in names {
+                    results.push(JValue::from(n));
+                }
+                continue;
+            }
+            "dict" => {
+                let Value::Object(m) = json_of(a) else {
+                    return Err(fail("lookup('dict') needs a dictionary"));
+                };
+                for (k, v) in m {
+                    results.push(from_json(&serde_json::json!({"key": k, "value": v})));
+                }
+                continue;
+            }
             other => {
                 return Err(fail(format!(
-                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, vars)"
+                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, vars, varnames, dict)"
                 )));
             }
         };
@@ -1096,13 +1296,16 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
     }
     Ok(match results.len() {
         0 => JValue::from(""),
-        1 => results.pop().unwrap_or_default(),
-        _ => JValue::from(
+        1 if name != "dict" => results.pop().unwrap_or_default(),
+        // Text results are joined with commas, as ansible-core's lookup() does; others
+        // stay a list.
+        _ if results.iter().all(|r| r.as_str().is_some()) => JValue::from(
             results
                 .iter()
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
         ),
+        _ => JValue::from(results),
     })
 }
