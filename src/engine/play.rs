@@ -494,6 +494,11 @@ impl<'a> Runner<'a> {
             play_globals.insert("play_hosts".into(), list(&batch));
             play_globals.insert("ansible_play_hosts".into(), list(&batch));
             play_globals.insert("ansible_play_hosts_all".into(), list(&hosts));
+            // The ansible-core version olympus follows, for roles that check it.
+            play_globals.insert(
+                "ansible_version".into(),
+                serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0"}),
+            );
             self.templar.set_play_globals(play_globals);
             self.run_batch(&st).await?;
             if self.interrupted() {

@@ -258,7 +258,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "with_nested",
     "with_together",
     "with_subelements",
-    "with_first_found",
     "with_lines",
     "with_random_choice",
     "with_indexed_items",

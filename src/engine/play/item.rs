@@ -180,9 +180,14 @@ impl Runner<'_> {
                     Err(e) => return fail(e),
                 },
             };
+            let extended = lc
+                .get("extended")
+                .is_some_and(crate::template::ansible_bool);
             let mut results = Vec::new();
             let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
             let (mut always_show, mut bare) = (false, false);
+            // Facts an item sets (`set_fact` in a loop) are seen by the items after it.
+            let mut base = (*base).clone();
             for (i, item) in items.iter().enumerate() {
                 if self.interrupted() {
                     return fail(ConnectionError::Interrupted.to_string());
@@ -193,10 +198,30 @@ impl Runner<'_> {
                 {
                     return fail(e);
                 }
-                let mut v = (*base).clone();
+                let mut v = base.clone();
                 v.insert_data(loop_var.clone(), item.clone());
                 if let Some(iv) = &index_var {
                     v.insert_data(iv.clone(), Value::from(i));
+                }
+                // `ansible_loop` (loop_control.extended), as ansible-core gives it: no
+                // `previtem` on the first item, no `nextitem` on the last.
+                let ansible_loop = extended.then(|| {
+                    let n = items.len();
+                    let mut l = serde_json::json!({
+                        "allitems": items, "index": i + 1, "index0": i,
+                        "revindex": n - i, "revindex0": n - i - 1,
+                        "first": i == 0, "last": i + 1 == n, "length": n,
+                    });
+                    if i > 0 {
+                        l["previtem"] = items[i - 1].clone();
+                    }
+                    if let Some(next) = items.get(i + 1) {
+                        l["nextitem"] = next.clone();
+                    }
+                    l
+                });
+                if let Some(l) = &ansible_loop {
+                    v.insert_data("ansible_loop".into(), l.clone());
                 }
                 v.insert_data("ansible_loop_var".into(), Value::from(loop_var.as_str()));
                 let v = Arc::new(v);
@@ -206,10 +231,24 @@ impl Runner<'_> {
                     .map(|l| text(&l))
                     .unwrap_or_else(|| crate::pyrepr::str_of(item));
                 let mut o = self.run_item(task, host, chain, &v, None).await;
+                if let Some(Value::Object(facts)) = o.result.get("ansible_facts") {
+                    let authored = matches!(&task.action, Action::Module { module, .. }
+                        if module.step() == Some(modules::registry::Step::IncludeVars));
+                    for (k, val) in facts {
+                        if authored {
+                            base.insert_authored(k.clone(), val.clone());
+                        } else {
+                            base.insert_data(k.clone(), val.clone());
+                        }
+                    }
+                }
                 o.item = Some(label);
                 if let Value::Object(m) = &mut o.result {
                     m.insert(loop_var.clone(), item.clone());
                     m.insert("ansible_loop_var".into(), Value::from(loop_var.as_str()));
+                    if let Some(l) = ansible_loop {
+                        m.insert("ansible_loop".into(), l);
+                    }
                 }
                 o.no_log = no_log;
                 if o.status == Status::Unreachable {
