@@ -99,6 +99,7 @@ fn common(t: &Templar, c: &Common) -> Result<(), Found> {
         ("run_once", &c.run_once),
         ("delegate_to", &c.delegate_to),
         ("timeout", &c.timeout),
+        ("connection", &c.connection),
     ];
     for (what, v) in keywords {
         if let Some(v) = v {

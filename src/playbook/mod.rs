@@ -88,6 +88,8 @@ pub struct Common {
     pub run_once: Option<Value>,
     pub delegate_to: Option<Value>,
     pub timeout: Option<Value>,
+    /// `connection:` — `ssh` or `local` (the controller runs the task for the host).
+    pub connection: Option<Value>,
 }
 
 /// One play.
@@ -197,6 +199,7 @@ const COMMON_KEYWORDS: &[&str] = &[
     "run_once",
     "delegate_to",
     "timeout",
+    "connection",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -248,7 +251,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "module_defaults",
     "collections",
     "delegate_facts",
-    "connection",
     "port",
     "become_exe",
     "become_flags",
@@ -520,6 +522,19 @@ fn set_common(ctx: &Ctx<'_>, c: &mut Common, key: &str, v: &Node) -> Result<bool
         "become_user" => c.become_user = val(),
         "become_method" => c.become_method = val(),
         "remote_user" => c.remote_user = val(),
+        "connection" => {
+            if let Some(t) = v.as_str()
+                && !crate::template::is_template(t)
+                && !matches!(t, "ssh" | "paramiko" | "smart" | "local")
+            {
+                return Err(ctx.err(
+                    v.pos,
+                    format!("connection '{t}' is not supported by olympus (ssh, local)"),
+                    None,
+                ));
+            }
+            c.connection = val()
+        }
         "environment" => c.environment = val(),
         "no_log" => c.no_log = val(),
         "check_mode" => c.check_mode = val(),

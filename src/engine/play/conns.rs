@@ -27,8 +27,9 @@ impl Runner<'_> {
         ahead: bool,
     ) -> Result<Arc<Connection>, ConnectionError> {
         let key = format!(
-            "{host}\u{0}{}",
-            vars.get("ansible_user").map(text).unwrap_or_default()
+            "{host}\u{0}{}\u{0}{}",
+            vars.get("ansible_user").map(text).unwrap_or_default(),
+            vars.get("ansible_connection").map(text).unwrap_or_default()
         );
         let slot = self.conns.lock().await.entry(key).or_default().clone();
         // Callers for the same host wait here while one of them opens the connection.
@@ -112,6 +113,18 @@ impl Runner<'_> {
             conn_vars
                 .to_mut()
                 .insert("ansible_user".into(), Value::from(text(&u)));
+        }
+        // The `connection:` keyword wins over the host's ansible_connection, as in Ansible.
+        if let Some(c) = chain.iter().rev().find_map(|c| c.connection.as_ref())
+            && let Ok(c) = self.templar.render(c, vars)
+        {
+            let c = match text(&c).as_str() {
+                "paramiko" | "smart" => "ssh".to_string(),
+                other => other.to_string(),
+            };
+            conn_vars
+                .to_mut()
+                .insert("ansible_connection".into(), Value::from(c));
         }
         conn_vars
     }
