@@ -43,6 +43,7 @@ mod shell;
 mod slurp;
 mod stat;
 mod sysctl;
+mod tempfile;
 mod template;
 mod user;
 mod wait_for;
