@@ -72,7 +72,6 @@ const NOT_NEEDED: &[&str] = &[
     "pipelining",
     "control_path",
     "control_path_dir",
-    "ssh_args",
     "fact_caching",
     "fact_caching_connection",
     "fact_caching_timeout",
