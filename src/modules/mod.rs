@@ -24,6 +24,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod get_url;
 mod getent;
 mod group;
 pub mod include_tasks;
