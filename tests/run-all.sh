@@ -12,6 +12,12 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-se
 command -v sudo >/dev/null 2>&1 || missing+=(sudo)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
+# get_url's test downloads with the host's curl from python3's http.server on loopback.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The package tests build .deb files; the service tests use Debian's service/update-rc.d.
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v update-rc.d >/dev/null 2>&1 || missing+=(init-system-helpers)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "run-all: installing ${missing[*]}"
   as_root=""
