@@ -7,13 +7,42 @@
 //! `expand_argument_vars`), and nothing else. `creates`/`removes` are checked in the same
 //! script, so a skipped command costs the same one round trip.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
 use super::registry::{FreeForm, Output, Spec};
 use super::{Module, ModuleCtx, ModuleResult, Plan};
 use crate::connection::{ExecOutput, quote};
+
+/// A command-like module's argument struct: its own fields, then `chdir`, `creates` and
+/// `removes`, with `guards()`. One struct, so unknown parameters are still refused.
+macro_rules! guarded_args {
+    ($(#[$meta:meta])* pub struct $name:ident { $($field:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Deserialize)]
+        pub struct $name {
+            $($field)*
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            chdir: Option<String>,
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            creates: Option<String>,
+            #[serde(default, deserialize_with = "crate::modules::args::opt_text")]
+            removes: Option<String>,
+        }
+
+        impl $name {
+            /// `chdir`, `creates` and `removes`, moved out.
+            fn guards(&mut self) -> crate::modules::command::Guards {
+                crate::modules::command::Guards {
+                    chdir: self.chdir.take(),
+                    creates: self.creates.take(),
+                    removes: self.removes.take(),
+                }
+            }
+        }
+    };
+}
+pub(super) use guarded_args;
 
 pub static SPEC: Spec = Spec {
     name: "command",
@@ -62,7 +91,7 @@ pub(super) const STDIN_DOC: &str = "Text sent to the command's standard input.";
 pub(super) const STRIP_DOC: &str =
     "bool, default yes. Strip empty lines at the end of `stdout` and `stderr`.";
 
-#[derive(Debug, Deserialize)]
+guarded_args! {
 pub struct Args {
     #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_text")]
     raw: Option<String>,
@@ -71,12 +100,6 @@ pub struct Args {
     #[serde(default)]
     argv: Option<Vec<Value>>,
     #[serde(default, deserialize_with = "args::opt_text")]
-    chdir: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    creates: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    removes: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
     stdin: Option<String>,
     #[serde(default = "args::yes", deserialize_with = "args::boolean")]
     stdin_add_newline: bool,
@@ -84,6 +107,7 @@ pub struct Args {
     strip_empty_ends: bool,
     #[serde(default = "args::yes", deserialize_with = "args::boolean")]
     expand_argument_vars: bool,
+}
 }
 
 pub struct Command;
@@ -100,7 +124,8 @@ impl Module for Command {
         }
     }
 
-    fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+    fn plan(mut a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        let guards = a.guards();
         let words: Vec<String> = match (&a.argv, a.raw.as_deref().or(a.cmd.as_deref())) {
             (Some(argv), _) => argv
                 .iter()
@@ -117,11 +142,6 @@ impl Module for Command {
         } else {
             let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
             (String::new(), quoted.join(" "))
-        };
-        let guards = Guards {
-            chdir: a.chdir,
-            creates: a.creates,
-            removes: a.removes,
         };
         let shown = Shown {
             cmd: Some(Value::Array(words.into_iter().map(Value::String).collect())),

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
-use super::command::{self, Guards, Shown};
+use super::command::{self, Shown};
 use super::registry::{FreeForm, Output, Source, Spec};
 use super::{Module, ModuleCtx, Plan};
 use crate::connection::quote;
@@ -41,7 +40,7 @@ const PARAMS: &[Param] = &[
     param("removes", &[], command::REMOVES_DOC),
 ];
 
-#[derive(Debug, Deserialize)]
+command::guarded_args! {
 pub struct Args {
     #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_text")]
     raw: Option<String>,
@@ -49,12 +48,7 @@ pub struct Args {
     cmd: Option<String>,
     #[serde(default, deserialize_with = "args::opt_text")]
     executable: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    chdir: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    creates: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    removes: Option<String>,
+}
 }
 
 pub struct Script;
@@ -70,7 +64,9 @@ impl Module for Script {
         }
     }
 
-    fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+    fn plan(mut a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        let mut guards = a.guards();
+        let chdir = guards.chdir.take();
         let line = a.raw.or(a.cmd).ok_or("a script path is required")?;
         let words = command::shell_words(&line)?;
         let Some((file, rest)) = words.split_first() else {
@@ -90,13 +86,8 @@ impl Module for Script {
         let body_script = format!(
             "t=$(mktemp) || exit 1\ntrap 'rm -f -- \"$t\"' EXIT\ncat > \"$t\" || exit 1\nchmod 700 \"$t\" || exit 1\n{run}"
         );
-        let guards = Guards {
-            chdir: None,
-            creates: a.creates,
-            removes: a.removes,
-        };
         // chdir applies to the script, after it has been received.
-        let body_script = match &a.chdir {
+        let body_script = match &chdir {
             Some(d) => body_script.replacen(&run, &format!("cd {} || exit 1\n{run}", quote(d)), 1),
             None => body_script,
         };

@@ -1,10 +1,9 @@
 //! `shell`: a command line run by `/bin/sh` (or `executable`) on the host.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::{self, Param, param};
-use super::command::{self, Guards, Shown};
+use super::command::{self, Shown};
 use super::registry::{FreeForm, Output, Spec};
 use super::{Module, ModuleCtx, Plan};
 use crate::connection::quote;
@@ -42,7 +41,7 @@ const PARAMS: &[Param] = &[
     param("strip_empty_ends", &[], command::STRIP_DOC),
 ];
 
-#[derive(Debug, Deserialize)]
+command::guarded_args! {
 pub struct Args {
     #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_text")]
     raw: Option<String>,
@@ -51,17 +50,12 @@ pub struct Args {
     #[serde(default, deserialize_with = "args::opt_text")]
     executable: Option<String>,
     #[serde(default, deserialize_with = "args::opt_text")]
-    chdir: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    creates: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
-    removes: Option<String>,
-    #[serde(default, deserialize_with = "args::opt_text")]
     stdin: Option<String>,
     #[serde(default = "args::yes", deserialize_with = "args::boolean")]
     stdin_add_newline: bool,
     #[serde(default = "args::yes", deserialize_with = "args::boolean")]
     strip_empty_ends: bool,
+}
 }
 
 pub struct Shell;
@@ -77,7 +71,8 @@ impl Module for Shell {
         }
     }
 
-    fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+    fn plan(mut a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        let guards = a.guards();
         let line = a
             .raw
             .or(a.cmd)
@@ -85,11 +80,6 @@ impl Module for Shell {
         let body = match &a.executable {
             Some(exe) => format!("exec {} -c {}", quote(exe), quote(&line)),
             None => line.clone(),
-        };
-        let guards = Guards {
-            chdir: a.chdir,
-            creates: a.creates,
-            removes: a.removes,
         };
         let shown = Shown {
             cmd: Some(Value::String(line)),
