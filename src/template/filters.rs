@@ -1168,6 +1168,33 @@ fn over_cap() -> std::io::Error {
 }
 
 /// A regular file's text, refused when it is larger than [`LOOKUP_CAP`].
+/// A file a lookup names, found as ansible-core finds it: absolute as it is; else in the
+/// role's `subdir` and the role, then the playbook's `subdir` and the playbook's directory,
+/// then the current directory.
+fn search_path(state: &State, subdir: &str, term: &str) -> String {
+    if Path::new(term).is_absolute() {
+        return term.to_string();
+    }
+    let dir = |k: &str| {
+        state
+            .lookup(k)
+            .and_then(|v| v.as_str().map(std::path::PathBuf::from))
+    };
+    let mut candidates = Vec::new();
+    for base in [dir("role_path"), dir("playbook_dir")]
+        .into_iter()
+        .flatten()
+    {
+        candidates.push(base.join(subdir).join(term));
+        candidates.push(base.join(term));
+    }
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_else(|| term.to_string())
+}
+
 fn read_capped(path: &str) -> std::io::Result<String> {
     use std::io::Read;
     let f = std::fs::File::open(path)?;
@@ -1217,12 +1244,12 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
                 Err(_) => default.clone().unwrap_or(JValue::from("")),
             },
             "file" => {
-                let text = read_capped(&term)
+                let text = read_capped(&search_path(state, "files", &term))
                     .map_err(|e| fail(format!("lookup('file', '{term}'): {e}")))?;
                 JValue::from(text.strip_suffix('\n').unwrap_or(&text).to_string())
             }
             "template" => {
-                let text = read_capped(&term)
+                let text = read_capped(&search_path(state, "templates", &term))
                     .map_err(|e| fail(format!("lookup('template', '{term}'): {e}")))?;
                 let tmpl = state.env().template_from_str(&text)?;
                 JValue::from(tmpl.render(state.lookup("vars").unwrap_or_default())?)
