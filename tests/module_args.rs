@@ -67,8 +67,8 @@ fn bad_arguments_are_refused_before_any_host_is_touched() {
             "meta action 'refresh_inventory' is not supported",
         ),
         (
-            "      copy: {src: a, dest: /tmp/x, remote_src: true}",
-            "remote_src is not supported by olympus yet",
+            "      template: {src: a.j2, dest: /tmp/x, newline_sequence: \"\\r\\n\"}",
+            "newline_sequence \"\\r\\n\" is not supported by olympus yet",
         ),
     ];
     for (task, want) in cases {

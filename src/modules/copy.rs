@@ -42,7 +42,7 @@ const PARAMS: &[Param] = write::file_params![
     param(
         "remote_src",
         &[],
-        "bool, default no. Only no: copying a file already on the host is not supported yet (refused before the run).",
+        "bool, default no. `src` is a file on the host (a directory is not supported yet: refused on the host).",
     ),
 ];
 
@@ -71,8 +71,8 @@ impl Module for Copy {
     type Args = Args;
 
     fn check(a: &Args) -> Result<(), String> {
-        if a.remote_src {
-            return Err("remote_src is not supported by olympus yet".into());
+        if a.remote_src && a.src.is_none() {
+            return Err("remote_src needs 'src'".into());
         }
         match (&a.content, &a.src) {
             (Some(_), Some(_)) => Err("'src' and 'content' are mutually exclusive".into()),
@@ -82,6 +82,9 @@ impl Module for Copy {
     }
 
     fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
+        if a.remote_src {
+            return Ok(remote_copy(&a, ctx));
+        }
         let dest = a.dest.as_str();
         let (content, basename) = match (&a.content, &a.src) {
             (Some(c), _) => (
@@ -253,3 +256,65 @@ fn write_all(mut todo: Vec<Write>, mut acc: ModuleResult, base: String) -> Plan 
         write_all(todo, acc, base)
     })
 }
+
+/// `remote_src`: a file already on the host copied to `dest` there, compared by SHA-1,
+/// written through a temporary file in the destination's directory and renamed.
+fn remote_copy(a: &Args, ctx: &ModuleCtx<'_>) -> Plan {
+    let attrs = a.attrs();
+    let mut s = String::from(write::FUNCS);
+    s.push_str(&format!(
+        "src={}\np={}\nforce={}\nbackup={}\ncheck={}\n",
+        quote(a.src.as_deref().unwrap_or("")),
+        quote(&a.dest),
+        u8::from(a.force),
+        u8::from(a.backup),
+        u8::from(ctx.check_mode),
+    ));
+    s.push_str(REMOTE_COPY);
+    s.push_str(&write::attrs_script(&attrs, ctx.check_mode, false));
+    s.push_str("fi\nif [ $c = 1 ] && [ $check = 0 ]; then\n");
+    s.push_str(&write::attrs_script(&attrs, false, false));
+    s.push_str("fi\nif [ $c = 1 ] || [ $a = 1 ]; then echo changed=1; fi\npath_info \"$p\"\n");
+    let src = a.src.clone().unwrap_or_default();
+    Plan::remote(s, None, move |out| {
+        let rep = write::report(&out);
+        if out.rc != Some(0) || rep.contains_key("error") {
+            return write::script_failure(&out, &rep);
+        }
+        let mut r = ModuleResult::ok();
+        r.changed = rep.get("changed").map(String::as_str) == Some("1");
+        for k in ["dest", "checksum", "md5sum", "backup_file"] {
+            if let Some(v) = rep.get(k) {
+                r.data.insert(k.into(), Value::from(v.as_str()));
+            }
+        }
+        r.data.insert("src".into(), Value::from(src));
+        write::add_path_info(&mut r, &rep);
+        r
+    })
+}
+
+/// Decides and copies; leaves "$p" the destination file, `c=1` when the content changed
+/// and `a` for the attributes, then an `if` the attribute checks complete.
+const REMOTE_COPY: &str = r#"if [ ! -e "$src" ]; then echo "error=Source $src not found"; exit 0; fi
+if [ -d "$src" ]; then echo "error=remote_src copies a file; a directory ($src) is not supported by olympus yet"; exit 0; fi
+if [ -d "$p" ]; then p="${p%/}/$(basename -- "$src")"; fi
+new=$(sha1sum < "$src") || exit 1; new=${new%% *}
+m=$(md5sum < "$src") || exit 1; echo "md5sum=${m%% *}"
+cur=; if [ -f "$p" ]; then cur=$(sha1sum < "$p"); cur=${cur%% *}; fi
+echo "dest=$p"; echo "checksum=$new"
+c=0; [ "$cur" = "$new" ] || c=1
+if [ -f "$p" ] && [ "$force" = 0 ]; then c=0; fi
+if [ $c = 1 ] && [ $check = 0 ]; then
+  d=$(dirname -- "$p"); [ -d "$d" ] || { echo "error=Destination directory $d does not exist"; exit 0; }
+  if [ "$backup" = 1 ] && [ -f "$p" ]; then b="$p.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; cp -p -- "$p" "$b" || exit 1; echo "backup_file=$b"; fi
+  t=$(mktemp "$d/.olympus.XXXXXXXX") || exit 1
+  trap 'rm -f -- "$t"' EXIT
+  cp -- "$src" "$t" || exit 1
+  if [ -f "$p" ]; then chmod --reference="$p" "$t"; else chmod "$(printf '%o' $((0666 & ~$(umask))))" "$t"; fi
+  mv -f -- "$t" "$p" || exit 1
+  trap - EXIT
+fi
+a=0
+if [ -f "$p" ] && { [ $c = 0 ] || [ $check = 1 ]; }; then
+"#;
