@@ -180,11 +180,15 @@ pub fn header_overrides<'t>(text: &'t str, ws: &mut Whitespace) -> Result<&'t st
     Ok(body)
 }
 
-/// The controller's host name (Ansible's `template_host`).
+/// The controller's host name (Ansible's `template_host`), read once per process rather
+/// than once per host and template.
 fn controller_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    static NAME: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    });
+    NAME.clone()
 }
 
 #[cfg(test)]
