@@ -71,6 +71,8 @@ pub enum Event<'a> {
     Included {
         file: &'a str,
         hosts: &'a [String],
+        /// The loop item's label, for an include in a loop.
+        item: Option<&'a str>,
     },
     /// A loop item's result (shown as it happens, before the task's host result).
     Item(&'a HostOutcome),

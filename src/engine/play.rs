@@ -34,6 +34,7 @@ use crate::template::{self, HostVars, Templar, TemplateVars};
 use crate::yaml::Vars;
 
 mod conns;
+mod include;
 mod item;
 mod listing;
 mod loops;
@@ -140,6 +141,11 @@ struct PlayState<'p> {
     skipping_to_start: Mutex<bool>,
     /// Bumped by `meta: clear_host_errors`, so task lists take failed hosts back.
     cleared: std::sync::atomic::AtomicU64,
+    /// Handlers of roles included while the play runs (after the play's own).
+    included_handlers: Mutex<Vec<Arc<Task>>>,
+    /// Per host: defaults and vars of roles included with `public: true` (and defaults of
+    /// roles imported by included files), seen by the tasks after them.
+    exposed: Mutex<HashMap<String, include::Exposed>>,
 }
 
 /// Runs playbooks against an inventory.
@@ -482,6 +488,8 @@ impl<'a> Runner<'a> {
                 aborted: Mutex::new(None),
                 skipping_to_start: Mutex::new(self.opts.start_at_task.is_some()),
                 cleared: std::sync::atomic::AtomicU64::new(0),
+                included_handlers: Mutex::new(Vec::new()),
+                exposed: Mutex::new(HashMap::new()),
             };
             for h in &batch {
                 self.count(h, |_| {});
@@ -646,8 +654,14 @@ impl<'a> Runner<'a> {
         st: &PlayState<'_>,
         hosts: &[String],
     ) -> Result<(), RunError> {
-        // Handlers run in definition order, each once per notified host.
-        for handler in &st.play.handlers {
+        // Handlers run in definition order, each once per notified host; those of included
+        // roles after the play's.
+        let included: Vec<Arc<Task>> = st
+            .included_handlers
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        for handler in st.play.handlers.iter().chain(included.iter().map(|h| &**h)) {
             if self.interrupted() {
                 break;
             }
@@ -930,7 +944,7 @@ impl<'a> Runner<'a> {
         });
         match module.step() {
             Some(Step::Meta) => return self.run_meta(st, task, args, hosts, chain).await,
-            Some(Step::IncludeTasks) => {
+            Some(Step::IncludeTasks) | Some(Step::IncludeRole) => {
                 return self
                     .run_include(st, task, args, hosts, chain, handler, rescuable)
                     .await;
@@ -1053,176 +1067,6 @@ impl<'a> Runner<'a> {
         Ok(failed)
     }
 
-    /// `include_tasks`: each host's file name is rendered with its variables (and its `when`
-    /// decides whether it includes at all); hosts including the same file run it together.
-    /// A host whose include cannot be done (a missing or unreadable file, a `when` or a
-    /// name that fails to render) fails that task, as in Ansible; the others go on.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_include(
-        &self,
-        st: &PlayState<'_>,
-        task: &Task,
-        args: &Vars,
-        hosts: &[String],
-        chain: &[&Common],
-        handler: bool,
-        rescuable: bool,
-    ) -> Result<BTreeSet<String>, RunError> {
-        let mut failed = BTreeSet::new();
-        // The include task's own result on a host, reported and counted as Ansible does.
-        let report = |h: &String, status: Status, result: Value| {
-            let o = HostOutcome {
-                host: h.clone(),
-                status,
-                ignored: false,
-                result,
-                item: None,
-                no_log: false,
-                delegated: None,
-                always_show: false,
-                bare: false,
-            };
-            self.reporter.event(Event::Host(&o));
-        };
-        let fail = |h: &String, msg: String, failed: &mut BTreeSet<String>| {
-            report(
-                h,
-                Status::Failed,
-                serde_json::json!({"failed": true, "changed": false, "reason": msg, "msg": msg}),
-            );
-            self.count(h, |c| {
-                if rescuable {
-                    c.rescued += 1;
-                } else {
-                    c.failed += 1;
-                }
-            });
-            failed.insert(h.clone());
-        };
-        let depth = INCLUDE_DEPTH.try_with(|d| *d).unwrap_or(0);
-        let raw = match modules::include_tasks::file(args) {
-            Ok(r) if depth < MAX_INCLUDE_DEPTH => Ok(r),
-            Ok(_) => Err(format!(
-                "include_tasks nested more than {MAX_INCLUDE_DEPTH} deep: a task file that includes itself without an end? (the last was included from {})",
-                task.origin
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        let raw = match raw {
-            Ok(r) => r,
-            Err(msg) => {
-                for h in hosts {
-                    fail(h, msg.clone(), &mut failed);
-                }
-                return Ok(self.note_failed(st, failed));
-            }
-        };
-        let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
-        for h in hosts {
-            let v = Arc::new(self.vars_for(st, h, chain));
-            let mut included = Ok(true);
-            for w in chain.iter().flat_map(|c| c.when.iter()) {
-                match self.templar.condition(w, &v) {
-                    Ok(true) => {}
-                    Ok(false) => included = Ok(false),
-                    Err(e) => {
-                        included = Err(format!("The conditional check failed: {e}"));
-                        break;
-                    }
-                }
-            }
-            match included {
-                Ok(true) => {}
-                Ok(false) => {
-                    report(
-                        h,
-                        Status::Skipped,
-                        serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}),
-                    );
-                    self.count(h, |c| c.skipped += 1);
-                    continue;
-                }
-                Err(msg) => {
-                    fail(h, msg, &mut failed);
-                    continue;
-                }
-            }
-            let rel = match self.templar.render(&raw, &v) {
-                Ok(r) => text(&r),
-                Err(e) => {
-                    fail(h, e.to_string(), &mut failed);
-                    continue;
-                }
-            };
-            let dir = task
-                .origin
-                .file
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let Some(path) = [
-                dir.join(&rel),
-                self.playbook_dir.join(&rel),
-                self.playbook_dir.join("tasks").join(&rel),
-            ]
-            .into_iter()
-            .find(|p| p.is_file()) else {
-                fail(
-                    h,
-                    format!(
-                        "Could not find or access '{rel}' (looked beside {} and in the playbook's directory and tasks/)",
-                        dir.display()
-                    ),
-                    &mut failed,
-                );
-                continue;
-            };
-            report(
-                h,
-                Status::Ok,
-                serde_json::json!({"changed": false, "include": rel, "include_args": {}}),
-            );
-            self.count(h, |c| c.ok += 1);
-            match groups.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, hs)) => hs.push(h.clone()),
-                None => groups.push((path, vec![h.clone()])),
-            }
-        }
-        for (path, group) in groups {
-            let tasks = match crate::playbook::load_tasks(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    for h in &group {
-                        fail(h, e.to_string(), &mut failed);
-                    }
-                    continue;
-                }
-            };
-            let shown = path.to_string_lossy().into_owned();
-            self.reporter.event(Event::Included {
-                file: &shown,
-                hosts: &group,
-            });
-            // The include's own keywords (vars, tags...) wrap the included tasks; its `when`
-            // decided the include only, as with Ansible's dynamic includes.
-            let own = Common {
-                when: Vec::new(),
-                ..task.common.clone()
-            };
-            let mut inner: Vec<&Common> = chain.to_vec();
-            inner.pop();
-            inner.push(&own);
-            let f = INCLUDE_DEPTH
-                .scope(
-                    depth + 1,
-                    self.run_list(st, &tasks, &group, &inner, handler, false),
-                )
-                .await?;
-            failed.extend(f);
-        }
-        Ok(self.note_failed(st, failed))
-    }
-
     /// Records hosts that failed in this play (they leave it) and gives them back.
     fn note_failed(&self, st: &PlayState<'_>, failed: BTreeSet<String>) -> BTreeSet<String> {
         if let Ok(mut f) = st.failed.lock() {
@@ -1327,6 +1171,7 @@ fn gather_task(play: &Play) -> Task {
         until: None,
         retries: None,
         delay: None,
+        apply: None,
         common: Common {
             tags: vec!["always".into()],
             ..Common::default()

@@ -33,6 +33,11 @@ const PARAMS: &[Param] = &[
         "The task file (free form), relative to the including file, the playbook or its `tasks/`.",
     ),
     param("file", &[], "The task file, as a parameter."),
+    param(
+        "apply",
+        &[],
+        "Task keywords (`tags`, `become`, ...) applied to every included task (`include_tasks` only).",
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +46,9 @@ pub struct Args {
     raw: Option<Value>,
     #[serde(default)]
     file: Option<Value>,
+    /// Read by the parser (into the task).
+    #[serde(default)]
+    apply: Option<Value>,
 }
 
 impl EngineArgs for Args {}
@@ -52,6 +60,7 @@ pub fn file(args: &Vars) -> Result<Value, ModuleError> {
         message,
     };
     let a = super::args::parse::<Args>(SPEC.params, args).map_err(bad)?;
+    let _ = a.apply;
     a.raw
         .or(a.file)
         .ok_or_else(|| bad("a file name is required".into()))

@@ -27,6 +27,7 @@ mod file;
 mod get_url;
 mod getent;
 mod group;
+pub mod include_role;
 pub mod include_tasks;
 pub mod include_vars;
 mod lineinfile;

@@ -32,6 +32,7 @@ pub enum Kind {
 pub enum Step {
     Meta,
     IncludeTasks,
+    IncludeRole,
     IncludeVars,
 }
 
@@ -240,7 +241,9 @@ pub static MODULES: &[&Spec] = &[
     &super::get_url::SPEC,
     &super::getent::SPEC,
     &super::group::SPEC,
+    &super::include_role::IMPORT_SPEC,
     &super::include_tasks::IMPORT_SPEC,
+    &super::include_role::SPEC,
     &super::include_tasks::SPEC,
     &super::include_vars::SPEC,
     &super::lineinfile::SPEC,
@@ -315,8 +318,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "group_by",
     "hostname",
     "import_playbook",
-    "import_role",
-    "include_role",
     "iptables",
     "known_hosts",
     "mount_facts",

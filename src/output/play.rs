@@ -238,10 +238,11 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 self.bar_start(name, hosts);
             }
             Event::Item(o) => self.write(&self.host_line(o, true)),
-            Event::Included { file, hosts } => {
+            Event::Included { file, hosts, item } => {
+                let item = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
                 self.write(&self.paint(
                     CYAN,
-                    &format!("included: {file} for {}\n", hosts.join(", ")),
+                    &format!("included: {file} for {}{item}\n", hosts.join(", ")),
                 ));
             }
             Event::Host(o) => {
@@ -648,7 +649,11 @@ impl Reporter for Tee<'_> {
                     handler: *handler,
                     hosts: *hosts,
                 },
-                Event::Included { file, hosts } => Event::Included { file, hosts },
+                Event::Included { file, hosts, item } => Event::Included {
+                    file,
+                    hosts,
+                    item: *item,
+                },
                 Event::Item(o) => Event::Item(o),
                 Event::Host(o) => Event::Host(o),
                 Event::NoMoreHosts => Event::NoMoreHosts,

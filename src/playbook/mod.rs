@@ -8,7 +8,8 @@
 //! decide execution order.
 
 mod kv;
-mod roles;
+pub mod roles;
+pub use roles::{Expanded, load_role};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,6 +73,12 @@ pub struct Playbook {
 #[derive(Debug, Clone, Default)]
 pub struct Common {
     pub vars: Vars,
+    /// Role defaults that belong to this block only (an included role's): below every
+    /// other variable.
+    pub defaults: Vars,
+    /// Values the engine binds for the tasks inside (an include's loop item): data, never
+    /// rendered as templates.
+    pub data: Vars,
     pub tags: Vec<String>,
     pub when: Vec<Value>,
     pub become_: Option<Value>,
@@ -118,6 +125,8 @@ pub struct Play {
     pub post_tasks: Vec<Task>,
     pub handlers: Vec<Task>,
     pub common: Common,
+    /// Where `include_role` looks for roles after `roles/` beside the play's file.
+    pub roles_path: Vec<PathBuf>,
 }
 
 /// How a task loops.
@@ -165,6 +174,8 @@ pub struct Task {
     pub until: Option<Value>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// `apply:` of `include_tasks`/`include_role`: keywords for every included task.
+    pub apply: Option<Box<Common>>,
     pub common: Common,
 }
 
@@ -276,15 +287,44 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
 struct Ctx<'a> {
     file: Arc<PathBuf>,
     dir: &'a Path,
+    /// The directory of the playbook file the play is in: `roles/` is looked for there.
+    base: &'a Path,
     /// Where roles are looked for after `roles/` beside the playbook (`roles_path`).
     roles_path: &'a [PathBuf],
     /// Problems found so far in tasks and plays; reading goes on past them.
     errors: &'a std::cell::RefCell<Vec<PlaybookError>>,
+    /// Handlers and defaults of roles imported by tasks (`import_role`), for the play.
+    extras: &'a std::cell::RefCell<roles::Expanded>,
     /// Files being imported, to refuse import loops.
     stack: Vec<PathBuf>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of a file read from this one (an import, a role's file).
+    fn child<'b>(&'b self, file: Arc<PathBuf>, dir: &'b Path, stack: Vec<PathBuf>) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            file,
+            dir,
+            base: self.base,
+            roles_path: self.roles_path,
+            errors: self.errors,
+            extras: self.extras,
+            stack,
+        }
+    }
+
+    /// The role this file belongs to, when it is a role's `tasks/`, `handlers/` or `meta/`
+    /// file.
+    fn role_dir(&self) -> Option<&Path> {
+        let parent = self.file.parent()?;
+        matches!(parent.file_name()?.to_str()?, "tasks" | "handlers" | "meta")
+            .then(|| parent.parent())
+            .flatten()
+    }
+
     fn err(&self, pos: Pos, message: impl Into<String>, hint: Option<String>) -> PlaybookError {
         PlaybookError::Parse {
             path: self.file.as_ref().clone(),
@@ -344,21 +384,30 @@ pub fn load_partial(
     ))
 }
 
-/// Reads a task file (for `include_tasks`, at run time).
-pub fn load_tasks(path: &Path) -> Result<Vec<Task>, PlaybookError> {
+/// Reads a task file (for `include_tasks`, at run time), with the play's file directory
+/// (`base`) and roles path for the roles it imports. Their handlers and defaults come back
+/// beside the tasks.
+pub fn load_tasks(
+    path: &Path,
+    base: &Path,
+    roles_path: &[PathBuf],
+) -> Result<(Vec<Task>, roles::Expanded), PlaybookError> {
     let root = yaml::load_file(path)?;
     let errors = std::cell::RefCell::new(Vec::new());
+    let extras = std::cell::RefCell::new(roles::Expanded::default());
     let ctx = Ctx {
         file: Arc::new(path.to_path_buf()),
         dir: path.parent().unwrap_or(Path::new(".")),
-        roles_path: &[],
+        base,
+        roles_path,
         errors: &errors,
+        extras: &extras,
         stack: vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())],
     };
     let tasks = parse_tasks(&ctx, &root, false)?;
     let mut errors = errors.into_inner();
     match errors.len() {
-        0 => Ok(tasks),
+        0 => Ok((tasks, extras.into_inner())),
         1 => Err(errors.remove(0)),
         _ => Err(PlaybookError::Many(errors)),
     }
@@ -374,11 +423,14 @@ fn load_into(
     let root = yaml::load_file(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let file = Arc::new(path.to_path_buf());
+    let extras = std::cell::RefCell::new(roles::Expanded::default());
     let ctx = Ctx {
         file: file.clone(),
         dir,
+        base: dir,
         roles_path,
         errors,
+        extras: &extras,
         stack: stack.clone(),
     };
     let NodeValue::Seq(items) = &root.value else {
@@ -614,7 +666,10 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
         post_tasks: Vec::new(),
         handlers: Vec::new(),
         common: Common::default(),
+        roles_path: ctx.roles_path.to_vec(),
     };
+    // Roles the play's tasks import add their handlers and defaults to it.
+    let _ = std::mem::take(&mut *ctx.extras.borrow_mut());
     let mut has_hosts = false;
     let mut role_handlers: Vec<Task> = Vec::new();
     for (k, v) in map {
@@ -713,9 +768,15 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
             Some("for example 'hosts: all' or 'hosts: localhost'".into()),
         ));
     }
-    // Role handlers come before the play's own, as Ansible orders them.
+    // Role handlers come before the play's own, as Ansible orders them; then those of roles
+    // imported by tasks.
     role_handlers.append(&mut play.handlers);
     play.handlers = role_handlers;
+    let imported = std::mem::take(&mut *ctx.extras.borrow_mut());
+    play.handlers.extend(imported.handlers);
+    for (k, v) in imported.defaults {
+        play.role_defaults.entry(k).or_insert(v);
+    }
     Ok(play)
 }
 
@@ -812,6 +873,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
         until: None,
         retries: None,
         delay: None,
+        apply: None,
         common: Common::default(),
     };
     let mut module: Option<(&'static Spec, &Node, &Node)> = None;
@@ -997,7 +1059,64 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             args.entry(ak).or_insert(av);
         }
     }
+    if let Some(apply) = args.get("apply") {
+        if spec.kind == Kind::Parser {
+            return Err(ctx.err(
+                k.pos,
+                format!("'apply' is for include_tasks and include_role; {} takes the task's own keywords", spec.name),
+                Some("put the keywords on the task itself".into()),
+            ));
+        }
+        let node = v
+            .as_map()
+            .and_then(|m| {
+                m.iter()
+                    .find(|(ak, _)| ak.as_str() == Some("apply"))
+                    .map(|(_, av)| av)
+            })
+            .or_else(|| {
+                extra_args.and_then(|e| e.as_map()).and_then(|m| {
+                    m.iter()
+                        .find(|(ak, _)| ak.as_str() == Some("apply"))
+                        .map(|(_, av)| av)
+                })
+            });
+        let mut common = Common::default();
+        match node.and_then(|n| n.as_map().map(|m| (n, m))) {
+            Some((_, pairs)) => {
+                for (ak, av) in pairs {
+                    let key = key_of(ctx, ak)?;
+                    if !set_common(ctx, &mut common, &key, av)? {
+                        return Err(unsupported_or_unknown(
+                            ctx,
+                            ak,
+                            &key,
+                            COMMON_KEYWORDS,
+                            "apply",
+                        ));
+                    }
+                }
+            }
+            None if apply.is_null() => {}
+            None => {
+                return Err(ctx.err(k.pos, "'apply' must be a mapping of task keywords", None));
+            }
+        }
+        task.apply = Some(Box::new(common));
+    }
     if spec.kind == Kind::Parser {
+        if spec.name == crate::modules::include_role::IMPORT_SPEC.name {
+            let req = crate::modules::include_role::request(spec, &args)
+                .map_err(|e| ctx.err(k.pos, e.to_string(), None))?;
+            if args.values().any(crate::bounds::is_template) {
+                return Err(ctx.err(
+                    k.pos,
+                    "import_role is static: its role and file names cannot use variables",
+                    Some("use include_role for templated names".into()),
+                ));
+            }
+            return roles::import(ctx, task, &req.role);
+        }
         return import_tasks(ctx, task, &args, k, handler);
     }
     task.action = Action::Module { module: spec, args };
@@ -1123,13 +1242,11 @@ fn import_tasks(
     let root = yaml::load_file(path)?;
     let mut stack = ctx.stack.clone();
     stack.push(canon);
-    let sub = Ctx {
-        file: Arc::new(path.clone()),
-        dir: path.parent().unwrap_or(Path::new(".")),
-        roles_path: ctx.roles_path,
-        errors: ctx.errors,
+    let sub = ctx.child(
+        Arc::new(path.clone()),
+        path.parent().unwrap_or(Path::new(".")),
         stack,
-    };
+    );
     let tasks = parse_tasks(&sub, &root, handler)?;
     task.action = Action::Block {
         block: tasks,

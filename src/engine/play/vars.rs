@@ -179,8 +179,18 @@ impl Runner<'_> {
                 v.insert(k.clone(), val.clone());
             }
         };
+        let exposed = st.exposed.lock().ok().and_then(|e| e.get(host).cloned());
+        if let Some(e) = &exposed {
+            copy(&mut v, &e.defaults);
+        }
+        for c in chain.iter().skip(1) {
+            copy(&mut v, &c.defaults);
+        }
         copy(&mut v, &self.inventory_vars(host));
         copy(&mut v, &st.vars);
+        if let Some(e) = &exposed {
+            copy(&mut v, &e.vars);
+        }
         for c in chain.iter().skip(1) {
             copy(&mut v, &c.vars);
         }
@@ -190,6 +200,12 @@ impl Runner<'_> {
         let mut v = TemplateVars::default();
         v.push_below(self.facts.get(host));
         v.push_below(authored);
+        // Loop values an include binds for the tasks inside it.
+        for c in chain.iter().skip(1) {
+            for (k, val) in &c.data {
+                v.insert_data(k.clone(), val.clone());
+            }
+        }
         for (k, val) in &self.opts.extra_vars {
             v.insert_authored(k.clone(), val.clone());
         }
