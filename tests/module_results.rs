@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -84,6 +85,21 @@ const BY_DESIGN: &[(&str, &[&str], &str)] = &[
         "Gathering Facts",
         &["ansible_facts"],
         "olympus gathers a smaller set of facts; the playbooks compare those it has in tasks",
+    ),
+    (
+        "not an archive",
+        &["msg"],
+        "ansible-core's message quotes each of its seven handlers' errors; olympus tries unzip and tar, and says so",
+    ),
+    (
+        "from the controller",
+        &["extract_results"],
+        "the command names the archive's temporary copy on the host, whose name is random",
+    ),
+    (
+        "tgz in check mode sees the change",
+        &["*"],
+        "ansible-core skips unarchive in check mode with GNU tar; olympus compares and reports changed without unpacking (the next task shows the member untouched)",
     ),
     (
         "raw",
@@ -332,6 +348,18 @@ fn compare(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The recap counters (olympus's names) a task's status on a host adds to.
+fn recap_counters(status: &str) -> &'static [&'static str] {
+    match status {
+        "ok" => &["ok"],
+        "changed" => &["ok", "changed"],
+        "skipped" => &["skipped"],
+        "failed" => &["failed"],
+        "unreachable" => &["unreachable"],
+        _ => &[],
+    }
+}
+
 /// A document with this checkout's fixture directory written as `<fixtures>`, so that
 /// recorded paths compare on any checkout.
 fn portable(doc: &str) -> Value {
@@ -388,7 +416,27 @@ fn registered_results_match_ansible_core() {
         let got_doc = run_olympus(&fleet, pb);
         let (want, got) = (ansible_tasks(&want_doc), olympus_tasks(&got_doc));
         let mut diffs = Vec::new();
+        // Tasks whose status differs on purpose are left out of the recap on both sides.
+        let mut adjust: BTreeMap<(String, &str), i64> = BTreeMap::new();
         for (task, hosts) in &want {
+            if BY_DESIGN
+                .iter()
+                .any(|(t, keys, _)| t == task && keys == &["*"])
+            {
+                for (side, tasks) in [("ansible", &want), ("olympus", &got)] {
+                    for (h, r) in tasks
+                        .get(task)
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                    {
+                        for counter in recap_counters(r["status"].as_str().unwrap_or("")) {
+                            *adjust.entry((format!("{side} {h}"), counter)).or_default() += 1;
+                        }
+                    }
+                }
+                continue;
+            }
             let Some(g) = got.get(task) else {
                 diffs.push(format!("task '{task}': olympus did not run it"));
                 continue;
@@ -406,11 +454,16 @@ fn registered_results_match_ansible_core() {
                 ("rescued", "rescued"),
                 ("unreachable", "unreachable"),
             ] {
-                if c[a] != r[o] {
-                    diffs.push(format!(
-                        "recap {h} {o}: ansible {} / olympus {}",
-                        c[a], r[o]
-                    ));
+                let less = |side: &str, v: &Value| {
+                    v.as_i64().unwrap_or(-1)
+                        - adjust
+                            .get(&(format!("{side} {h}"), o))
+                            .copied()
+                            .unwrap_or(0)
+                };
+                let (wa, go) = (less("ansible", &c[a]), less("olympus", &r[o]));
+                if wa != go {
+                    diffs.push(format!("recap {h} {o}: ansible {wa} / olympus {go}"));
                 }
             }
         }

@@ -18,6 +18,10 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # The package tests build .deb files; the service tests use Debian's service/update-rc.d.
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v update-rc.d >/dev/null 2>&1 || missing+=(init-system-helpers)
+# unarchive's tests: archives are built with tar, bzip2 and zip and unpacked with unzip.
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+command -v zip >/dev/null 2>&1 || missing+=(zip)
+command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "run-all: installing ${missing[*]}"
   as_root=""

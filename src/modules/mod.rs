@@ -47,6 +47,7 @@ mod stat;
 mod sysctl;
 mod tempfile;
 mod template;
+mod unarchive;
 mod user;
 mod wait_for;
 

@@ -263,6 +263,7 @@ pub static MODULES: &[&Spec] = &[
     &super::sysctl::SPEC,
     &super::tempfile::SPEC,
     &super::template::SPEC,
+    &super::unarchive::SPEC,
     &super::user::SPEC,
     &super::wait_for::SPEC,
 ];
@@ -331,7 +332,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "systemd",
     "systemd_service",
     "sysvinit",
-    "unarchive",
     "uri",
     "validate_argument_spec",
     "wait_for_connection",
