@@ -47,6 +47,7 @@ const VOLATILE: &[&str] = &[
     "failed_when_suppressed_exception",
     "version",
     "cache_update_time",
+    "date",
 ];
 
 /// Keys ansible-core returns that olympus does not (yet), with the reason. Each is a known
@@ -234,8 +235,8 @@ mod sha2_free {
     }
 }
 
-/// web.yml's HTTP server: python3's http.server on 127.0.0.1:18089, serving a directory
-/// with `hello.txt`; stopped when dropped.
+/// web.yml's HTTP server: `webserver.py` (python3's http.server) on 127.0.0.1:18089,
+/// serving a directory with `hello.txt` and a few answers for `uri`; stopped when dropped.
 struct WebServer {
     server: std::process::Child,
     /// The served directory, removed with the server.
@@ -246,15 +247,14 @@ impl WebServer {
     fn start() -> WebServer {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("hello.txt"), "hello from the web\n").expect("hello");
+        // A fixed time, so that `last_modified` compares between runs.
+        let _ = Command::new("touch")
+            .args(["-d", "@1700000000"])
+            .arg(dir.path().join("hello.txt"))
+            .status();
         let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "18089",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
+            .arg(fixtures().join("webserver.py"))
+            .arg("18089")
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

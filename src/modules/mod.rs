@@ -48,6 +48,7 @@ mod sysctl;
 mod tempfile;
 mod template;
 mod unarchive;
+mod uri;
 mod user;
 mod wait_for;
 

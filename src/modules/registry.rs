@@ -264,6 +264,7 @@ pub static MODULES: &[&Spec] = &[
     &super::tempfile::SPEC,
     &super::template::SPEC,
     &super::unarchive::SPEC,
+    &super::uri::SPEC,
     &super::user::SPEC,
     &super::wait_for::SPEC,
 ];
@@ -332,7 +333,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "systemd",
     "systemd_service",
     "sysvinit",
-    "uri",
     "validate_argument_spec",
     "wait_for_connection",
     "yum",

@@ -263,7 +263,7 @@ fn comment(text: String, style: Option<String>, kw: Kwargs) -> Result<String, Er
 
 /// Python's `json.dumps` text: `", "` and `": "` separators, non-ASCII escaped as `\uXXXX`
 /// (ansible-core's `to_json`), keys in their order.
-fn python_json(v: &Value) -> String {
+pub(crate) fn python_json(v: &Value) -> String {
     fn string(s: &str, out: &mut String) {
         out.push('"');
         for c in s.chars() {

@@ -15,6 +15,7 @@ mod filters;
 pub use cache::Whitespace;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
+pub(crate) use filters::python_json;
 pub(crate) use filters::python_replacement as python_to_rust_replacement;
 
 use std::collections::HashSet;
