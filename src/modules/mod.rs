@@ -24,6 +24,7 @@ mod debug;
 mod fail;
 mod fetch;
 mod file;
+mod find;
 mod get_url;
 mod getent;
 mod group;
