@@ -88,6 +88,11 @@ const BY_DESIGN: &[(&str, &[&str], &str)] = &[
         "olympus gathers a smaller set of facts; the playbooks compare those it has in tasks",
     ),
     (
+        "add a host",
+        &["add_host"],
+        "its variables name the test fleet's port and key file, different on every run (the next task compares a fixed one)",
+    ),
+    (
         "not an archive",
         &["msg"],
         "ansible-core's message quotes each of its seven handlers' errors; olympus tries unzip and tar, and says so",

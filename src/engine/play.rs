@@ -35,6 +35,7 @@ use crate::yaml::Vars;
 
 mod conns;
 mod include;
+mod inventory;
 mod item;
 mod listing;
 mod loops;
@@ -150,7 +151,6 @@ struct PlayState<'p> {
 
 /// Runs playbooks against an inventory.
 pub struct Runner<'a> {
-    inv: Arc<Inventory>,
     opts: &'a RunOptions,
     reporter: &'a dyn Reporter,
     templar: Templar,
@@ -196,28 +196,12 @@ impl<'a> Runner<'a> {
         playbook: &Path,
     ) -> Self {
         let facts = Arc::new(Facts::default());
-        let inv_vars = Arc::new(InventoryVars {
-            inv: inv.clone(),
-            merged: std::sync::RwLock::new(HashMap::new()),
-        });
+        let inv_vars = Arc::new(InventoryVars::new(inv));
         let templar = Templar::new().with_hostvars(Arc::new(HostVarsProvider {
             inv: inv_vars.clone(),
             facts: facts.clone(),
         }));
-        let mut groups = serde_json::Map::new();
-        for g in inv.groups() {
-            let hosts: Vec<Value> = inv
-                .group_hosts(&g.name)
-                .into_iter()
-                .map(Value::from)
-                .collect();
-            groups.insert(g.name.clone(), Value::Array(hosts));
-        }
-        let mut globals = Vars::new();
-        globals.insert("groups".into(), Value::Object(groups));
-        let templar = templar.with_globals(Arc::new(globals));
         Runner {
-            inv,
             opts,
             reporter,
             templar,
@@ -311,8 +295,8 @@ impl<'a> Runner<'a> {
 
     fn play_hosts(&self, play: &Play, gone: &BTreeSet<String>) -> Result<Vec<String>, RunError> {
         let pattern = host_pattern(&self.templar, play, &self.opts.extra_vars)?;
-        let sel = self
-            .inv
+        let inv = self.inv_vars.inventory();
+        let sel = inv
             .select(&pattern, self.opts.limit.as_deref())
             .map_err(|e| RunError::Task {
                 origin: play.origin.to_string(),
@@ -502,6 +486,7 @@ impl<'a> Runner<'a> {
             play_globals.insert("play_hosts".into(), list(&batch));
             play_globals.insert("ansible_play_hosts".into(), list(&batch));
             play_globals.insert("ansible_play_hosts_all".into(), list(&hosts));
+            play_globals.insert("groups".into(), groups_of(&self.inv_vars.inventory()));
             // The ansible-core version olympus follows, for roles that check it.
             play_globals.insert(
                 "ansible_version".into(),
@@ -949,7 +934,7 @@ impl<'a> Runner<'a> {
                     .run_include(st, task, args, hosts, chain, handler, rescuable)
                     .await;
             }
-            Some(Step::IncludeVars) | None => {}
+            Some(Step::IncludeVars | Step::GroupBy | Step::AddHost) | None => {}
         }
         let run_once = chain
             .iter()
@@ -961,6 +946,8 @@ impl<'a> Runner<'a> {
                     .unwrap_or(false)
             })
             .unwrap_or(false);
+        // add_host runs once for the batch, as ansible-core bypasses the host loop for it.
+        let run_once = run_once || module.step() == Some(Step::AddHost);
         let targets: Vec<String> = if run_once {
             hosts.iter().take(1).cloned().collect()
         } else {
@@ -1153,6 +1140,20 @@ fn has_tagged_children(task: &Task) -> bool {
 }
 
 /// The implicit "Gathering Facts" task.
+/// The `groups` variable: every group's hosts, in inventory order.
+fn groups_of(inv: &Inventory) -> Value {
+    let mut groups = serde_json::Map::new();
+    for g in inv.groups() {
+        let hosts: Vec<Value> = inv
+            .group_hosts(&g.name)
+            .into_iter()
+            .map(Value::from)
+            .collect();
+        groups.insert(g.name.clone(), Value::Array(hosts));
+    }
+    Value::Object(groups)
+}
+
 fn gather_task(play: &Play) -> Task {
     Task {
         origin: play.origin.clone(),

@@ -288,6 +288,70 @@ impl Inventory {
         Ok(())
     }
 
+    /// `add_host` while a playbook runs: the host (`name` or `name:port`) with these
+    /// variables, put in these groups (a new group hangs under `all`). True when the
+    /// inventory changed, as ansible-core reports it.
+    pub fn add_host_at_runtime(&mut self, name: &str, groups: &[String], vars: &Vars) -> bool {
+        let (name, port) = range::split_port(name);
+        let mut changed = false;
+        if !self.hosts.contains_key(&name) {
+            self.add_host(&name, None, None, None);
+            changed = true;
+        }
+        if let Some(port) = port {
+            changed |= self.hosts[&name].vars.get("ansible_port") != Some(&Value::from(port));
+            self.set_host_var(&name, "ansible_port", Value::from(port));
+        }
+        for (k, v) in vars {
+            changed |= self.hosts[&name].vars.get(k) != Some(v);
+            self.set_host_var(&name, k, v.clone());
+        }
+        for g in groups {
+            let member = self
+                .groups
+                .get(g)
+                .is_some_and(|grp| grp.hosts.contains(&name));
+            if !member {
+                self.add_host(&name, Some(g), None, None);
+                changed = true;
+            }
+        }
+        if changed {
+            self.reconcile();
+        }
+        changed
+    }
+
+    /// `group_by` while a playbook runs: `host` put in `group`, which is made a child of
+    /// each of `parents` (groups created as needed). True when the inventory changed.
+    pub fn group_host_at_runtime(
+        &mut self,
+        host: &str,
+        group: &str,
+        parents: &[String],
+    ) -> Result<bool, String> {
+        let mut changed = !self.groups.contains_key(group);
+        self.add_group(group);
+        for p in parents {
+            let known = self
+                .groups
+                .get(p)
+                .is_some_and(|pg| pg.children.iter().any(|c| c == group));
+            if !known {
+                self.add_child(p, group)?;
+                changed = true;
+            }
+        }
+        if self.hosts.contains_key(host) && !self.groups[group].hosts.contains(host) {
+            self.add_host(host, Some(group), None, None);
+            changed = true;
+        }
+        if changed {
+            self.reconcile();
+        }
+        Ok(changed)
+    }
+
     /// Makes `child` a child group of `parent` (creating both as needed), refusing loops.
     pub(crate) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), String> {
         if parent == child {

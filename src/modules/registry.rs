@@ -33,6 +33,8 @@ pub enum Step {
     Meta,
     IncludeTasks,
     IncludeRole,
+    GroupBy,
+    AddHost,
     IncludeVars,
 }
 
@@ -228,12 +230,14 @@ impl Spec {
 
 /// Every implemented module, sorted by name.
 pub static MODULES: &[&Spec] = &[
+    &super::group_by::ADD_HOST_SPEC,
     &super::apt::SPEC,
     &super::assert::SPEC,
     &super::authorized_key::SPEC,
     &super::blockinfile::SPEC,
     &super::command::SPEC,
     &super::copy::SPEC,
+    &super::cron::SPEC,
     &super::debug::SPEC,
     &super::fail::SPEC,
     &super::fetch::SPEC,
@@ -242,6 +246,7 @@ pub static MODULES: &[&Spec] = &[
     &super::get_url::SPEC,
     &super::getent::SPEC,
     &super::group::SPEC,
+    &super::group_by::SPEC,
     &super::include_role::IMPORT_SPEC,
     &super::include_tasks::IMPORT_SPEC,
     &super::include_role::SPEC,
@@ -303,12 +308,10 @@ pub fn is_unimplemented_builtin(name: &str) -> bool {
 
 /// ansible-core 2.19's `ansible.builtin` modules that olympus does not implement.
 pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
-    "add_host",
     "apt_key",
     "apt_repository",
     "assemble",
     "async_status",
-    "cron",
     "deb822_repository",
     "debconf",
     "dnf",
@@ -317,7 +320,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "expect",
     "gather_facts",
     "git",
-    "group_by",
     "hostname",
     "import_playbook",
     "iptables",
@@ -346,6 +348,11 @@ mod tests {
     #[test]
     fn every_module_accepts_exactly_its_documented_parameters() {
         for m in MODULES {
+            if m.params.iter().any(|p| p.name == "<any other>") {
+                // Takes any parameter (add_host's host variables): serde cannot list its
+                // fields; its own tests check its named ones.
+                continue;
+            }
             let mut documented: Vec<&str> = m.param_names().collect();
             let mut accepted: Vec<&str> = (m.fields)().to_vec();
             documented.sort_unstable();

@@ -401,6 +401,13 @@ impl Templar {
         }
     }
 
+    /// Sets one play-wide variable, keeping the others (`groups` after `group_by`).
+    pub fn set_play_global(&self, name: &str, value: Value) {
+        if let Ok(mut g) = self.play_globals.write() {
+            Arc::make_mut(&mut g).insert(name.to_string(), value);
+        }
+    }
+
     /// The same templar, with `hostvars` answered by `provider`.
     pub fn with_hostvars(&self, provider: Arc<dyn HostVars>) -> Templar {
         Templar {

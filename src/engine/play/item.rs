@@ -488,8 +488,13 @@ impl Runner<'_> {
         let diff = self
             .flag(chain, |c| &c.diff, vars, false)
             .unwrap_or(self.opts.diff);
-        if module.step() == Some(Step::IncludeVars) {
-            return self.include_vars(task, args, vars).map(|r| (r, None));
+        match module.step() {
+            Some(Step::IncludeVars) => {
+                return self.include_vars(task, args, vars).map(|r| (r, None));
+            }
+            Some(Step::GroupBy) => return self.group_by(host, args).map(|r| (r, None)),
+            Some(Step::AddHost) => return self.add_host(args).map(|r| (r, None)),
+            _ => {}
         }
         let ctx = ModuleCtx {
             check_mode: check,

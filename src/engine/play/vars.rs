@@ -63,18 +63,44 @@ impl Facts {
 /// Inventory variables per host, merged from the host's groups once per run (the
 /// inventory does not change during a run).
 pub(super) struct InventoryVars {
-    pub(super) inv: Arc<Inventory>,
+    /// The run's inventory; `add_host` and `group_by` replace it while the run goes on.
+    pub(super) inv: std::sync::RwLock<Arc<Inventory>>,
     pub(super) merged: std::sync::RwLock<HashMap<String, Arc<Vars>>>,
 }
 
 impl InventoryVars {
+    pub(super) fn new(inv: Arc<Inventory>) -> Self {
+        InventoryVars {
+            inv: std::sync::RwLock::new(inv),
+            merged: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The inventory as it is now.
+    pub(super) fn inventory(&self) -> Arc<Inventory> {
+        self.inv
+            .read()
+            .map(|i| i.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Changes the inventory (one change at a time); merged variables are computed again.
+    pub(super) fn change<T>(&self, f: impl FnOnce(&mut Inventory) -> T) -> T {
+        let mut guard = self.inv.write().unwrap_or_else(|e| e.into_inner());
+        let out = f(Arc::make_mut(&mut guard));
+        if let Ok(mut m) = self.merged.write() {
+            m.clear();
+        }
+        out
+    }
+
     pub(super) fn get(&self, host: &str) -> Option<Arc<Vars>> {
         if let Ok(m) = self.merged.read()
             && let Some(v) = m.get(host)
         {
             return Some(v.clone());
         }
-        let v = Arc::new(self.inv.host_vars(host)?);
+        let v = Arc::new(self.inventory().host_vars(host)?);
         if let Ok(mut m) = self.merged.write() {
             m.insert(host.to_string(), v.clone());
         }
@@ -97,7 +123,11 @@ impl HostVars for HostVarsProvider {
     }
 
     fn names(&self) -> Vec<String> {
-        self.inv.inv.hosts().map(|h| h.name.clone()).collect()
+        self.inv
+            .inventory()
+            .hosts()
+            .map(|h| h.name.clone())
+            .collect()
     }
 }
 
@@ -210,7 +240,8 @@ impl Runner<'_> {
             v.insert_authored(k.clone(), val.clone());
         }
         // The engine's own variables are data.
-        let h = self.inv.host(host);
+        let inv = self.inv_vars.inventory();
+        let h = inv.host(host);
         v.insert_data("inventory_hostname".into(), Value::from(host));
         v.insert_data(
             "inventory_hostname_short".into(),
