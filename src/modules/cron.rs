@@ -415,7 +415,7 @@ fn edit(a: Args, file: Option<String>, check: bool, out: ExecOutput) -> Plan {
     if remove_file {
         // The last job of a cron file: the file goes.
         let f = file.clone().unwrap_or_default();
-        r.changed = rep.get("exists").is_some();
+        r.changed = rep.contains_key("exists");
         r.data
             .insert("cron_file".into(), Value::from(a.cron_file.clone()));
         r.data.insert("state".into(), Value::from("absent"));
