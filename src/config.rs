@@ -251,9 +251,6 @@ fn set(
         }
         ("defaults", "vault_password_file") => {
             cfg.vault_password_file = Some(path(value, base));
-            cfg.warnings.push(format!(
-                "{at}: vault_password_file is set, but olympus cannot read vault-encrypted content yet: a vaulted file or !vault value will be refused where it is read"
-            ));
         }
         ("privilege_escalation", "become") => cfg.become_ = Some(flag("become")?),
         ("privilege_escalation", "become_method") => {

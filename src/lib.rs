@@ -16,4 +16,5 @@ pub mod pyrepr;
 pub mod stop;
 pub mod suggest;
 pub mod template;
+pub mod vault;
 pub mod yaml;

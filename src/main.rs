@@ -118,6 +118,17 @@ struct InventorySources {
     /// Narrow the hosts further with a pattern; '@FILE' reads patterns from a file.
     #[arg(short = 'l', long, value_name = "PATTERN")]
     limit: Option<String>,
+    /// File holding the vault password (an executable file prints it). May be given
+    /// several times [default: vault_password_file in ansible.cfg].
+    #[arg(long = "vault-password-file", value_name = "FILE")]
+    vault_password_file: Vec<PathBuf>,
+    /// A vault password for a vault id: ID@FILE, ID@prompt, FILE or prompt. May be given
+    /// several times.
+    #[arg(long = "vault-id", value_name = "[ID@]SOURCE")]
+    vault_id: Vec<String>,
+    /// Ask for the vault password on the terminal.
+    #[arg(short = 'J', long)]
+    ask_vault_pass: bool,
 }
 
 /// Hosts worked on at once when neither -f nor ansible.cfg says.
@@ -129,6 +140,48 @@ impl InventorySources {
         if self.inventory.is_empty() {
             self.inventory = cfg.inventory.clone();
         }
+        // As ansible-core: the configured file is used beside --vault-id and
+        // --ask-vault-pass, unless --vault-password-file names others.
+        if self.vault_password_file.is_empty() {
+            self.vault_password_file
+                .extend(cfg.vault_password_file.clone());
+        }
+    }
+
+    /// The vault passwords the options give, for every file read after this.
+    fn install_vault(&self) -> Result<(), String> {
+        let mut sources: Vec<(Option<String>, String)> = self
+            .vault_password_file
+            .iter()
+            .map(|f| (None, f.to_string_lossy().into_owned()))
+            .collect();
+        for v in &self.vault_id {
+            match v.split_once('@') {
+                Some((id, src)) => sources.push((Some(id.to_string()), src.to_string())),
+                None => sources.push((None, v.clone())),
+            }
+        }
+        if self.ask_vault_pass {
+            sources.push((None, "prompt".into()));
+        }
+        let mut passwords = Vec::new();
+        for (id, src) in sources {
+            if src == "prompt" {
+                let label = id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+                let secret = rpassword::prompt_password(format!("Vault password{label}: "))
+                    .map_err(|e| {
+                        format!("cannot ask for the vault password ({e}); without a terminal, use --vault-password-file")
+                    })?;
+                passwords.push(olympus::vault::Password::new(id, secret.into_bytes()));
+            } else {
+                passwords.push(
+                    olympus::vault::Password::from_file(id, std::path::Path::new(&src))
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+        }
+        olympus::vault::set_passwords(passwords);
+        Ok(())
     }
 }
 
@@ -397,6 +450,11 @@ fn main() -> ExitCode {
 }
 
 fn load_inventory(sources: &InventorySources) -> Result<Inventory, i32> {
+    // Vaulted inventory variables and playbook files are read after this.
+    sources.install_vault().map_err(|e| {
+        eprintln!("error: {e}");
+        exit::BAD_INPUT
+    })?;
     let inv = Inventory::load(&sources.inventory).map_err(|e| {
         eprintln!("error: {e}");
         exit::BAD_INPUT
@@ -698,6 +756,11 @@ fn cmd_run(
     config: &olympus::config::AnsibleConfig,
 ) -> i32 {
     use olympus::engine::play::{self, RunOptions, Runner};
+    // Vaulted playbook files and values are read with these passwords.
+    if let Err(e) = args.sources.install_vault() {
+        eprintln!("error: {e}");
+        return exit::BAD_INPUT;
+    }
     // Every problem of every playbook is reported at once: what the parser refused and
     // what preflight finds in the rest.
     let mut books = Vec::new();

@@ -125,8 +125,24 @@ impl<'de> Deserialize<'de> for Node {
         let spanned = Spanned::<Tagged<NodeValue>>::deserialize(deserializer)?;
         let loc = spanned.referenced;
         let Tagged(mut value, tag) = spanned.value;
-        if tag.as_deref() == Some("!unsafe") {
-            mark_unsafe(&mut value);
+        match tag.as_deref() {
+            Some("!unsafe") => mark_unsafe(&mut value),
+            // A value `ansible-vault encrypt_string` wrote: decrypted now (a string).
+            Some("!vault") => {
+                let NodeValue::Str(cipher) = &value else {
+                    return Err(serde::de::Error::custom(
+                        "a !vault value must be the text ansible-vault encrypt_string writes",
+                    ));
+                };
+                let plain = crate::vault::decrypt(cipher)
+                    .map_err(|e| serde::de::Error::custom(format!("{VAULT_VALUE}{e}")))?;
+                value = NodeValue::Str(String::from_utf8(plain).map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{VAULT_VALUE}the decrypted value is not UTF-8 text"
+                    ))
+                })?);
+            }
+            _ => {}
         }
         Ok(Node {
             value,
@@ -274,13 +290,23 @@ pub enum YamlError {
         pos: Pos,
         message: String,
     },
+    /// A vaulted file or `!vault` value that cannot be decrypted.
+    #[error("{path}:{pos}: vault: {message}")]
+    Vault {
+        path: PathBuf,
+        pos: Pos,
+        message: String,
+    },
 }
+
+/// Marks a `!vault` failure in the parser's error, to report it as one.
+const VAULT_VALUE: &str = "!vault value: ";
 
 impl YamlError {
     pub fn pos(&self) -> Option<Pos> {
         match self {
             YamlError::Read { .. } => None,
-            YamlError::Syntax { pos, .. } => Some(*pos),
+            YamlError::Syntax { pos, .. } | YamlError::Vault { pos, .. } => Some(*pos),
         }
     }
 }
@@ -309,10 +335,18 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Node, YamlError> {
                 col: u32::try_from(l.column()).unwrap_or(0),
             })
             .unwrap_or_default();
-        YamlError::Syntax {
-            path: path.to_path_buf(),
-            pos,
-            message: first_line(&e.to_string()),
+        let message = first_line(&e.to_string());
+        match message.find(VAULT_VALUE) {
+            Some(at) => YamlError::Vault {
+                path: path.to_path_buf(),
+                pos,
+                message: message[at + VAULT_VALUE.len()..].to_string(),
+            },
+            None => YamlError::Syntax {
+                path: path.to_path_buf(),
+                pos,
+                message,
+            },
         }
     })?;
     let lines: Vec<&str> = text.lines().collect();
@@ -395,6 +429,17 @@ pub fn load_file(path: &Path) -> Result<Node, YamlError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // A file `ansible-vault encrypt` wrote: decrypted first.
+    let bytes = if crate::vault::is_vault(&bytes) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        crate::vault::decrypt(&text).map_err(|e| YamlError::Vault {
+            path: path.to_path_buf(),
+            pos: Pos { line: 1, col: 1 },
+            message: e.to_string(),
+        })?
+    } else {
+        bytes
+    };
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         // valid_up_to is a char boundary: what precedes is valid text.

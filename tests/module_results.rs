@@ -136,6 +136,11 @@ fn become_password() -> String {
     )
 }
 
+/// `--vault-id ID@FILE` for vault.yml's password files (given to every run alike).
+fn vault_id(id: &str, file: &str) -> String {
+    format!("{id}@{}", fixtures().join("vault").join(file).display())
+}
+
 fn playbooks() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .expect("fixtures")
@@ -378,6 +383,8 @@ fn run_olympus(fleet: &Fleet, pb: &Path) -> Value {
         .arg(pb)
         .args(["--output", "json", "-f", "2", "-e", &format!("root={ROOT}")])
         .args(["-e", &become_password()])
+        .args(["--vault-id", &vault_id("default", "password")])
+        .args(["--vault-id", &vault_id("prod", "password-prod")])
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("OLYMPUS_UNSET_X")
         .output()
@@ -519,7 +526,18 @@ fn record_results_with_ansible_core() {
             &pb,
             &fixtures().join("callback_plugins"),
             "olympus_results",
-            &["-f", "2", "-e", &root, "-e", &become_pw],
+            &[
+                "-f",
+                "2",
+                "-e",
+                &root,
+                "-e",
+                &become_pw,
+                "--vault-id",
+                &vault_id("default", "password"),
+                "--vault-id",
+                &vault_id("prod", "password-prod"),
+            ],
         );
         let path = pb.with_extension("expected.json");
         let doc = portable(&doc.to_string());

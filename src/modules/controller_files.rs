@@ -56,7 +56,7 @@ pub struct ControllerFiles {
 
 impl ControllerFiles {
     /// A file's content and checksum, read the first time it is asked for (or again when it
-    /// changed since).
+    /// changed since); decrypted when it is a vault.
     pub fn get(&self, path: &Path) -> std::io::Result<Content> {
         let meta = std::fs::metadata(path)?;
         let (len, modified) = (meta.len(), meta.modified().ok());
@@ -67,7 +67,15 @@ impl ControllerFiles {
         {
             return Ok(e.content.clone());
         }
-        let content = Content::new(std::fs::read(path)?);
+        let bytes = std::fs::read(path)?;
+        // A file `ansible-vault encrypt` wrote is sent decrypted, as ansible-core does.
+        let bytes = if crate::vault::is_vault(&bytes) {
+            crate::vault::decrypt(&String::from_utf8_lossy(&bytes))
+                .map_err(std::io::Error::other)?
+        } else {
+            bytes
+        };
+        let content = Content::new(bytes);
         if let Ok(mut map) = self.files.write() {
             map.insert(
                 path.to_path_buf(),

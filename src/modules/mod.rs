@@ -77,6 +77,9 @@ pub struct ModuleResult {
     /// Show the result even without `-v` (Ansible's `_ansible_verbose_always`: `debug`,
     /// `assert` unless `quiet`).
     pub verbose_always: bool,
+    /// Censor the result as `no_log` does, whatever the task says (Ansible's
+    /// `_ansible_no_log`: `include_vars` of a vaulted file).
+    pub no_log: bool,
 }
 
 impl ModuleResult {

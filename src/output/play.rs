@@ -595,7 +595,8 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 }
                 let censored;
                 let result = if o.no_log {
-                    censored = serde_json::json!({"censored": NO_LOG});
+                    // As ansible-core registers it: the reason, and whether it changed.
+                    censored = serde_json::json!({"censored": NO_LOG, "changed": o.result.get("changed").cloned().unwrap_or(Value::Bool(false))});
                     &censored
                 } else {
                     &o.result

@@ -250,7 +250,7 @@ impl Runner<'_> {
                         m.insert("ansible_loop".into(), l);
                     }
                 }
-                o.no_log = no_log;
+                o.no_log |= no_log;
                 if o.status == Status::Unreachable {
                     o.ignored = ignore_unreachable;
                     return o;
@@ -291,7 +291,7 @@ impl Runner<'_> {
             o
         } else {
             let mut o = self.run_item(task, host, chain, &base, first).await;
-            o.no_log = no_log;
+            o.no_log |= no_log;
             o
         };
         out.ignored = (out.status == Status::Failed && ignore_errors)
@@ -362,6 +362,7 @@ impl Runner<'_> {
         let mut delegated_to: Option<String> = None;
         // (always shown, shown bare) of the last result.
         let mut shown = (false, false);
+        let mut hide = false;
         for attempt in 1..=attempts {
             let (status, mut result) = match self
                 .run_module(task, module, &args, host, chain, vars)
@@ -390,6 +391,7 @@ impl Runner<'_> {
                         }
                     }
                     shown = (r.verbose_always, module.bare_result);
+                    hide = r.no_log;
                     (status, r.to_register())
                 }
                 Err(ItemError::Unreachable(e)) => {
@@ -467,6 +469,7 @@ impl Runner<'_> {
             last = mk(status, result);
             last.delegated = delegated_to;
             (last.always_show, last.bare) = shown;
+            last.no_log = hide;
             break;
         }
         last
@@ -648,6 +651,10 @@ impl Runner<'_> {
             .map_err(ItemError::Failed)?;
         let node = crate::yaml::load_file(&path).map_err(|e| ItemError::Failed(e.to_string()))?;
         let mut r = ModuleResult::ok();
+        // A vaulted file's values are not shown, as ansible-core hides them.
+        r.no_log = std::fs::read(&path)
+            .map(|b| crate::vault::is_vault(&b))
+            .unwrap_or(false);
         match node.to_value() {
             Value::Object(m) => {
                 if let Some(name) = name {
