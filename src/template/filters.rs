@@ -1206,6 +1206,12 @@ fn read_capped(path: &str) -> std::io::Result<String> {
     if text.len() as u64 > LOOKUP_CAP {
         return Err(over_cap());
     }
+    // A vaulted file reads decrypted, as ansible-core's file lookup gives it.
+    if crate::vault::is_vault(text.as_bytes()) {
+        let plain = crate::vault::decrypt(&text).map_err(std::io::Error::other)?;
+        return String::from_utf8(plain)
+            .map_err(|_| std::io::Error::other("the decrypted vault is not UTF-8 text"));
+    }
     Ok(text)
 }
 
