@@ -22,6 +22,8 @@ command -v update-rc.d >/dev/null 2>&1 || missing+=(init-system-helpers)
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 command -v zip >/dev/null 2>&1 || missing+=(zip)
 command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+# git's tests clone a repository made on the host.
+command -v git >/dev/null 2>&1 || missing+=(git)
 # cron's tests edit crontabs with Debian's crontab (crond need not run).
 command -v crontab >/dev/null 2>&1 || missing+=(cron)
 if [ ${#missing[@]} -gt 0 ]; then

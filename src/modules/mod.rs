@@ -28,6 +28,7 @@ mod file;
 mod find;
 mod get_url;
 mod getent;
+mod git;
 mod group;
 pub mod group_by;
 pub mod include_role;
