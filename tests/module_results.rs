@@ -93,6 +93,11 @@ const BY_DESIGN: &[(&str, &[&str], &str)] = &[
         "its variables name the test fleet's port and key file, different on every run (the next task compares a fixed one)",
     ),
     (
+        "a missing repository",
+        &["cmd"],
+        "the command line starts with where git is installed on the machine that recorded the fixture",
+    ),
+    (
         "not an archive",
         &["msg"],
         "ansible-core's message quotes each of its seven handlers' errors; olympus tries unzip and tar, and says so",
