@@ -49,6 +49,7 @@ mod shell;
 mod slurp;
 mod stat;
 mod sysctl;
+mod systemd;
 mod tempfile;
 mod template;
 mod unarchive;
