@@ -140,8 +140,6 @@ struct PlayState<'p> {
     aborted: Mutex<Option<String>>,
     /// `--start-at-task` has not been reached yet.
     skipping_to_start: Mutex<bool>,
-    /// Bumped by `meta: clear_host_errors`, so task lists take failed hosts back.
-    cleared: std::sync::atomic::AtomicU64,
     /// Handlers of roles included while the play runs (after the play's own).
     included_handlers: Mutex<Vec<Arc<Task>>>,
     /// Per host: defaults and vars of roles included with `public: true` (and defaults of
@@ -471,7 +469,6 @@ impl<'a> Runner<'a> {
                 end_play: Mutex::new(false),
                 aborted: Mutex::new(None),
                 skipping_to_start: Mutex::new(self.opts.start_at_task.is_some()),
-                cleared: std::sync::atomic::AtomicU64::new(0),
                 included_handlers: Mutex::new(Vec::new()),
                 exposed: Mutex::new(HashMap::new()),
             };
@@ -566,6 +563,32 @@ impl<'a> Runner<'a> {
             )
             .await?;
         }
+        let free = match &play.strategy_template {
+            None => play.strategy == crate::playbook::Strategy::Free,
+            Some(t) => {
+                let mut v = st.vars.clone();
+                v.extend(self.opts.extra_vars.clone());
+                let got = self
+                    .templar
+                    .render_text(t, &Arc::new(TemplateVars::new(v)))
+                    .map_err(|e| RunError::Task {
+                        origin: play.origin.to_string(),
+                        message: format!("strategy: {e}"),
+                    })?;
+                match got.trim() {
+                    "linear" => false,
+                    "free" => true,
+                    other => {
+                        return Err(RunError::Task {
+                            origin: play.origin.to_string(),
+                            message: format!(
+                                "strategy '{other}' (from '{t}') is not supported; olympus has 'linear' and 'free'"
+                            ),
+                        });
+                    }
+                }
+            }
+        };
         // Roles run after pre_tasks (and their handlers), before tasks, in one section.
         let mut main: Vec<Task> = play.role_tasks.clone();
         main.extend(play.tasks.iter().cloned());
@@ -574,7 +597,7 @@ impl<'a> Runner<'a> {
                 break;
             }
             let hosts = self.active(st, &st.batch);
-            if play.strategy == crate::playbook::Strategy::Free {
+            if free {
                 // free: every host goes through the tasks at its own pace.
                 let chain = [&play.common];
                 let results: Vec<Result<BTreeSet<String>, RunError>> = futures::stream::iter(hosts)
@@ -702,17 +725,9 @@ impl<'a> Runner<'a> {
         Box::pin(async move {
             let mut active: Vec<String> = hosts.to_vec();
             let mut failed_here: BTreeSet<String> = BTreeSet::new();
-            let mut epoch = st.cleared.load(std::sync::atomic::Ordering::SeqCst);
             for task in tasks {
                 if self.stopped(st) {
                     break;
-                }
-                let now = st.cleared.load(std::sync::atomic::Ordering::SeqCst);
-                if now != epoch {
-                    // clear_host_errors: failed hosts are back for the rest of the list.
-                    epoch = now;
-                    failed_here.clear();
-                    active = hosts.to_vec();
                 }
                 active = self.active(st, &active);
                 active.retain(|h| !failed_here.contains(h));
@@ -745,6 +760,21 @@ impl<'a> Runner<'a> {
                             .await?
                     }
                 };
+                if rescuable && !failed.is_empty() {
+                    // In a block that can rescue, failure policy waits for the rescue. With
+                    // any_errors_fatal, one host's failure sends every host of the block to
+                    // it, as ansible-core does.
+                    let vars = Arc::new(TemplateVars::new(st.vars.clone()));
+                    let fatal = self
+                        .flag(&sub_chain, |c| &c.any_errors_fatal, &vars, false)
+                        .unwrap_or(false);
+                    failed_here.extend(failed);
+                    if fatal {
+                        failed_here.extend(active.iter().cloned());
+                        break;
+                    }
+                    continue;
+                }
                 failed_here.extend(failed);
                 self.check_failure_policy(st, &sub_chain);
             }
@@ -1100,10 +1130,19 @@ impl<'a> Runner<'a> {
                 }
             }
             MetaAction::ClearHostErrors => {
+                // As ansible-core: failed and unreachable hosts are done with this play
+                // (their run of it ended with the failure) but no longer failed: later
+                // plays take them again.
+                let mut back: Vec<String> = Vec::new();
                 if let Ok(mut f) = st.failed.lock() {
-                    f.clear();
+                    back.extend(std::mem::take(&mut *f));
                 }
-                st.cleared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Ok(mut u) = st.unreachable.lock() {
+                    back.extend(std::mem::take(&mut *u));
+                }
+                if let Ok(mut e) = st.ended.lock() {
+                    e.extend(back);
+                }
             }
             MetaAction::ClearFacts => {
                 for h in hosts.iter().filter(|h| when_ok(h)) {

@@ -79,6 +79,9 @@ pub struct Common {
     /// Values the engine binds for the tasks inside (an include's loop item): data, never
     /// rendered as templates.
     pub data: Vars,
+    /// Role parameters (`roles: [{role: x, level: 1}]`, an include_role's vars): above
+    /// facts and registered values, as in ansible-core's precedence.
+    pub params: Vars,
     pub tags: Vec<String>,
     pub when: Vec<Value>,
     pub become_: Option<Value>,
@@ -112,6 +115,8 @@ pub struct Play {
     pub serial: Option<Value>,
     pub max_fail_percentage: Option<Value>,
     pub strategy: Strategy,
+    /// `strategy:` written as a template, rendered when the play starts.
+    pub strategy_template: Option<String>,
     pub order: Option<String>,
     pub force_handlers: Option<Value>,
     /// `roles:` as written (they are expanded into `role_tasks`/handlers at parse time).
@@ -460,17 +465,24 @@ fn load_into(
             let Some(rel) = v.as_str() else {
                 return Err(ctx.err(v.pos, "import_playbook needs a file name", None));
             };
-            if map.len() > 1 {
-                let other = map.iter().find(|(kk, _)| kk.pos != k.pos).map(|(kk, _)| kk);
-                if let Some(o) = other {
-                    return Err(ctx.err(
-                        o.pos,
-                        format!(
-                            "'{}' next to import_playbook is not supported",
-                            o.as_key().unwrap_or_default()
-                        ),
-                        None,
-                    ));
+            // `vars`, `when` and `tags` beside it apply to every imported play, as in
+            // ansible-core: the vars over the play's own, the conditions before each task's,
+            // the tags added to the play's.
+            let mut keywords = Common::default();
+            for (kk, kv) in map.iter().filter(|(kk, _)| kk.pos != k.pos) {
+                let key = key_of(&ctx, kk)?;
+                match key.as_str() {
+                    "vars" | "when" | "tags" => {
+                        set_common(&ctx, &mut keywords, &key, kv)?;
+                    }
+                    "name" => {}
+                    _ => {
+                        return Err(ctx.err(
+                            kk.pos,
+                            format!("'{key}' next to import_playbook is not supported"),
+                            Some("import_playbook takes vars, when, tags and name".into()),
+                        ));
+                    }
                 }
             }
             let target = dir.join(rel);
@@ -490,8 +502,20 @@ fn load_into(
                 ));
             }
             stack.push(canon);
+            let first = plays.len();
             load_into(&target, plays, stack, roles_path, errors)?;
             stack.pop();
+            for play in &mut plays[first..] {
+                play.common.vars.extend(keywords.vars.clone());
+                let mut when = keywords.when.clone();
+                when.append(&mut play.common.when);
+                play.common.when = when;
+                for t in &keywords.tags {
+                    if !play.common.tags.contains(t) {
+                        play.common.tags.push(t.clone());
+                    }
+                }
+            }
             continue;
         }
         match parse_play(&ctx, item) {
@@ -656,6 +680,7 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
         serial: None,
         max_fail_percentage: None,
         strategy: Strategy::Linear,
+        strategy_template: None,
         order: None,
         force_handlers: None,
         roles: Vec::new(),
@@ -703,6 +728,11 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
                 play.strategy = match v.as_str() {
                     Some("linear") => Strategy::Linear,
                     Some("free") => Strategy::Free,
+                    // Rendered when the play starts (with its vars and -e).
+                    Some(t) if crate::template::is_template(t) => {
+                        play.strategy_template = Some(t.to_string());
+                        Strategy::Linear
+                    }
                     other => {
                         let got = other.unwrap_or("?");
                         return Err(ctx.err(
@@ -1247,13 +1277,42 @@ fn import_tasks(
         path.parent().unwrap_or(Path::new(".")),
         stack,
     );
-    let tasks = parse_tasks(&sub, &root, handler)?;
+    let mut tasks = parse_tasks(&sub, &root, handler)?;
+    // `notify` on the import is every imported task's, as ansible-core inherits it.
+    add_notify(&mut tasks, &std::mem::take(&mut task.notify));
     task.action = Action::Block {
         block: tasks,
         rescue: Vec::new(),
         always: Vec::new(),
     };
     Ok(task)
+}
+
+/// Adds handlers to notify to every task inside `tasks` (blocks included).
+pub(crate) fn add_notify(tasks: &mut [Task], notify: &[String]) {
+    if notify.is_empty() {
+        return;
+    }
+    for t in tasks {
+        match &mut t.action {
+            Action::Module { .. } => {
+                for n in notify {
+                    if !t.notify.contains(n) {
+                        t.notify.push(n.clone());
+                    }
+                }
+            }
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                add_notify(block, notify);
+                add_notify(rescue, notify);
+                add_notify(always, notify);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,7 @@ pub(super) fn import(ctx: &Ctx<'_>, mut task: Task, role: &RoleRef) -> Result<Ta
             extras.defaults.entry(k).or_insert(v);
         }
     }
+    super::add_notify(&mut out.tasks, &std::mem::take(&mut task.notify));
     task.action = Action::Block {
         block: out.tasks,
         rescue: Vec::new(),
@@ -321,8 +322,10 @@ fn apply(
         role.vars_from.as_deref(),
     )?)?;
     out.vars.extend(vars.clone());
-    vars.extend(params);
+    vars.extend(params.clone());
     vars.extend(common.vars.clone());
+    // Parameters also rank above facts and registered values (their own layer).
+    common.params.extend(params);
     vars.insert(
         "role_path".into(),
         Value::from(dir.to_string_lossy().into_owned()),
@@ -370,6 +373,7 @@ fn apply(
         let mut v = common.vars.clone();
         v.extend(h.common.vars.clone());
         h.common.vars = v;
+        h.common.params.extend(common.params.clone());
         out.handlers.push(h);
     }
     Ok(())

@@ -230,6 +230,12 @@ impl Runner<'_> {
         let mut v = TemplateVars::default();
         v.push_below(self.facts.get(host));
         v.push_below(authored);
+        // Role parameters rank above facts and registered values.
+        for c in chain.iter().skip(1) {
+            for (k, val) in &c.params {
+                v.insert_authored(k.clone(), val.clone());
+            }
+        }
         // Loop values an include binds for the tasks inside it.
         for c in chain.iter().skip(1) {
             for (k, val) in &c.data {
