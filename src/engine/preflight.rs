@@ -202,7 +202,8 @@ impl Walker<'_> {
             },
             Some(Loop::WithFileglob(v))
             | Some(Loop::WithSequence(v))
-            | Some(Loop::WithFirstFound(v)) => t.check_templates(v),
+            | Some(Loop::WithFirstFound(v))
+            | Some(Loop::Lookup { terms: v, .. }) => t.check_templates(v),
             None => Ok(()),
         }
         .map_err(tag("loop"))

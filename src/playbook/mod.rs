@@ -149,7 +149,25 @@ pub enum Loop {
     WithSequence(Value),
     /// `with_first_found`: the first file of a list that exists, looked up as Ansible does.
     WithFirstFound(Value),
+    /// The other `with_<lookup>` loops computed from their terms alone (`nested`,
+    /// `cartesian`, `together`, `subelements`, `indexed_items`, `random_choice`,
+    /// `flattened`).
+    Lookup {
+        name: &'static str,
+        terms: Value,
+    },
 }
+
+/// `with_<name>` loops that are [`Loop::Lookup`]s.
+pub const LOOKUP_LOOPS: &[&str] = &[
+    "nested",
+    "cartesian",
+    "together",
+    "subelements",
+    "indexed_items",
+    "random_choice",
+    "flattened",
+];
 
 /// What a task does.
 #[derive(Debug, Clone)]
@@ -273,20 +291,13 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "gather_subset",
     "gather_timeout",
     "fact_path",
-    "with_nested",
-    "with_together",
-    "with_subelements",
     "with_lines",
-    "with_random_choice",
-    "with_indexed_items",
     "with_inventory_hostnames",
-    "with_flattened",
     "with_file",
     "with_fileglobs",
     "with_env",
     "with_ini",
     "with_password",
-    "with_cartesian",
 ];
 
 struct Ctx<'a> {
@@ -967,6 +978,26 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             "with_fileglob" => set_loop(ctx, &mut task, k, Loop::WithFileglob(v.to_value()))?,
             "with_sequence" => set_loop(ctx, &mut task, k, Loop::WithSequence(v.to_value()))?,
             "with_first_found" => set_loop(ctx, &mut task, k, Loop::WithFirstFound(v.to_value()))?,
+            other
+                if other
+                    .strip_prefix("with_")
+                    .is_some_and(|n| LOOKUP_LOOPS.contains(&n)) =>
+            {
+                let name = LOOKUP_LOOPS
+                    .iter()
+                    .copied()
+                    .find(|n| other.strip_prefix("with_") == Some(*n))
+                    .unwrap_or("nested");
+                set_loop(
+                    ctx,
+                    &mut task,
+                    k,
+                    Loop::Lookup {
+                        name,
+                        terms: v.to_value(),
+                    },
+                )?
+            }
             "loop_control" => {
                 if let Some(pause) = v
                     .as_map()

@@ -364,8 +364,10 @@ fn environment(ws: Whitespace) -> Environment<'static> {
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(filters::python_methods);
     env.set_formatter(|out, _state, value| {
+        // ansible-core 2.19 writes nothing for a None in a larger template ("a{{ none }}b"
+        // is "ab"); a template that is only `{{ none }}` keeps the None itself.
         let text = if value.is_none() {
-            "None".to_string()
+            String::new()
         } else if value.kind() == minijinja::value::ValueKind::Bool {
             if value.is_true() { "True" } else { "False" }.to_string()
         } else {

@@ -44,7 +44,8 @@ fn python_style_printing() {
             "x={{ b }} {{ n }} {{ l }}",
             json!({"b": true, "n": null, "l": ["a", 1]})
         ),
-        json!("x=True None ['a', 1]")
+        // ansible-core 2.19 writes nothing for None in a larger template.
+        json!("x=True  ['a', 1]")
     );
 }
 

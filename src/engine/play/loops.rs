@@ -117,6 +117,236 @@ pub(super) fn fileglob(base: &Path, pattern: &str) -> Vec<String> {
     out
 }
 
+/// The items of a `with_<name>` lookup loop from its rendered terms, as ansible-core's
+/// lookup plugins of those names give them.
+pub(super) fn lookup_items(name: &str, terms: Value) -> Result<Vec<Value>, String> {
+    let lists = |terms: Value| -> Result<Vec<Vec<Value>>, String> {
+        match terms {
+            Value::Array(a) => Ok(a
+                .into_iter()
+                .map(|t| match t {
+                    Value::Array(inner) => inner,
+                    other => vec![other],
+                })
+                .collect()),
+            other => Err(format!("with_{name} needs a list of lists, got {other}")),
+        }
+    };
+    match name {
+        "nested" | "cartesian" => {
+            let lists = lists(terms)?;
+            if lists.is_empty() {
+                return Err(format!(
+                    "with_{name} requires at least one element in the list"
+                ));
+            }
+            let mut out: Vec<Vec<Value>> = vec![Vec::new()];
+            for l in lists {
+                let mut next = Vec::with_capacity(out.len().saturating_mul(l.len()));
+                for prefix in &out {
+                    for x in &l {
+                        let mut p = prefix.clone();
+                        p.push(x.clone());
+                        next.push(p);
+                    }
+                }
+                if next.len() > crate::bounds::MAX_COUNT as usize {
+                    return Err(format!(
+                        "with_{name} gives more than {} items",
+                        crate::bounds::MAX_COUNT as usize
+                    ));
+                }
+                out = next;
+            }
+            Ok(out.into_iter().map(Value::Array).collect())
+        }
+        "together" => {
+            let lists = lists(terms)?;
+            if lists.is_empty() {
+                return Err("with_together requires at least one element in each list".into());
+            }
+            let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+            Ok((0..n)
+                .map(|i| {
+                    Value::Array(
+                        lists
+                            .iter()
+                            .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                            .collect(),
+                    )
+                })
+                .collect())
+        }
+        "indexed_items" => {
+            let items = match terms {
+                Value::Array(a) => a,
+                other => return Err(format!("with_indexed_items expects a list, got {other}")),
+            };
+            Ok(flatten_once(items)
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| Value::Array(vec![Value::from(i), x]))
+                .collect())
+        }
+        "flattened" => {
+            let mut out = Vec::new();
+            flatten_all(terms, &mut out, 0)?;
+            Ok(out)
+        }
+        "random_choice" => {
+            let items = match terms {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as usize)
+                .unwrap_or(0);
+            Ok(vec![items[seed % items.len()].clone()])
+        }
+        "subelements" => subelements(terms),
+        other => Err(format!("with_{other} is not supported by olympus yet")),
+    }
+}
+
+fn flatten_once(items: Vec<Value>) -> Vec<Value> {
+    items
+        .into_iter()
+        .flat_map(|i| match i {
+            Value::Array(inner) => inner,
+            other => vec![other],
+        })
+        .collect()
+}
+
+fn flatten_all(v: Value, out: &mut Vec<Value>, depth: usize) -> Result<(), String> {
+    if depth > 64 {
+        return Err("with_flattened: lists nest too deeply".into());
+    }
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                flatten_all(x, out, depth + 1)?;
+            }
+        }
+        // ansible-core leaves out None and the string 'None'.
+        Value::Null => {}
+        Value::String(s) if s == "None" => {}
+        other => out.push(other),
+    }
+    Ok(())
+}
+
+/// `with_subelements: [list of mappings, 'key.path', {skip_missing: bool}]`: each mapping
+/// with each element of its list at `key.path`; the mapping loses that key, as in
+/// ansible-core.
+fn subelements(terms: Value) -> Result<Vec<Value>, String> {
+    let Value::Array(terms) = terms else {
+        return Err("subelements lookup expects a list of two or three items".into());
+    };
+    if !(2..=3).contains(&terms.len()) {
+        return Err("subelements lookup expects a list of two or three items".into());
+    }
+    let skip_missing = terms
+        .get(2)
+        .and_then(|f| f.get("skip_missing"))
+        .map(crate::template::ansible_bool)
+        .unwrap_or(false);
+    if let Some(Value::Object(flags)) = terms.get(2)
+        && let Some(bad) = flags.keys().find(|k| *k != "skip_missing")
+    {
+        return Err(format!(
+            "the optional third item of the subelements lookup must be a dictionary with skip_missing, got '{bad}'"
+        ));
+    }
+    let elements = match &terms[0] {
+        Value::Array(a) => a.clone(),
+        // A registered loop result: its items.
+        Value::Object(m) if m.get("skipped").is_some_and(crate::template::ansible_bool) => {
+            return Ok(Vec::new());
+        }
+        Value::Object(m) => match m.get("results") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => {
+                return Err(
+                    "subelements lookup expects a list (or a registered loop result)".into(),
+                );
+            }
+        },
+        other => return Err(format!("subelements lookup expects a list, got {other}")),
+    };
+    let Some(path) = terms[1].as_str() else {
+        return Err("the second item of the subelements lookup must be a key name".into());
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut out = Vec::new();
+    for mut element in elements {
+        let Value::Object(_) = &element else {
+            return Err(format!(
+                "subelements lookup expects a dictionary, got '{}'",
+                crate::pyrepr::str_of(&element)
+            ));
+        };
+        if element
+            .get("skipped")
+            .is_some_and(crate::template::ansible_bool)
+        {
+            continue;
+        }
+        // Walk to the mapping that holds the last key.
+        let mut holder = &mut element;
+        let mut found = true;
+        for (i, k) in keys.iter().enumerate() {
+            let last = i + 1 == keys.len();
+            if holder.get(*k).is_none() {
+                if skip_missing {
+                    found = false;
+                    break;
+                }
+                return Err(format!(
+                    "could not find '{k}' key in iterated item '{}'",
+                    crate::pyrepr::str_of(holder)
+                ));
+            }
+            if last {
+                break;
+            }
+            if !holder[*k].is_object() {
+                if skip_missing {
+                    found = false;
+                    break;
+                }
+                return Err(format!(
+                    "the key {k} should point to a dictionary, got '{}'",
+                    crate::pyrepr::str_of(&holder[*k])
+                ));
+            }
+            holder = &mut holder[*k];
+        }
+        if !found {
+            continue;
+        }
+        let last = keys[keys.len() - 1];
+        let sub = match holder.as_object_mut().and_then(|m| m.shift_remove(last)) {
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(format!(
+                    "the key {last} should point to a list, got '{}'",
+                    crate::pyrepr::str_of(&other)
+                ));
+            }
+            None => Vec::new(),
+        };
+        for s in sub {
+            out.push(Value::Array(vec![element.clone(), s]));
+        }
+    }
+    Ok(out)
+}
+
 impl Runner<'_> {
     /// Items a task loops over, rendered with the host's variables.
     pub(super) fn loop_items(
@@ -177,6 +407,15 @@ impl Runner<'_> {
             Loop::WithFirstFound(v) => {
                 let terms = self.templar.render(v, vars).map_err(|e| e.to_string())?;
                 self.first_found(&terms, task, vars)
+            }
+            Loop::Lookup { name, terms } => {
+                // Terms are text unless templated (`subelements`' key name stays a name).
+                let terms = self
+                    .templar
+                    .render(terms, vars)
+                    .map_err(|e| e.to_string())?;
+                lookup_items(name, terms)
+                    .map_err(|e| format!("The lookup plugin '{name}' failed: {e}"))
             }
             Loop::WithFileglob(v) => {
                 let patterns = match self.templar.render(v, vars).map_err(|e| e.to_string())? {
