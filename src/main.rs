@@ -874,9 +874,14 @@ fn cmd_run(
     if args.list_hosts || args.list_tasks {
         for pb in &books {
             println!("\nplaybook: {}", pb.path.display());
-            for p in &pb.plays {
+            for (i, p) in pb.plays.iter().enumerate() {
                 let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
-                println!("\n  play ({}): {name}", p.hosts);
+                println!(
+                    "\n  play #{} ({}): {name}\tTAGS: [{}]",
+                    i + 1,
+                    p.hosts,
+                    p.common.tags.join(", ")
+                );
                 if args.list_hosts {
                     let pattern = match play::host_pattern(
                         &olympus::template::Templar::new(),
@@ -904,11 +909,7 @@ fn cmd_run(
                 }
                 if args.list_tasks {
                     println!("    tasks:");
-                    let mut names = Vec::new();
-                    for section in [&p.pre_tasks, &p.role_tasks, &p.tasks, &p.post_tasks] {
-                        play::task_names(section, &mut names);
-                    }
-                    for (n, tags) in names {
+                    for (n, tags) in play::task_names(p, &args.tags, &args.skip_tags) {
                         println!("      {n}\tTAGS: [{}]", tags.join(", "));
                     }
                 }

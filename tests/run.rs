@@ -960,3 +960,53 @@ fn connections_open_ahead_of_the_first_remote_task_and_only_once() {
     assert_eq!(status(&doc, "three", "h03").as_deref(), Some("changed"));
     assert_eq!(logins() - before, 3, "{}", fleet.sshd_log(0));
 }
+
+/// As ansible-core 2.19 does (checked with ansible-playbook on the same playbook): a notified
+/// handler (a role's or the play's) runs under `--tags` even when it has no tag, and
+/// `--list-tasks` names role tasks `role : task`, numbers plays and leaves out `never` tasks.
+#[test]
+fn handlers_run_under_tags_and_list_tasks_follows_tags() {
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("roles/r/tasks")).expect("mkdir");
+    std::fs::create_dir_all(d.join("roles/r/handlers")).expect("mkdir");
+    std::fs::write(
+        d.join("roles/r/tasks/main.yml"),
+        "- name: role task\n  command: /bin/true\n  notify: role handler\n  tags: [t]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("roles/r/handlers/main.yml"),
+        "- name: role handler\n  debug: {msg: role-handler-ran}\n",
+    )
+    .expect("write");
+    let pb = d.join("pb.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: localhost\n  gather_facts: false\n  roles: [r]\n  tasks:\n    - name: play task\n      command: /bin/true\n      notify: play handler\n      tags: [t]\n    - name: never task\n      debug: {msg: never}\n      tags: [never]\n  handlers:\n    - name: play handler\n      debug: {msg: play-handler-ran}\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .current_dir(d)
+        .args(["run", "pb.yml", "--tags", "t"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("RUNNING HANDLER [r : role handler]"), "{text}");
+    assert!(text.contains("RUNNING HANDLER [play handler]"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .current_dir(d)
+        .args(["run", "pb.yml", "--list-tasks"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "  play #1 (localhost): localhost\tTAGS: []\n    tasks:\n      r : role task\tTAGS: [t]\n      play task\tTAGS: [t]\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("never task"), "{text}");
+}

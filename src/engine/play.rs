@@ -882,30 +882,7 @@ impl<'a> Runner<'a> {
             .iter()
             .flat_map(|c| c.tags.iter().map(String::as_str))
             .collect();
-        if !self.opts.skip_tags.is_empty()
-            && (self
-                .opts
-                .skip_tags
-                .iter()
-                .any(|t| tags.contains(t.as_str()))
-                || (self.opts.skip_tags.iter().any(|t| t == "all")))
-        {
-            return false;
-        }
-        if tags.contains("never") && !self.opts.tags.iter().any(|t| tags.contains(t.as_str())) {
-            return false;
-        }
-        if self.opts.tags.is_empty() || self.opts.tags.iter().any(|t| t == "all") {
-            return true;
-        }
-        if tags.contains("always") {
-            return true;
-        }
-        self.opts.tags.iter().any(|t| {
-            tags.contains(t.as_str())
-                || (t == "tagged" && !tags.is_empty())
-                || (t == "untagged" && tags.is_empty())
-        })
+        tags_selected(&tags, &self.opts.tags, &self.opts.skip_tags)
     }
 
     /// Runs one module task on `hosts`; returns those that failed.
@@ -918,7 +895,8 @@ impl<'a> Runner<'a> {
         handler: bool,
         rescuable: bool,
     ) -> Result<BTreeSet<String>, RunError> {
-        if !self.tags_allow(chain) {
+        // A notified handler runs whatever --tags says, as in ansible-core.
+        if !handler && !self.tags_allow(chain) {
             return Ok(BTreeSet::new());
         }
         let name = task.display_name();
@@ -1179,6 +1157,30 @@ fn has_tagged_children(task: &Task) -> bool {
 }
 
 /// The implicit "Gathering Facts" task.
+/// Whether a task with these tags (its own and inherited) runs under `--tags`/`--skip-tags`,
+/// as ansible-core decides (`always`, `never`, `tagged`, `untagged`, `all`).
+pub fn tags_selected(tags: &HashSet<&str>, only: &[String], skip: &[String]) -> bool {
+    if !skip.is_empty()
+        && (skip.iter().any(|t| tags.contains(t.as_str())) || skip.iter().any(|t| t == "all"))
+    {
+        return false;
+    }
+    if tags.contains("never") && !only.iter().any(|t| tags.contains(t.as_str())) {
+        return false;
+    }
+    if only.is_empty() || only.iter().any(|t| t == "all") {
+        return true;
+    }
+    if tags.contains("always") {
+        return true;
+    }
+    only.iter().any(|t| {
+        tags.contains(t.as_str())
+            || (t == "tagged" && !tags.is_empty())
+            || (t == "untagged" && tags.is_empty())
+    })
+}
+
 /// The `groups` variable: every group's hosts, in inventory order.
 fn groups_of(inv: &Inventory) -> Value {
     let mut groups = serde_json::Map::new();

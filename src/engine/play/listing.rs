@@ -11,19 +11,56 @@ pub fn prompt_name(entry: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Every task of a play, flattened, for `--list-tasks`.
-pub fn task_names(tasks: &[Task], out: &mut Vec<(String, Vec<String>)>) {
+/// The tasks of a play `--list-tasks` shows, as ansible-core lists them: in order, a role's
+/// tasks named `role : task`, each with its tags (its own and inherited, sorted), leaving
+/// out what `--tags`/`--skip-tags` would not run (`never`-tagged tasks unless asked for).
+pub fn task_names(play: &Play, only: &[String], skip: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let chain = vec![&play.common];
+    for section in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks] {
+        walk(section, &chain, only, skip, &mut out);
+    }
+    out
+}
+
+fn walk(
+    tasks: &[Task],
+    chain: &[&Common],
+    only: &[String],
+    skip: &[String],
+    out: &mut Vec<(String, Vec<String>)>,
+) {
     for t in tasks {
+        let mut inner: Vec<&Common> = chain.to_vec();
+        inner.push(&t.common);
         match &t.action {
-            Action::Module { .. } => out.push((t.display_name(), t.common.tags.clone())),
+            Action::Module { .. } => {
+                let tags: std::collections::BTreeSet<&str> = inner
+                    .iter()
+                    .flat_map(|c| c.tags.iter().map(String::as_str))
+                    .collect();
+                let set: HashSet<&str> = tags.iter().copied().collect();
+                if !super::tags_selected(&set, only, skip) {
+                    continue;
+                }
+                let name = match inner
+                    .iter()
+                    .rev()
+                    .find_map(|c| c.vars.get("role_name").and_then(Value::as_str))
+                {
+                    Some(role) => format!("{role} : {}", t.display_name()),
+                    None => t.display_name(),
+                };
+                out.push((name, tags.into_iter().map(str::to_string).collect()));
+            }
             Action::Block {
                 block,
                 rescue,
                 always,
             } => {
-                task_names(block, out);
-                task_names(rescue, out);
-                task_names(always, out);
+                walk(block, &inner, only, skip, out);
+                walk(rescue, &inner, only, skip, out);
+                walk(always, &inner, only, skip, out);
             }
         }
     }
