@@ -994,7 +994,10 @@ fn handlers_run_under_tags_and_list_tasks_follows_tags() {
         .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("RUNNING HANDLER [r : role handler]"), "{text}");
+    assert!(
+        text.contains("RUNNING HANDLER [r : role handler]"),
+        "{text}"
+    );
     assert!(text.contains("RUNNING HANDLER [play handler]"), "{text}");
     let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
         .current_dir(d)

@@ -420,30 +420,24 @@ impl<'a> Runner<'a> {
                 });
             }
         }
+        // vars_files: relative to the play's file; an entry that is a list is the first of
+        // its files that exists. An entry that needs a host's variables (the inventory's,
+        // `inventory_hostname`) is read per host when its batch starts.
         let mut vars = play.common.vars.clone();
+        let base = play
+            .origin
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.playbook_dir.clone());
+        let mut per_host: Vec<&Value> = Vec::new();
         for f in &play.vars_files {
-            let rel = self
-                .templar
-                .render(f, &Arc::new(TemplateVars::new(vars.clone())))
-                .map(|v| text(&v))
-                .map_err(|e| RunError::Task {
-                    origin: play.origin.to_string(),
-                    message: e.to_string(),
-                })?;
-            let path = self.playbook_dir.join(&rel);
-            let loaded = crate::yaml::load_file(&path).map_err(|e| RunError::Task {
-                origin: play.origin.to_string(),
-                message: format!("vars_files: {e}"),
-            })?;
-            match loaded.to_value() {
-                Value::Object(m) => vars.extend(m),
-                Value::Null => {}
-                _ => {
-                    return Err(RunError::Task {
-                        origin: play.origin.to_string(),
-                        message: format!("vars_files entry {} must hold a mapping", path.display()),
-                    });
-                }
+            let mut scope = vars.clone();
+            scope.extend(self.opts.extra_vars.clone());
+            match self.vars_file(play, &base, f, &Arc::new(TemplateVars::new(scope))) {
+                Ok(m) => vars.extend(m),
+                Err(VarsFileError::NeedsHost) => per_host.push(f),
+                Err(VarsFileError::Failed(e)) => return Err(e),
             }
         }
         // Every host of a play keeps its connection open for the whole run.
@@ -474,6 +468,27 @@ impl<'a> Runner<'a> {
             };
             for h in &batch {
                 self.count(h, |_| {});
+            }
+            for f in &per_host {
+                for h in &batch {
+                    let v = Arc::new(self.vars_for(&st, h, &[&play.common]));
+                    let m = match self.vars_file(play, &base, f, &v) {
+                        Ok(m) => m,
+                        Err(VarsFileError::Failed(e)) => return Err(e),
+                        Err(VarsFileError::NeedsHost) => {
+                            return Err(RunError::Task {
+                                origin: play.origin.to_string(),
+                                message: format!(
+                                    "vars_files entry {} names a variable {h} does not have",
+                                    text(f)
+                                ),
+                            });
+                        }
+                    };
+                    if let Ok(mut ex) = st.exposed.lock() {
+                        ex.entry(h.clone()).or_default().vars.extend(m);
+                    }
+                }
             }
             // The play's host lists, shared by every host's templates (not copied per host).
             let list =
@@ -644,6 +659,55 @@ impl<'a> Runner<'a> {
             res?;
         }
         Ok(())
+    }
+
+    /// One `vars_files` entry read with `vars`: a file, or the first existing of a list.
+    fn vars_file(
+        &self,
+        play: &Play,
+        base: &Path,
+        entry: &Value,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<Vars, VarsFileError> {
+        let fail = |message: String| {
+            VarsFileError::Failed(RunError::Task {
+                origin: play.origin.to_string(),
+                message,
+            })
+        };
+        let names: Vec<&Value> = match entry {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        let mut tried = Vec::new();
+        for n in names {
+            let rel = match self.templar.render(n, vars) {
+                Ok(v) => text(&v),
+                Err(e) if e.to_string().contains("undefined") => {
+                    return Err(VarsFileError::NeedsHost);
+                }
+                Err(e) => return Err(fail(format!("vars_files: {e}"))),
+            };
+            let path = base.join(&rel);
+            if !path.is_file() {
+                tried.push(path.display().to_string());
+                continue;
+            }
+            let loaded =
+                crate::yaml::load_file(&path).map_err(|e| fail(format!("vars_files: {e}")))?;
+            return match loaded.to_value() {
+                Value::Object(m) => Ok(m),
+                Value::Null => Ok(Vars::new()),
+                _ => Err(fail(format!(
+                    "vars_files entry {} must hold a mapping",
+                    path.display()
+                ))),
+            };
+        }
+        Err(fail(format!(
+            "vars_files: no file found (looked for {})",
+            tried.join(", ")
+        )))
     }
 
     fn stopped(&self, st: &PlayState<'_>) -> bool {
@@ -1157,6 +1221,13 @@ fn has_tagged_children(task: &Task) -> bool {
 }
 
 /// The implicit "Gathering Facts" task.
+/// Why a `vars_files` entry was not read.
+enum VarsFileError {
+    /// It names a variable only a host has: read per host.
+    NeedsHost,
+    Failed(RunError),
+}
+
 /// Whether a task with these tags (its own and inherited) runs under `--tags`/`--skip-tags`,
 /// as ansible-core decides (`always`, `never`, `tagged`, `untagged`, `all`).
 pub fn tags_selected(tags: &HashSet<&str>, only: &[String], skip: &[String]) -> bool {

@@ -17,7 +17,12 @@ pub fn prompt_name(entry: &Value) -> Option<String> {
 pub fn task_names(play: &Play, only: &[String], skip: &[String]) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     let chain = vec![&play.common];
-    for section in [&play.pre_tasks, &play.role_tasks, &play.tasks, &play.post_tasks] {
+    for section in [
+        &play.pre_tasks,
+        &play.role_tasks,
+        &play.tasks,
+        &play.post_tasks,
+    ] {
         walk(section, &chain, only, skip, &mut out);
     }
     out
