@@ -15,6 +15,7 @@ pub mod registry;
 mod write;
 
 mod apt;
+mod assemble;
 mod assert;
 mod authorized_key;
 mod blockinfile;

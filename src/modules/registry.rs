@@ -232,6 +232,7 @@ impl Spec {
 pub static MODULES: &[&Spec] = &[
     &super::group_by::ADD_HOST_SPEC,
     &super::apt::SPEC,
+    &super::assemble::SPEC,
     &super::assert::SPEC,
     &super::authorized_key::SPEC,
     &super::blockinfile::SPEC,
@@ -312,7 +313,6 @@ pub fn is_unimplemented_builtin(name: &str) -> bool {
 pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "apt_key",
     "apt_repository",
-    "assemble",
     "async_status",
     "deb822_repository",
     "debconf",
