@@ -22,6 +22,7 @@ mod blockinfile;
 mod command;
 mod copy;
 mod cron;
+mod debconf;
 mod debug;
 mod fail;
 mod fetch;
