@@ -36,6 +36,7 @@ pub mod group_by;
 pub mod include_role;
 pub mod include_tasks;
 pub mod include_vars;
+mod known_hosts;
 mod lineinfile;
 pub mod meta;
 mod package;
