@@ -263,11 +263,12 @@ fn decide(
         return Plan::Done(r);
     }
     if check {
-        r.changed = replace || (!absent) != found;
+        // A change when the key must be replaced, or presence is not as wanted.
+        r.changed = replace || absent == found;
         return Plan::Done(r);
     }
     params(&mut r);
-    let rewrite = replace || found != !absent;
+    let rewrite = replace || found == absent;
     if found && key.is_empty() && absent {
         // Every key of the host goes, with ssh-keygen -R.
         r.changed = true;
