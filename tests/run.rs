@@ -1013,3 +1013,46 @@ fn handlers_run_under_tags_and_list_tasks_follows_tags() {
     );
     assert!(!text.contains("never task"), "{text}");
 }
+
+/// `wait_for_connection` as a user meets it: a host that answers is reached at once; a host
+/// whose sshd is down is tried with a new connection every `sleep` until `timeout`, then
+/// fails with ansible-core's message (the others are not held up).
+#[test]
+fn wait_for_connection_reaches_live_hosts_and_times_out_on_dead_ones() {
+    let mut fleet = Fleet::builder(2).sshd_per_host().start();
+    fleet.stop_host(1);
+    let dir = shared_dir();
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: wait\n      wait_for_connection: {timeout: 3, sleep: 1, connect_timeout: 1}\n",
+    )
+    .expect("write");
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .args(["--output", "json"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(status(&doc, "wait", "h01").as_deref(), Some("ok"), "{doc}");
+    assert_eq!(
+        status(&doc, "wait", "h02").as_deref(),
+        Some("failed"),
+        "{doc}"
+    );
+    let r = result(&doc, "wait", "h02");
+    assert!(
+        r["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("timed out waiting for ping module test: ")),
+        "{r}"
+    );
+    assert!(
+        r["elapsed"].as_u64().is_some_and(|e| (2..=5).contains(&e)),
+        "{r}"
+    );
+    assert_eq!(result(&doc, "wait", "h01")["elapsed"], 0, "{doc}");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1006,7 +1006,8 @@ impl<'a> Runner<'a> {
                     .run_include(st, task, args, hosts, chain, handler, rescuable)
                     .await;
             }
-            Some(Step::IncludeVars | Step::GroupBy | Step::AddHost) | None => {}
+            Some(Step::IncludeVars | Step::GroupBy | Step::AddHost | Step::WaitForConnection)
+            | None => {}
         }
         let run_once = chain
             .iter()

@@ -59,6 +59,7 @@ mod unarchive;
 mod uri;
 mod user;
 mod wait_for;
+pub mod wait_for_connection;
 
 use bytes::Bytes;
 use serde_json::Value;

@@ -35,6 +35,7 @@ pub enum Step {
     IncludeRole,
     GroupBy,
     AddHost,
+    WaitForConnection,
     IncludeVars,
 }
 
@@ -278,6 +279,7 @@ pub static MODULES: &[&Spec] = &[
     &super::uri::SPEC,
     &super::user::SPEC,
     &super::wait_for::SPEC,
+    &super::wait_for_connection::SPEC,
 ];
 
 /// The name without Ansible's namespaces: `ansible.builtin.copy` and `ansible.legacy.copy`
@@ -335,7 +337,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "subversion",
     "sysvinit",
     "validate_argument_spec",
-    "wait_for_connection",
     "yum",
     "yum_repository",
 ];

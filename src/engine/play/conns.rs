@@ -175,4 +175,70 @@ impl Runner<'_> {
             password,
         })
     }
+
+    /// `wait_for_connection`: a new connection to the host and one command on it, tried
+    /// until both work or the timeout passes.
+    pub(super) async fn wait_for_connection(
+        &self,
+        host: &str,
+        args: &Vars,
+        chain: &[&Common],
+        vars: &Arc<TemplateVars>,
+        check: bool,
+    ) -> Result<ModuleResult, ItemError> {
+        let w = modules::wait_for_connection::waiting(args)
+            .map_err(|e| ItemError::Failed(e.to_string()))?;
+        if check {
+            let mut r = ModuleResult::ok();
+            r.skipped = true;
+            return Ok(r);
+        }
+        let conn_vars = self.with_remote_user(Cow::Owned(connection_settings(vars)), chain, vars);
+        let start = std::time::Instant::now();
+        self.wait(host, w.delay).await?;
+        let escalation = self.escalation(chain, vars);
+        loop {
+            // A new connection each try: the one kept may be to the host before it rebooted.
+            {
+                let prefix = format!("{host}\u{0}");
+                self.conns
+                    .lock()
+                    .await
+                    .retain(|k, _| !k.starts_with(&prefix));
+            }
+            let attempt = async {
+                let conn = self.connection(host, &conn_vars).await?;
+                conn.exec(ExecRequest {
+                    command: "echo pong",
+                    stdin: None,
+                    escalation: escalation.as_ref(),
+                    timeout: Some(w.connect_timeout),
+                })
+                .await
+            };
+            let last = match tokio::time::timeout(w.connect_timeout, attempt).await {
+                Ok(Ok(out)) if out.rc == Some(0) => {
+                    let mut r = ModuleResult::ok();
+                    r.data
+                        .insert("elapsed".into(), Value::from(start.elapsed().as_secs()));
+                    return Ok(r);
+                }
+                Ok(Ok(out)) => format!(
+                    "the test command exited {:?}: {}",
+                    out.rc,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {}s", w.connect_timeout.as_secs()),
+            };
+            if start.elapsed() + w.sleep > w.timeout {
+                let mut r =
+                    ModuleResult::failed(format!("timed out waiting for ping module test: {last}"));
+                r.data
+                    .insert("elapsed".into(), Value::from(start.elapsed().as_secs()));
+                return Ok(r);
+            }
+            self.wait(host, w.sleep).await?;
+        }
+    }
 }
