@@ -950,6 +950,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
             .map_err(|e| fail(format!("b64decode: {e}")))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     });
+    env.add_filter("password_hash", super::password::password_hash);
     env.add_filter(
         "hash",
         |s: String, alg: Option<String>| -> Result<String, Error> {

@@ -12,6 +12,7 @@
 mod backslash;
 mod cache;
 mod filters;
+mod password;
 pub use cache::Whitespace;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
