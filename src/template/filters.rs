@@ -687,30 +687,73 @@ pub(super) fn register(env: &mut Environment<'static>) {
         ),
         _ => s,
     });
-    env.add_filter("random", |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
-        let seed: Option<JValue> = kw.get("seed")?;
-        kw.assert_all_used()?;
-        let mut h: u64 = match &seed {
-            Some(s) => s.to_string().bytes().fold(0xcbf29ce484222325, |a, b| {
-                (a ^ u64::from(b)).wrapping_mul(0x100000001b3)
-            }),
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(7, |d| d.as_nanos() as u64),
-        };
-        h ^= h >> 33;
-        match json_of(&v) {
-            Value::Number(n) => {
-                let end = n
-                    .as_u64()
-                    .filter(|e| *e > 0)
-                    .ok_or_else(|| fail("random needs a positive number"))?;
-                Ok(JValue::from(h % end))
+    // `random` and `shuffle` draw as Python's random.Random(seed) does, so a seeded
+    // result (`59 | random(seed=inventory_hostname)`) is the one ansible-core gives.
+    env.add_filter(
+        "random",
+        |v: JValue, start: Option<i64>, step: Option<i64>, kw: Kwargs| -> Result<JValue, Error> {
+            let seed: Option<JValue> = kw.get("seed")?;
+            let start = kw.get::<Option<i64>>("start")?.or(start).unwrap_or(0);
+            let step = kw.get::<Option<i64>>("step")?.or(step).unwrap_or(1);
+            kw.assert_all_used()?;
+            let mut r = match &seed {
+                Some(s) if !s.is_none() => super::pyrandom::PyRandom::seeded(&json_of(s)),
+                _ => super::pyrandom::PyRandom::unseeded(),
+            };
+            match json_of(&v) {
+                Value::Number(n) => {
+                    let end = n.as_i64().ok_or_else(|| fail("random needs an integer"))?;
+                    if step <= 0 {
+                        return Err(fail("random: step must be positive"));
+                    }
+                    // randrange(start, end, step)
+                    let width = end - start;
+                    let count = (width + step - 1) / step;
+                    if count <= 0 {
+                        return Err(fail(format!(
+                            "random: empty range ({start}, {end}, {step})"
+                        )));
+                    }
+                    let pick = if step == 1 {
+                        r.below(width as u64) as i64
+                    } else {
+                        step * r.below(count as u64) as i64
+                    };
+                    Ok(JValue::from(start + pick))
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    Ok(from_json(&a[r.below(a.len() as u64) as usize]))
+                }
+                Value::String(s) if !s.is_empty() => {
+                    let chars: Vec<char> = s.chars().collect();
+                    Ok(JValue::from(
+                        chars[r.below(chars.len() as u64) as usize].to_string(),
+                    ))
+                }
+                _ => Err(fail("random needs a list or a number")),
             }
-            Value::Array(a) if !a.is_empty() => Ok(from_json(&a[(h % a.len() as u64) as usize])),
-            _ => Err(fail("random needs a list or a number")),
-        }
-    });
+        },
+    );
+    env.add_filter(
+        "shuffle",
+        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
+            let seed: Option<JValue> = kw.get("seed")?;
+            kw.assert_all_used()?;
+            let mut items = match json_of(&v) {
+                Value::Array(a) => a,
+                Value::String(s) => s.chars().map(|c| Value::from(c.to_string())).collect(),
+                other => return Ok(from_json(&other)),
+            };
+            let mut r = match &seed {
+                Some(s) if !s.is_none() && s.is_true() => {
+                    super::pyrandom::PyRandom::seeded(&json_of(s))
+                }
+                _ => super::pyrandom::PyRandom::unseeded(),
+            };
+            r.shuffle(&mut items);
+            Ok(from_json(&Value::Array(items)))
+        },
+    );
     env.add_filter("center", |s: String, width: Option<usize>| {
         let width = width.unwrap_or(80);
         let len = s.chars().count();
@@ -1270,6 +1313,13 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
                 let s = String::from_utf8_lossy(&stdout);
                 JValue::from(s.trim_end_matches('\n').to_string())
             }
+            "password" => {
+                let base = state
+                    .lookup("playbook_dir")
+                    .and_then(|v| v.as_str().map(std::path::PathBuf::from))
+                    .unwrap_or_else(|| std::path::PathBuf::from("."));
+                JValue::from(super::lookup_password::password(&term, &base)?)
+            }
             "vars" => match state
                 .lookup("vars")
                 .and_then(|v| v.get_attr(&term).ok())
@@ -1318,7 +1368,7 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
             }
             other => {
                 return Err(fail(format!(
-                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, vars, varnames, dict)"
+                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, password, vars, varnames, dict)"
                 )));
             }
         };

@@ -12,7 +12,9 @@
 mod backslash;
 mod cache;
 mod filters;
+mod lookup_password;
 mod password;
+mod pyrandom;
 pub use cache::Whitespace;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
