@@ -40,7 +40,7 @@ impl PyRandom {
         // The integer's 32-bit words, least significant first, as init_by_array takes them.
         let start = be.iter().position(|b| *b != 0).unwrap_or(be.len());
         let mut le: Vec<u8> = be[start..].iter().rev().copied().collect();
-        while le.len() % 4 != 0 {
+        while !le.len().is_multiple_of(4) {
             le.push(0);
         }
         let mut key: Vec<u32> = le
