@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod config;
 pub mod connection;
 pub mod engine;
+pub mod fnmatch;
 pub mod inventory;
 pub mod limits;
 pub mod modules;

@@ -154,53 +154,10 @@ fn split_subscript(pattern: &str) -> (&str, Option<Subscript>) {
     (pattern, None)
 }
 
-/// Python `fnmatch.translate`: `*`, `?`, `[seq]`, `[!seq]`, anchored at both ends.
-fn glob_to_regex(glob: &str) -> String {
-    let chars: Vec<char> = glob.chars().collect();
-    let mut re = String::from("^(?s:");
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            '[' => {
-                let mut j = i;
-                if j < chars.len() && chars[j] == '!' {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j] == ']' {
-                    j += 1;
-                }
-                while j < chars.len() && chars[j] != ']' {
-                    j += 1;
-                }
-                if j >= chars.len() {
-                    re.push_str("\\[");
-                } else {
-                    let mut class: String = chars[i..j].iter().collect();
-                    i = j + 1;
-                    if let Some(rest) = class.strip_prefix('!') {
-                        class = format!("^{rest}");
-                    }
-                    let class = class.replace('\\', "\\\\").replace('[', "\\[");
-                    re.push('[');
-                    re.push_str(&class);
-                    re.push(']');
-                }
-            }
-            c => re.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    re.push_str(")$");
-    re
-}
-
 fn matcher(pattern: &str) -> Result<Regex, PatternError> {
     let source = match pattern.strip_prefix('~') {
         Some(re) => format!("^(?:{re})"),
-        None => glob_to_regex(pattern),
+        None => crate::fnmatch::translate(pattern),
     };
     Regex::new(&source).map_err(|e| PatternError::Invalid {
         pattern: pattern.to_string(),
@@ -396,7 +353,11 @@ mod tests {
 
     #[test]
     fn globs() {
-        let m = |g: &str, s: &str| Regex::new(&glob_to_regex(g)).unwrap().is_match(s);
+        let m = |g: &str, s: &str| {
+            Regex::new(&crate::fnmatch::translate(g))
+                .unwrap()
+                .is_match(s)
+        };
         assert!(m("web*", "web01"));
         assert!(!m("web*", "aweb"));
         assert!(m("w?b", "wab"));

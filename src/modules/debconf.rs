@@ -128,12 +128,7 @@ fn decide(a: Args, check: bool, out: crate::connection::ExecOutput) -> Plan {
     if let Some(e) = rep.get("error") {
         return Plan::Done(ModuleResult::failed(e.clone()));
     }
-    let b64 = |k: &str| {
-        rep.get(k)
-            .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
+    let b64 = |k: &str| super::write::report_text(&rep, k);
     // debconf-show's lines: `* question: value` (asked) or `  question: value`.
     let mut prev = Map::new();
     for line in b64("show").lines() {

@@ -142,54 +142,9 @@ fn matcher(p: &str, use_regex: bool) -> Result<regex::Regex, String> {
     let re = if use_regex {
         format!("^(?:{p})")
     } else {
-        fnmatch_regex(p)
+        crate::fnmatch::translate(p)
     };
     regex::Regex::new(&re).map_err(|e| format!("pattern '{p}': {e}"))
-}
-
-/// Python's `fnmatch.translate`: `*`, `?`, `[seq]`, `[!seq]`; the whole name must match.
-fn fnmatch_regex(p: &str) -> String {
-    let chars: Vec<char> = p.chars().collect();
-    let mut out = String::from("^(?s:");
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            '[' => {
-                let mut j = i;
-                if j < chars.len() && chars[j] == '!' {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j] == ']' {
-                    j += 1;
-                }
-                while j < chars.len() && chars[j] != ']' {
-                    j += 1;
-                }
-                if j >= chars.len() {
-                    out.push_str("\\[");
-                } else {
-                    let mut class: String = chars[i..j].iter().collect();
-                    i = j + 1;
-                    class = class.replace('\\', "\\\\");
-                    if let Some(rest) = class.strip_prefix('!') {
-                        class = format!("^{rest}");
-                    } else if class.starts_with('^') {
-                        class = format!("\\{class}");
-                    }
-                    out.push('[');
-                    out.push_str(&class);
-                    out.push(']');
-                }
-            }
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    out.push_str(")$");
-    out
 }
 
 /// `30d`, `-2h`: seconds, negative for "at most".
@@ -362,19 +317,7 @@ impl Entry {
         }
         m.insert("gr_name".into(), Value::from(self.fields[14].as_str()));
         m.insert("pw_name".into(), Value::from(self.fields[13].as_str()));
-        for (k, b) in [
-            ("wusr", 0o200),
-            ("rusr", 0o400),
-            ("xusr", 0o100),
-            ("wgrp", 0o020),
-            ("rgrp", 0o040),
-            ("xgrp", 0o010),
-            ("woth", 0o002),
-            ("roth", 0o004),
-            ("xoth", 0o001),
-            ("isuid", 0o4000),
-            ("isgid", 0o2000),
-        ] {
+        for (k, b) in super::stat::PERMISSION_BITS {
             m.insert(k.into(), Value::Bool(mode & b != 0));
         }
         m

@@ -185,46 +185,28 @@ impl Module for Git {
                 r.data
                     .insert("remote_url_changed".into(), Value::Bool(u == "1"));
             }
-            let b64 = |k: &str| {
-                rep.get(k)
-                    .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-            };
             if let Some(e) = rep.get("error") {
                 r.failed = true;
                 if e != "1" {
                     r.msg = Some(e.clone());
                     return r;
                 }
-                // A git command failed: its command line, status and output, as
-                // ansible-core reports a failed command.
+                // A git command failed: reported as ansible-core reports a failed command.
+                let rc = rep
+                    .get("rc")
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .unwrap_or(-1);
+                let cmd = super::write::report_text(&rep, "cmd")
+                    .trim_end()
+                    .to_string();
                 let (out, err) = (
-                    b64("out").unwrap_or_default(),
-                    b64("err").unwrap_or_default(),
+                    super::write::report_text(&rep, "out"),
+                    super::write::report_text(&rep, "err"),
                 );
-                let msg = err.trim().to_string();
-                r.msg = Some(if msg.is_empty() {
-                    "git failed".into()
-                } else {
-                    msg
-                });
-                r.data.insert(
-                    "cmd".into(),
-                    Value::from(b64("cmd").unwrap_or_default().trim_end().to_string()),
-                );
-                r.data.insert(
-                    "rc".into(),
-                    Value::from(
-                        rep.get("rc")
-                            .and_then(|c| c.parse::<i64>().ok())
-                            .unwrap_or(-1),
-                    ),
-                );
-                let lines = |t: &str| Value::Array(t.lines().map(Value::from).collect());
-                r.data.insert("stdout_lines".into(), lines(&out));
-                r.data.insert("stderr_lines".into(), lines(&err));
-                r.data.insert("stdout".into(), Value::from(out));
-                r.data.insert("stderr".into(), Value::from(err));
+                super::write::command_failure(&mut r, cmd, rc, out, err);
+                if r.msg.as_deref() == Some("") {
+                    r.msg = Some("git failed".into());
+                }
                 return r;
             }
             if out.rc != Some(0) {

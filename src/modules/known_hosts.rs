@@ -181,12 +181,7 @@ fn decide(
             "Host parameter does not match hashed host field in supplied key",
         ));
     }
-    let b64 = |k: &str| {
-        rep.get(k)
-            .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
+    let b64 = |k: &str| super::write::report_text(&rep, k);
     let path = rep.get("path").cloned().unwrap_or_default();
     let exists = rep.contains_key("exists");
     let file = b64("file");

@@ -143,6 +143,21 @@ impl Module for Stat {
     }
 }
 
+/// The permission flags Ansible's `stat` (and `find`) report, with their mode bits.
+pub(super) const PERMISSION_BITS: [(&str, u32); 11] = [
+    ("wusr", 0o200),
+    ("rusr", 0o400),
+    ("xusr", 0o100),
+    ("wgrp", 0o020),
+    ("rgrp", 0o040),
+    ("xgrp", 0o010),
+    ("woth", 0o002),
+    ("roth", 0o004),
+    ("xoth", 0o001),
+    ("isuid", 0o4000),
+    ("isgid", 0o2000),
+];
+
 /// The `stat` dictionary from the script's report.
 fn fields(path: &str, rep: &std::collections::HashMap<String, String>) -> Map<String, Value> {
     let mut st = Map::new();
@@ -195,19 +210,7 @@ fn fields(path: &str, rep: &std::collections::HashMap<String, String>) -> Map<St
     for k in ["atime", "mtime", "ctime"] {
         st.insert(k.into(), float(k));
     }
-    for (k, b) in [
-        ("wusr", 0o200),
-        ("rusr", 0o400),
-        ("xusr", 0o100),
-        ("wgrp", 0o020),
-        ("rgrp", 0o040),
-        ("xgrp", 0o010),
-        ("woth", 0o002),
-        ("roth", 0o004),
-        ("xoth", 0o001),
-        ("isuid", 0o4000),
-        ("isgid", 0o2000),
-    ] {
+    for (k, b) in PERMISSION_BITS {
         st.insert(k.into(), bit(b));
     }
     st.insert(

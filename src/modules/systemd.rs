@@ -210,12 +210,7 @@ fn parse_show(text: &str) -> Map<String, Value> {
 
 fn finish(name: Option<String>, out: &crate::connection::ExecOutput) -> ModuleResult {
     let rep = report(out);
-    let b64 = |k: &str| {
-        rep.get(k)
-            .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    };
+    let b64 = |k: &str| super::write::report_text(&rep, k);
     let mut r = ModuleResult::ok();
     r.data
         .insert("name".into(), name.map_or(Value::Null, Value::from));
@@ -236,22 +231,11 @@ fn finish(name: Option<String>, out: &crate::connection::ExecOutput) -> ModuleRe
         r.failed = true;
         if e == "command" {
             // systemctl itself failed: reported as ansible-core reports a failed command.
-            let (o, err) = (b64("out"), b64("err"));
-            r.msg = Some(err.trim_end().to_string());
-            r.data.insert("cmd".into(), Value::from(b64("cmd")));
-            r.data.insert(
-                "rc".into(),
-                Value::from(
-                    rep.get("rc")
-                        .and_then(|c| c.parse::<i64>().ok())
-                        .unwrap_or(-1),
-                ),
-            );
-            let lines = |t: &str| Value::Array(t.lines().map(Value::from).collect());
-            r.data.insert("stdout_lines".into(), lines(&o));
-            r.data.insert("stderr_lines".into(), lines(&err));
-            r.data.insert("stdout".into(), Value::from(o));
-            r.data.insert("stderr".into(), Value::from(err));
+            let rc = rep
+                .get("rc")
+                .and_then(|c| c.parse::<i64>().ok())
+                .unwrap_or(-1);
+            super::write::command_failure(&mut r, b64("cmd"), rc, b64("out"), b64("err"));
             r.data.remove("status");
             r.data.remove("name");
             return r;

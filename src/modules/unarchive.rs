@@ -231,12 +231,7 @@ impl Module for Unarchive {
             if out.rc != Some(0) || rep.contains_key("error") {
                 return script_failure(&out, &rep);
             }
-            let b64 = |k: &str| -> String {
-                rep.get(k)
-                    .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default()
-            };
+            let b64 = |k: &str| super::write::report_text(&rep, k);
             let handler = rep.get("handler").cloned().unwrap_or_default();
             let mut r = ModuleResult::ok();
             r.data

@@ -282,6 +282,35 @@ pub(super) fn report(out: &ExecOutput) -> HashMap<String, String> {
         .collect()
 }
 
+/// A report value the script wrote as base64 (command output, file contents), as text;
+/// empty when absent.
+pub(super) fn report_text(rep: &HashMap<String, String>, key: &str) -> String {
+    rep.get(key)
+        .and_then(|v| data_encoding::BASE64.decode(v.as_bytes()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A command that failed on the host, reported as ansible-core reports one: its command
+/// line, status, output and output lines, and the error output as the message.
+pub(super) fn command_failure(
+    r: &mut ModuleResult,
+    cmd: String,
+    rc: i64,
+    out: String,
+    err: String,
+) {
+    r.failed = true;
+    r.msg = Some(err.trim_end().to_string());
+    r.data.insert("cmd".into(), Value::from(cmd));
+    r.data.insert("rc".into(), Value::from(rc));
+    let lines = |t: &str| Value::Array(t.lines().map(Value::from).collect());
+    r.data.insert("stdout_lines".into(), lines(&out));
+    r.data.insert("stderr_lines".into(), lines(&err));
+    r.data.insert("stdout".into(), Value::from(out));
+    r.data.insert("stderr".into(), Value::from(err));
+}
+
 /// Ansible's `add_path_info`: owner, group, mode, size and state of the path a result
 /// names (`path_info` in the script printed them; nothing when the path does not exist).
 pub(super) fn add_path_info(r: &mut ModuleResult, rep: &HashMap<String, String>) {
