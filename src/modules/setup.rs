@@ -47,8 +47,32 @@ echo "system=$(uname -s)"
 echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
 if [ -r /proc/meminfo ]; then
   while read -r k v _; do
-    case "$k" in MemTotal:) echo "memtotal_kb=$v";; MemFree:) echo "memfree_kb=$v";; esac
+    case "$k" in
+      MemTotal:) echo "memtotal_kb=$v";; MemFree:) echo "memfree_kb=$v";;
+      Buffers:) echo "buffers_kb=$v";; Cached:) echo "cached_kb=$v";;
+      SwapTotal:) echo "swaptotal_kb=$v";; SwapFree:) echo "swapfree_kb=$v";; SwapCached:) echo "swapcached_kb=$v";;
+    esac
   done < /proc/meminfo
+fi
+echo "userspace_bits=$(getconf LONG_BIT 2>/dev/null)"
+pw=$(getent passwd "$(id -un)" 2>/dev/null)
+echo "user_dir=$(printf '%s' "$pw" | cut -d: -f6)"
+echo "user_shell=$(printf '%s' "$pw" | cut -d: -f7)"
+if [ -r /sys/fs/selinux/enforce ]; then
+  echo "selinux=enabled"; echo "selinux_enforce=$(cat /sys/fs/selinux/enforce)"
+else echo "selinux=disabled"; fi
+echo "os_pretty=${PRETTY_NAME:-}"
+if command -v ip >/dev/null 2>&1; then
+  echo "ipv4_all=$(ip -4 -o addr show scope global 2>/dev/null | while read -r _ _ _ a _; do printf '%s ' "${a%%/*}"; done)"
+fi
+# Mounted file systems on devices (and network shares), with their sizes.
+if [ -r /proc/mounts ]; then
+  while read -r dev mnt fs opts dump pass; do
+    case "$dev" in /*|*:/*) ;; *) continue ;; esac
+    mnt=$(printf '%b' "$mnt")
+    st=$(stat -f -c '%S %b %a %f %c %d' -- "$mnt" 2>/dev/null) || continue
+    printf 'mount=%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$dev" "$mnt" "$fs" "$opts" "$dump" "$pass" "$st"
+  done < /proc/mounts
 fi
 if command -v ip >/dev/null 2>&1; then
   set -- $(ip -4 route get 192.0.2.1 2>/dev/null | head -n 1)
@@ -116,6 +140,45 @@ fn os_family(id: &str, like: &str) -> &'static str {
     }
 }
 
+/// `memory_mb` as ansible-core computes it from /proc/meminfo.
+fn memory_mb(num: &dyn Fn(&str) -> u64) -> Value {
+    let mb = |k: &str| num(k) / 1024;
+    let total = mb("memtotal_kb");
+    let free = mb("memfree_kb");
+    let nocache_free = free + mb("buffers_kb") + mb("cached_kb");
+    let (stotal, sfree) = (mb("swaptotal_kb"), mb("swapfree_kb"));
+    json!({
+        "real": {"total": total, "free": free, "used": total.saturating_sub(free)},
+        "nocache": {"free": nocache_free, "used": total.saturating_sub(nocache_free)},
+        "swap": {"total": stotal, "free": sfree, "used": stotal.saturating_sub(sfree), "cached": mb("swapcached_kb")},
+    })
+}
+
+/// One `ansible_mounts` entry from `device mount fstype options dump pass` and
+/// `stat -f`'s block size, blocks, available, free, inodes and free inodes.
+fn mount_fact(line: &str) -> Option<Value> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [dev, mnt, fs, opts, dump, pass, st] = f.as_slice() else {
+        return None;
+    };
+    let n: Vec<u64> = st
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let [bsize, blocks, avail, bfree, files, ffree] = n.as_slice() else {
+        return None;
+    };
+    Some(json!({
+        "device": dev, "mount": mnt, "fstype": fs, "options": opts,
+        "dump": dump.parse::<u64>().unwrap_or(0), "passno": pass.parse::<u64>().unwrap_or(0),
+        "block_size": bsize, "block_total": blocks, "block_available": avail,
+        "block_used": blocks.saturating_sub(*bfree),
+        "inode_total": files, "inode_available": ffree, "inode_used": files.saturating_sub(*ffree),
+        "size_total": bsize * blocks, "size_available": bsize * avail,
+        "uuid": "N/A",
+    }))
+}
+
 fn finish(out: ExecOutput) -> ModuleResult {
     if out.rc != Some(0) {
         return ModuleResult::failed(format!(
@@ -133,6 +196,11 @@ fn finish(out: ExecOutput) -> ModuleResult {
         .collect();
     let kv: std::collections::HashMap<&str, &str> =
         text.lines().filter_map(|l| l.split_once('=')).collect();
+    let mounts: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("mount="))
+        .filter_map(mount_fact)
+        .collect();
     let get = |k: &str| kv.get(k).copied().unwrap_or("").trim().to_string();
     let num = |k: &str| get(k).parse::<u64>().unwrap_or(0);
     let version = get("os_version");
@@ -160,6 +228,28 @@ fn finish(out: ExecOutput) -> ModuleResult {
         },
         "user_id": get("user_id"),
         "user_uid": num("user_uid"),
+        "memory_mb": memory_mb(&num),
+        "swaptotal_mb": num("swaptotal_kb") / 1024,
+        "swapfree_mb": num("swapfree_kb") / 1024,
+        "mounts": mounts,
+        "selinux": if get("selinux") == "enabled" {
+            json!({"status": "enabled", "mode": if get("selinux_enforce") == "1" { "enforcing" } else { "permissive" }})
+        } else {
+            json!({"status": "disabled"})
+        },
+        "machine": get("arch"),
+        "userspace_bits": get("userspace_bits"),
+        "user_dir": get("user_dir"),
+        "user_shell": get("user_shell"),
+        "domain": get("fqdn").strip_prefix(&format!("{}.", get("hostname"))).unwrap_or("").to_string(),
+        "all_ipv4_addresses": get("ipv4_all").split_whitespace().map(Value::from).collect::<Vec<_>>(),
+        "lsb": {
+            "codename": get("os_codename"),
+            "description": get("os_pretty"),
+            "id": distribution(&get("os_id"), &get("os_name")),
+            "major_release": major.clone(),
+            "release": version.clone(),
+        },
         "service_mgr": get("service_mgr"),
         "pkg_mgr": get("pkg_mgr"),
         "env": env,
