@@ -1286,6 +1286,8 @@ fn gather_task(play: &Play) -> Task {
         retries: None,
         delay: None,
         apply: None,
+        async_: None,
+        poll: None,
         common: Common {
             tags: vec!["always".into()],
             ..Common::default()

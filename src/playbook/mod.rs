@@ -199,6 +199,10 @@ pub struct Task {
     pub delay: Option<Value>,
     /// `apply:` of `include_tasks`/`include_role`: keywords for every included task.
     pub apply: Option<Box<Common>>,
+    /// `async:` — seconds the task may run; with `poll:` (seconds between checks, default
+    /// 15; 0 is not supported yet).
+    pub async_: Option<Value>,
+    pub poll: Option<Value>,
     pub common: Common,
 }
 
@@ -271,6 +275,8 @@ const TASK_KEYWORDS: &[&str] = &[
     "until",
     "retries",
     "delay",
+    "async",
+    "poll",
 ];
 
 const BLOCK_KEYWORDS: &[&str] = &["block", "rescue", "always"];
@@ -278,8 +284,6 @@ const BLOCK_KEYWORDS: &[&str] = &["block", "rescue", "always"];
 /// Ansible keywords olympus does not implement yet: refused by name rather than called
 /// unknown.
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "async",
-    "poll",
     "throttle",
     "debugger",
     "module_defaults",
@@ -915,6 +919,8 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
         retries: None,
         delay: None,
         apply: None,
+        async_: None,
+        poll: None,
         common: Common::default(),
     };
     let mut module: Option<(&'static Spec, &Node, &Node)> = None;
@@ -1006,6 +1012,21 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                     check_number(ctx, &pause.1, "loop_control pause", crate::bounds::seconds)?;
                 }
                 task.loop_control = Some(v.to_value());
+            }
+            "async" => {
+                check_number(ctx, v, "async", crate::bounds::seconds)?;
+                task.async_ = Some(v.to_value());
+            }
+            "poll" => {
+                if v.to_value().as_i64() == Some(0) || v.as_str() == Some("0") {
+                    return Err(ctx.err(
+                        v.pos,
+                        "poll: 0 (start in the background, check later with async_status) is not supported by olympus yet",
+                        Some("use a poll above 0: the task then runs up to its async seconds".into()),
+                    ));
+                }
+                check_number(ctx, v, "poll", crate::bounds::seconds)?;
+                task.poll = Some(v.to_value());
             }
             "register" => {
                 let r = v.as_str().unwrap_or_default();

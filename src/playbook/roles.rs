@@ -366,6 +366,8 @@ fn apply(
         retries: None,
         delay: None,
         apply: None,
+        async_: None,
+        poll: None,
         common: common.clone(),
     });
     // Handlers see the role's variables too.

@@ -31,6 +31,18 @@ pub(super) enum ItemError {
     Failed(String),
 }
 
+/// An async job's id, as ansible-core shapes it (`j` + digits + `.` + a process id).
+fn job_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    format!(
+        "j{}.{}",
+        u64::from_le_bytes(b) % 1_000_000_000_000,
+        std::process::id()
+    )
+}
+
 impl Runner<'_> {
     /// What each host needs before its task can run, computed for many hosts at once on
     /// rayon's threads (templating is the engine's CPU work): its variables, and the task's
@@ -554,6 +566,34 @@ impl Runner<'_> {
             .transpose()
             .map_err(ItemError::Failed)?
             .filter(|d| !d.is_zero());
+        // `async: N` (with a poll above 0): the task may run N seconds, as ansible-core's
+        // async wrapper lets it, then fails.
+        let async_limit = task
+            .async_
+            .as_ref()
+            .map(|a| {
+                self.templar
+                    .render(a, vars)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| crate::bounds::seconds("async", &a))
+            })
+            .transpose()
+            .map_err(ItemError::Failed)?
+            .filter(|d| !d.is_zero());
+        if let Some(p) = &task.poll {
+            let p = self
+                .templar
+                .render(p, vars)
+                .map_err(|e| ItemError::Failed(e.to_string()))?;
+            if async_limit.is_some()
+                && crate::bounds::seconds("poll", &p).is_ok_and(|d| d.is_zero())
+            {
+                return Err(ItemError::Failed(
+                    "poll: 0 (start in the background, check later with async_status) is not supported by olympus yet".into(),
+                ));
+            }
+        }
+        let timeout = async_limit.or(timeout);
         let env = chain
             .iter()
             .filter_map(|c| c.environment.as_ref())
@@ -577,7 +617,18 @@ impl Runner<'_> {
         let mut cut = false;
         loop {
             match plan {
-                Plan::Done(r) => return Ok((self.cut_output(module, r, cut), delegate)),
+                Plan::Done(r) => {
+                    let mut r = self.cut_output(module, r, cut);
+                    if async_limit.is_some() {
+                        // What ansible-core's async wrapper adds (its results file is not
+                        // made: olympus keeps the result in memory).
+                        r.data
+                            .insert("ansible_job_id".into(), Value::from(job_id()));
+                        r.data.insert("started".into(), Value::Bool(true));
+                        r.data.insert("finished".into(), Value::Bool(true));
+                    }
+                    return Ok((r, delegate));
+                }
                 Plan::Wait(d, r) => {
                     self.wait(host, d).await?;
                     return Ok((r, delegate));
@@ -603,6 +654,20 @@ impl Runner<'_> {
                         }
                         Err(e) if e.is_unreachable() => {
                             return Err(ItemError::Unreachable(e.to_string()));
+                        }
+                        Err(ConnectionError::Timeout(_)) if let Some(limit) = async_limit => {
+                            let mut r = ModuleResult::failed(format!(
+                                "async task did not complete within the requested time - {}s",
+                                limit.as_secs()
+                            ));
+                            r.data.insert(
+                                "async_result".into(),
+                                serde_json::json!({
+                                    "ansible_job_id": job_id(), "finished": false, "started": true,
+                                    "stdout": "", "stdout_lines": [], "stderr": "", "stderr_lines": [],
+                                }),
+                            );
+                            return Ok((r, delegate));
                         }
                         Err(e) => {
                             if matches!(e, ConnectionError::Interrupted) {
