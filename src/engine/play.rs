@@ -209,10 +209,15 @@ impl<'a> Runner<'a> {
             files: modules::ControllerFiles::default(),
             recap: Mutex::new(BTreeMap::new()),
             interrupted_hosts: Mutex::new(BTreeSet::new()),
-            playbook_dir: playbook
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
+            // Absolute, as ansible-core gives `playbook_dir` (`run site.yml` has an empty
+            // parent, which would make "{{ playbook_dir }}/x" the root's /x).
+            playbook_dir: {
+                let dir = playbook
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+            },
         }
     }
 

@@ -39,7 +39,9 @@ impl<W: Write + Send> TextReporter<W> {
             progress: false,
             color,
             verbose,
-            columns: 80,
+            // ansible-core's width without a terminal: max(79, width - 1); a banner line is
+            // one longer (the space before the stars).
+            columns: 79,
         }
     }
 

@@ -284,6 +284,19 @@ impl Runner<'_> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        // ansible-core's "included: FILE for HOSTS" lines (a role by its name), all before
+        // the first included task runs.
+        for group in &groups {
+            let shown = match &group.target {
+                Target::Tasks(path) => path.to_string_lossy().into_owned(),
+                Target::Role { role, .. } => role.name.clone(),
+            };
+            self.reporter.event(Event::Included {
+                file: &shown,
+                hosts: &group.hosts,
+                item: group.label.as_deref(),
+            });
+        }
         for group in groups {
             let (tasks, extras) = match &group.target {
                 Target::Tasks(path) => {
@@ -311,14 +324,6 @@ impl Runner<'_> {
                     continue;
                 }
             };
-            if let Target::Tasks(path) = &group.target {
-                let shown = path.to_string_lossy().into_owned();
-                self.reporter.event(Event::Included {
-                    file: &shown,
-                    hosts: &group.hosts,
-                    item: group.label.as_deref(),
-                });
-            }
             // Handlers the included role (or roles imported by the file) bring, seeing the
             // role's defaults; a role included again replaces its handlers' copies (the
             // latest include's variables), as the play knows a handler once.
