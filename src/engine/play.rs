@@ -1085,13 +1085,7 @@ impl<'a> Runner<'a> {
                     });
                 }
                 Status::Failed => {
-                    self.count(h, |c| {
-                        if rescuable {
-                            c.rescued += 1;
-                        } else {
-                            c.failed += 1;
-                        }
-                    });
+                    self.count_failure(h, rescuable);
                     failed.insert(h.clone());
                 }
                 Status::Unreachable if o.ignored => self.count(h, |c| {
@@ -1130,6 +1124,17 @@ impl<'a> Runner<'a> {
             f.extend(failed.iter().cloned());
         }
         Ok(failed)
+    }
+
+    /// Counts a host's failed task: `rescued` inside a block that rescues, else `failed`.
+    fn count_failure(&self, host: &str, rescuable: bool) {
+        self.count(host, |c| {
+            if rescuable {
+                c.rescued += 1;
+            } else {
+                c.failed += 1;
+            }
+        });
     }
 
     /// Records hosts that failed in this play (they leave it) and gives them back.

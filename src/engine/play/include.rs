@@ -76,13 +76,7 @@ impl Runner<'_> {
                 serde_json::json!({"failed": true, "changed": false, "reason": msg, "msg": msg}),
                 None,
             );
-            self.count(h, |c| {
-                if rescuable {
-                    c.rescued += 1;
-                } else {
-                    c.failed += 1;
-                }
-            });
+            self.count_failure(h, rescuable);
             failed.insert(h.clone());
         };
         let depth = INCLUDE_DEPTH.try_with(|d| *d).unwrap_or(0);
@@ -112,15 +106,7 @@ impl Runner<'_> {
             }
         }
         let lc = task.loop_control.clone().unwrap_or(Value::Null);
-        let loop_var = lc
-            .get("loop_var")
-            .and_then(Value::as_str)
-            .unwrap_or("item")
-            .to_string();
-        let index_var = lc
-            .get("index_var")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let (loop_var, index_var) = super::loops::loop_names(task);
         let mut groups: Vec<Group> = Vec::new();
         'hosts: for h in hosts {
             let base = Arc::new(self.vars_for(st, h, chain));

@@ -171,15 +171,7 @@ impl Runner<'_> {
                 Err(e) => return fail(e),
             };
             let lc = task.loop_control.clone().unwrap_or(Value::Null);
-            let loop_var = lc
-                .get("loop_var")
-                .and_then(Value::as_str)
-                .unwrap_or("item")
-                .to_string();
-            let index_var = lc
-                .get("index_var")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let (loop_var, index_var) = super::loops::loop_names(task);
             let pause = match lc.get("pause") {
                 None | Some(Value::Null) => Duration::ZERO,
                 Some(p) => match self

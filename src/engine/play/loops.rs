@@ -347,6 +347,20 @@ fn subelements(terms: Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// The names `loop_control` gives a task's loop item and index (`item` and none by default).
+pub(super) fn loop_names(task: &Task) -> (String, Option<String>) {
+    let lc = task.loop_control.as_ref();
+    let name = |k: &str| {
+        lc.and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    (
+        name("loop_var").unwrap_or_else(|| "item".into()),
+        name("index_var"),
+    )
+}
+
 impl Runner<'_> {
     /// Items a task loops over, rendered with the host's variables.
     pub(super) fn loop_items(
