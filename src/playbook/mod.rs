@@ -167,6 +167,10 @@ pub const LOOKUP_LOOPS: &[&str] = &[
     "indexed_items",
     "random_choice",
     "flattened",
+    "file",
+    "env",
+    "lines",
+    "password",
 ];
 
 /// What a task does.
@@ -295,13 +299,9 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "gather_subset",
     "gather_timeout",
     "fact_path",
-    "with_lines",
     "with_inventory_hostnames",
-    "with_file",
     "with_fileglobs",
-    "with_env",
     "with_ini",
-    "with_password",
 ];
 
 struct Ctx<'a> {

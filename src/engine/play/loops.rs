@@ -428,6 +428,9 @@ impl Runner<'_> {
                     .templar
                     .render(terms, vars)
                     .map_err(|e| e.to_string())?;
+                if matches!(*name, "file" | "env" | "lines" | "password") {
+                    return self.lookup_loop(name, terms, vars);
+                }
                 lookup_items(name, terms)
                     .map_err(|e| format!("The lookup plugin '{name}' failed: {e}"))
             }
@@ -447,6 +450,36 @@ impl Runner<'_> {
                 Ok(out)
             }
         }
+    }
+
+    /// `with_file`/`with_env`/`with_password` (one item per term, from the lookup of that
+    /// name) and `with_lines` (each line of each command's output, run on the controller).
+    fn lookup_loop(
+        &self,
+        name: &str,
+        terms: Value,
+        vars: &Arc<TemplateVars>,
+    ) -> Result<Vec<Value>, String> {
+        let terms = match terms {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        let plugin = if name == "lines" { "pipe" } else { name };
+        let mut out = Vec::new();
+        for t in terms {
+            let mut v = (**vars).clone();
+            v.insert_data("__olympus_term".into(), Value::from(text(&t)));
+            let got = self
+                .templar
+                .eval(&format!("lookup('{plugin}', __olympus_term)"), &Arc::new(v))
+                .map_err(|e| e.to_string())?;
+            if name == "lines" {
+                out.extend(text(&got).lines().map(Value::from));
+            } else {
+                out.push(got);
+            }
+        }
+        Ok(out)
     }
 
     /// `with_first_found`: the first of the files that exists, as a one-item list (none
