@@ -330,8 +330,10 @@ impl Runner<'_> {
             let public = matches!(group.target, Target::Role { public: true, .. });
             let mut own_defaults = Vars::new();
             if public || matches!(group.target, Target::Tasks(_)) {
-                // Exposed to the host's later tasks too.
-                if let Ok(mut ex) = st.exposed.lock() {
+                // Exposed to the host's later tasks too (nothing kept when there is nothing:
+                // every task's variables look here).
+                let nothing = extras.defaults.is_empty() && (!public || extras.vars.is_empty());
+                if !nothing && let Ok(mut ex) = st.exposed.lock() {
                     for h in &group.hosts {
                         let e = ex.entry(h.clone()).or_default();
                         for (k, v) in &extras.defaults {
