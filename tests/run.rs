@@ -24,6 +24,24 @@ fn shared_dir() -> tempfile::TempDir {
     d
 }
 
+/// Writes `yaml` as a playbook and runs it on the fleet (`--output json` and `extra`
+/// options): the JSON document and the process output.
+fn run_on_fleet(fleet: &Fleet, yaml: &str, extra: &[&str]) -> (Value, std::process::Output) {
+    let dir = shared_dir();
+    let pb = dir.path().join("site.yml");
+    std::fs::write(&pb, yaml).expect("write");
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .args(["--output", "json"])
+        .args(extra)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (doc, out)
+}
+
 fn run_playbook(yaml: &str, extra: &[&str]) -> Run {
     let dir = shared_dir();
     let pb = dir.path().join("play.yml");
@@ -900,21 +918,11 @@ fn ping_raw_wait_for_port_touch_hard_links_diff_keyword_and_become_user() {
 #[test]
 fn clear_host_errors_brings_failed_hosts_back_in_later_plays() {
     let fleet = Fleet::start(2);
-    let dir = shared_dir();
-    let pb = dir.path().join("site.yml");
-    std::fs::write(
-        &pb,
+    let (doc, _out) = run_on_fleet(
+        &fleet,
         "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: fail h01\n      command: /bin/false\n      when: inventory_hostname == 'h01'\n    - name: only h02\n      command: /bin/true\n    - name: clear\n      meta: clear_host_errors\n    - name: still only h02\n      command: /bin/true\n- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: both again\n      command: /bin/true\n",
-    )
-    .expect("write");
-    let out = fleet
-        .olympus("run", &fleet.inventory)
-        .arg(&pb)
-        .args(["--output", "json"])
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run");
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        &[],
+    );
     assert_eq!(status(&doc, "only h02", "h01"), None, "{doc}");
     assert_eq!(status(&doc, "still only h02", "h01"), None, "{doc}");
     assert_eq!(
@@ -1021,21 +1029,11 @@ fn handlers_run_under_tags_and_list_tasks_follows_tags() {
 fn wait_for_connection_reaches_live_hosts_and_times_out_on_dead_ones() {
     let mut fleet = Fleet::builder(2).sshd_per_host().start();
     fleet.stop_host(1);
-    let dir = shared_dir();
-    let pb = dir.path().join("site.yml");
-    std::fs::write(
-        &pb,
+    let (doc, out) = run_on_fleet(
+        &fleet,
         "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: wait\n      wait_for_connection: {timeout: 3, sleep: 1, connect_timeout: 1}\n",
-    )
-    .expect("write");
-    let out = fleet
-        .olympus("run", &fleet.inventory)
-        .arg(&pb)
-        .args(["--output", "json"])
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run");
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        &[],
+    );
     assert_eq!(status(&doc, "wait", "h01").as_deref(), Some("ok"), "{doc}");
     assert_eq!(
         status(&doc, "wait", "h02").as_deref(),
