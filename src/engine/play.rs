@@ -71,6 +71,17 @@ pub struct RunOptions {
     pub gather_explicit: bool,
 }
 
+/// How a play ended, for the plays after it.
+enum PlayEnd {
+    /// The next play runs.
+    Next,
+    /// Every host of a batch failed: no later play runs (ansible-core's "NO MORE HOSTS
+    /// LEFT"); the run's exit code is that of its failures.
+    NoHostsLeft,
+    /// `any_errors_fatal` or `max_fail_percentage` stopped the play, and the run.
+    Aborted,
+}
+
 /// What a run ended with.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
@@ -264,11 +275,15 @@ impl<'a> Runner<'a> {
             if self.interrupted() {
                 break;
             }
-            let (stop, out) = self.run_play(play, &gone).await?;
+            let (end, out) = self.run_play(play, &gone).await?;
             gone.extend(out);
-            if stop {
-                aborted = true;
-                break;
+            match end {
+                PlayEnd::Next => {}
+                PlayEnd::NoHostsLeft => break,
+                PlayEnd::Aborted => {
+                    aborted = true;
+                    break;
+                }
             }
         }
         let slots: Vec<_> = self.conns.lock().await.values().cloned().collect();
@@ -296,7 +311,9 @@ impl<'a> Runner<'a> {
         })
     }
 
-    fn play_hosts(&self, play: &Play, gone: &BTreeSet<String>) -> Result<Vec<String>, RunError> {
+    /// The hosts the play's pattern selects, in the play's order, those that failed or were
+    /// unreachable earlier in the run included (ansible-core sizes batches with them).
+    fn play_hosts(&self, play: &Play) -> Result<Vec<String>, RunError> {
         let pattern = host_pattern(&self.templar, play, &self.opts.extra_vars)?;
         let inv = self.inv_vars.inventory();
         let sel = inv
@@ -308,12 +325,7 @@ impl<'a> Runner<'a> {
         for p in &sel.unmatched {
             tracing::warn!("could not match host pattern '{p}', ignoring it");
         }
-        let mut hosts: Vec<String> = sel
-            .hosts
-            .iter()
-            .map(|h| h.name.clone())
-            .filter(|h| !gone.contains(h))
-            .collect();
+        let mut hosts: Vec<String> = sel.hosts.iter().map(|h| h.name.clone()).collect();
         match play.order.as_deref() {
             Some("sorted") => hosts.sort(),
             Some("reverse_sorted") => {
@@ -400,9 +412,14 @@ impl<'a> Runner<'a> {
         &self,
         play: &Play,
         gone: &BTreeSet<String>,
-    ) -> Result<(bool, BTreeSet<String>), RunError> {
+    ) -> Result<(PlayEnd, BTreeSet<String>), RunError> {
         let name = play.name.clone().unwrap_or_else(|| play.hosts.clone());
-        let hosts = self.play_hosts(play, gone)?;
+        let all_hosts = self.play_hosts(play)?;
+        let hosts: Vec<String> = all_hosts
+            .iter()
+            .filter(|h| !gone.contains(*h))
+            .cloned()
+            .collect();
         self.reporter.event(Event::PlayStart {
             name: &name,
             hosts: &hosts,
@@ -411,7 +428,7 @@ impl<'a> Runner<'a> {
             self.reporter.event(Event::NoHostsMatched {
                 pattern: &play.hosts,
             });
-            return Ok((false, BTreeSet::new()));
+            return Ok((PlayEnd::Next, BTreeSet::new()));
         }
         // vars_prompt answers come from the command line (the CLI asks on a terminal).
         for entry in &play.vars_prompt {
@@ -455,8 +472,18 @@ impl<'a> Runner<'a> {
             )));
         }
         let mut left = BTreeSet::new();
-        let batches = self.batches(play, &hosts)?;
-        for batch in batches {
+        // Batches are cut from every host the pattern selects, as ansible-core cuts them;
+        // hosts gone earlier in the run then leave their batch.
+        let batches = self.batches(play, &all_hosts)?;
+        for full_batch in batches {
+            let batch: Vec<String> = full_batch
+                .iter()
+                .filter(|h| !gone.contains(*h))
+                .cloned()
+                .collect();
+            if batch.is_empty() && !full_batch.is_empty() {
+                continue;
+            }
             let st = PlayState {
                 play,
                 vars: vars.clone(),
@@ -502,7 +529,7 @@ impl<'a> Runner<'a> {
             play_globals.insert("ansible_play_batch".into(), list(&batch));
             play_globals.insert("play_hosts".into(), list(&batch));
             play_globals.insert("ansible_play_hosts".into(), list(&batch));
-            play_globals.insert("ansible_play_hosts_all".into(), list(&hosts));
+            play_globals.insert("ansible_play_hosts_all".into(), list(&all_hosts));
             play_globals.insert("groups".into(), groups_of(&self.inv_vars.inventory()));
             // The ansible-core version olympus follows, for roles that check it.
             play_globals.insert(
@@ -512,7 +539,7 @@ impl<'a> Runner<'a> {
             self.templar.set_play_globals(play_globals);
             self.run_batch(&st).await?;
             if self.interrupted() {
-                return Ok((false, left));
+                return Ok((PlayEnd::Next, left));
             }
             let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
             let unreachable = st.unreachable.lock().map(|f| f.clone()).unwrap_or_default();
@@ -520,22 +547,24 @@ impl<'a> Runner<'a> {
             left.extend(unreachable.iter().cloned());
             if let Some(reason) = st.aborted.lock().ok().and_then(|a| a.clone()) {
                 self.reporter.event(Event::PlayAborted { reason: &reason });
-                return Ok((true, left));
+                return Ok((PlayEnd::Aborted, left));
             }
             if st.end_play.lock().map(|e| *e).unwrap_or(false) {
                 break;
             }
-            // A batch where every host failed stops the play, as in Ansible.
-            if !batch.is_empty()
-                && batch
+            // A batch where every host failed in this batch ends the playbook, as in
+            // ansible-core: the rest of this play's batches and every later play are not
+            // run. A host of the batch that was gone before it counts as not failed here.
+            if !full_batch.is_empty()
+                && full_batch
                     .iter()
                     .all(|h| failed.contains(h) || unreachable.contains(h))
             {
                 self.reporter.event(Event::NoMoreHosts);
-                return Ok((false, left));
+                return Ok((PlayEnd::NoHostsLeft, left));
             }
         }
-        Ok((false, left))
+        Ok((PlayEnd::Next, left))
     }
 
     fn active(&self, st: &PlayState<'_>, hosts: &[String]) -> Vec<String> {
