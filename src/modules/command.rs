@@ -150,7 +150,7 @@ impl Module for Command {
         let stdin = stdin_bytes(a.stdin, a.stdin_add_newline);
         Ok(run(
             &guards,
-            &format!("{prelude}exec {line}"),
+            &format!("{LOCALE_AS_ANSIBLE}{prelude}exec {line}"),
             stdin,
             ctx,
             shown,
@@ -253,6 +253,13 @@ pub(super) fn guard_script(g: &Guards) -> String {
 
 /// The check-mode ending: nothing runs, the guards above still tell whether it would.
 pub(super) const CHECK_SCRIPT: &str = "printf '%s' '__OLYMPUS_CHECK__'\nexit 0\n";
+
+/// The character set commands see where the login gives none, as under ansible-core: its
+/// modules run in Python, which (PEP 538) sets `LC_CTYPE=C.UTF-8` when the locale is `C` or
+/// `POSIX` and `LC_ALL` is not set, and every command a module starts inherits it. Without
+/// this, `pg_createcluster` (say) makes an SQL_ASCII cluster under olympus and a UTF8 one
+/// under Ansible on the same host. Only where the host has the locale.
+pub(super) const LOCALE_AS_ANSIBLE: &str = "if [ -z \"${LC_ALL-}\" ]; then case \"${LC_CTYPE:-${LANG:-C}}\" in C|POSIX) if [ -e /usr/lib/locale/C.utf8 ] || [ -e /usr/lib/locale/C.UTF-8 ]; then export LC_CTYPE=C.UTF-8; fi;; esac; fi\n";
 
 /// Runs `body` (shell text) after the guards, in `chdir`; check mode runs only the guards.
 pub(super) fn run(

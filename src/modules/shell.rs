@@ -77,9 +77,10 @@ impl Module for Shell {
             .raw
             .or(a.cmd)
             .ok_or("no command given (free form or 'cmd')")?;
+        let locale = command::LOCALE_AS_ANSIBLE;
         let body = match &a.executable {
-            Some(exe) => format!("exec {} -c {}", quote(exe), quote(&line)),
-            None => line.clone(),
+            Some(exe) => format!("{locale}exec {} -c {}", quote(exe), quote(&line)),
+            None => format!("{locale}{line}"),
         };
         let shown = Shown {
             cmd: Some(Value::String(line)),
