@@ -931,6 +931,74 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(from_json(&Value::Array(items)))
         },
     );
+    // ansible-core's `subelements` filter: each element with each item of the list at the
+    // dotted path; unlike the lookup, the element keeps that key.
+    env.add_filter(
+        "subelements",
+        |obj: JValue, path: JValue, skip: Option<bool>, kw: Kwargs| -> Result<JValue, Error> {
+            let skip_missing = match kw.get::<Option<bool>>("skip_missing")? {
+                Some(b) => b,
+                None => skip.unwrap_or(false),
+            };
+            kw.assert_all_used()?;
+            let elements = match json_of(&obj) {
+                Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+                Value::Array(a) => a,
+                _ => return Err(fail("obj must be a list of dicts or a nested dict")),
+            };
+            let keys: Vec<String> = match json_of(&path) {
+                Value::String(s) => s.split('.').map(str::to_string).collect(),
+                Value::Array(a) => a.iter().map(crate::pyrepr::str_of).collect(),
+                _ => return Err(fail("subelements must be a list or a string")),
+            };
+            let repr = |v: &Value| {
+                let mut s = String::new();
+                crate::pyrepr::repr_into(&mut s, v);
+                s
+            };
+            let mut out = Vec::new();
+            for element in elements {
+                let mut values = element.clone();
+                let mut last = String::new();
+                for k in &keys {
+                    last = k.clone();
+                    values = match &values {
+                        Value::Object(m) => match m.get(k) {
+                            Some(v) => v.clone(),
+                            None if skip_missing => {
+                                values = Value::Array(Vec::new());
+                                break;
+                            }
+                            None => {
+                                return Err(fail(format!(
+                                    "could not find {} key in iterated item {}",
+                                    repr(&Value::String(k.clone())),
+                                    repr(&values)
+                                )));
+                            }
+                        },
+                        other => {
+                            return Err(fail(format!(
+                                "the key {k} should point to a dictionary, got '{}'",
+                                crate::pyrepr::str_of(other)
+                            )));
+                        }
+                    };
+                }
+                let Value::Array(items) = values else {
+                    return Err(fail(format!(
+                        "the key {} should point to a list, got {}",
+                        repr(&Value::String(last)),
+                        repr(&values)
+                    )));
+                };
+                for v in items {
+                    out.push(Value::Array(vec![element.clone(), v]));
+                }
+            }
+            Ok(from_json(&Value::Array(out)))
+        },
+    );
     env.add_filter(
         "items2dict",
         |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
