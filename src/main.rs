@@ -262,6 +262,11 @@ struct RunArgs {
     /// Also write a JUnit XML report to FILE (one testcase per task and host).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Look for roles in DIR too, after `roles/` beside the playbook and before
+    /// roles_path in ansible.cfg (ANSIBLE_ROLES_PATH). May be given several times; a
+    /// colon-separated list is split.
+    #[arg(long = "roles-path", value_name = "DIR")]
+    roles_path: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -438,6 +443,12 @@ fn main() -> ExitCode {
         Command::Run(mut args) => {
             args.sources.apply(&config);
             args.connection.apply(&config);
+            let mut config = config;
+            let given = args.roles_path.iter().flat_map(|p| p.split(':'));
+            let mut roles_path: Vec<PathBuf> =
+                given.filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+            roles_path.append(&mut config.roles_path);
+            config.roles_path = roles_path;
             cmd_run(args, cli.verbose, color, &config)
         }
         Command::Exec(mut args) => {
