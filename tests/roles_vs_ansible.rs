@@ -589,13 +589,15 @@ fn setup() -> Option<Setup> {
         );
         return None;
     }
+    // The fleet's user first: the accounts the reset makes must not take the uid other
+    // tests' fixtures recorded for it.
+    let fleet = Fleet::start(HOSTS);
     let cleanup = Cleanup;
     reset_machine();
     let artifacts = tempfile::tempdir().expect("tmp");
     let _ = sh(&format!("chmod 755 {}", artifacts.path().display()));
     let sums = build_artifacts(artifacts.path());
     let server = ArtifactServer::start(artifacts.path());
-    let fleet = Fleet::start(HOSTS);
     let project = project(&fleet, &sums);
     Some(Setup {
         fleet,
