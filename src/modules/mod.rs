@@ -39,6 +39,7 @@ pub mod include_vars;
 mod known_hosts;
 mod lineinfile;
 pub mod meta;
+mod mount;
 mod package;
 mod pause;
 mod ping;

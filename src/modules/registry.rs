@@ -259,6 +259,7 @@ pub static MODULES: &[&Spec] = &[
     &super::known_hosts::SPEC,
     &super::lineinfile::SPEC,
     &super::meta::SPEC,
+    &super::mount::SPEC,
     &super::package::SPEC,
     &super::pause::SPEC,
     &super::ping::SPEC,
