@@ -227,6 +227,44 @@ fn apt_repo() {
         .status();
 }
 
+/// Where pip.yml finds its packages.
+const PIP_WHEELS: &str = "/tmp/olympus-pip-wheels";
+
+/// Small wheels built here (no index, no network): olympus-pip-a 1.0 and 2.0,
+/// olympus-pip-b 1.0.
+fn pip_wheels() {
+    let _ = std::fs::remove_dir_all(PIP_WHEELS);
+    std::fs::create_dir_all(PIP_WHEELS).expect("wheels");
+    let script = r#"
+import sys, zipfile
+out = sys.argv[1]
+for name, version in [("olympus-pip-a", "1.0"), ("olympus-pip-a", "2.0"), ("olympus-pip-b", "1.0")]:
+    mod = name.replace("-", "_")
+    info = f"{mod}-{version}.dist-info"
+    files = {
+        f"{mod}/__init__.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: olympus-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{p},,\n" for p in list(files) + [f"{info}/RECORD"])
+    with zipfile.ZipFile(f"{out}/{mod}-{version}-py3-none-any.whl", "w") as z:
+        for p, text in files.items():
+            z.writestr(zipfile.ZipInfo(p, (2023, 1, 1, 0, 0, 0)), text)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, PIP_WHEELS])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX", PIP_WHEELS])
+        .status();
+}
+
 /// packages.yml points apt at the local repository only; a run that stopped half-way (a
 /// failed assertion, a panic) must not leave the machine's apt that way: dropping this
 /// removes the setting.
@@ -452,6 +490,7 @@ fn registered_results_match_ansible_core() {
         .expect("fixture JSON");
         reset_root();
         apt_repo();
+        pip_wheels();
         let got_doc = run_olympus(&fleet, pb);
         let (want, got) = (ansible_tasks(&want_doc), olympus_tasks(&got_doc));
         let mut diffs = Vec::new();
@@ -481,6 +520,15 @@ fn registered_results_match_ansible_core() {
                 continue;
             };
             compare(&format!("'{task}'"), hosts, g, &mut diffs);
+            // A status that differs: say why olympus's run ended as it did.
+            for (h, r) in g.as_object().into_iter().flatten() {
+                if hosts[h]["status"] != r["status"] && r["status"] == "failed" {
+                    diffs.push(format!(
+                        "'{task}'.{h}: olympus's message: {}",
+                        r["result"]["msg"]
+                    ));
+                }
+            }
         }
         for (h, c) in want_doc["stats"].as_object().into_iter().flatten() {
             let r = &got_doc["recap"][h];
@@ -545,6 +593,7 @@ fn record_results_with_ansible_core() {
         }
         reset_root();
         apt_repo();
+        pip_wheels();
         let root = format!("root={ROOT}");
         let become_pw = become_password();
         let (doc, out) = common::ansible::run(

@@ -26,6 +26,8 @@ command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 command -v git >/dev/null 2>&1 || missing+=(git)
 # cron's tests edit crontabs with Debian's crontab (crond need not run).
 command -v crontab >/dev/null 2>&1 || missing+=(cron)
+# pip's tests make virtualenvs with python3's venv (and its bundled pip).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
 # The roles in roles/ run against real nginx, PostgreSQL and nftables (tests/roles_vs_ansible.rs).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v pg_createcluster >/dev/null 2>&1 || missing+=(postgresql postgresql-client)

@@ -43,6 +43,7 @@ mod mount;
 mod package;
 mod pause;
 mod ping;
+mod pip;
 mod raw;
 mod replace;
 mod script;
