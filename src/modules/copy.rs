@@ -42,7 +42,7 @@ const PARAMS: &[Param] = write::file_params![
     param(
         "remote_src",
         &[],
-        "bool, default no. `src` is a file on the host (a directory is not supported yet: refused on the host).",
+        "bool, default no. `src` is on the host: a file, or a directory copied as ansible-core copies one (files that differ and new entries copied, nothing removed; `src/` copies its contents).",
     ),
 ];
 
@@ -270,6 +270,7 @@ fn remote_copy(a: &Args, ctx: &ModuleCtx<'_>) -> Plan {
         u8::from(a.backup),
         u8::from(ctx.check_mode),
     ));
+    s.push_str(&remote_dir_script(&attrs, ctx.check_mode));
     s.push_str(REMOTE_COPY);
     s.push_str(&write::attrs_script(&attrs, ctx.check_mode, false));
     s.push_str("fi\nif [ $c = 1 ] && [ $check = 0 ]; then\n");
@@ -283,6 +284,11 @@ fn remote_copy(a: &Args, ctx: &ModuleCtx<'_>) -> Plan {
         }
         let mut r = ModuleResult::ok();
         r.changed = rep.get("changed").map(String::as_str) == Some("1");
+        if rep.contains_key("dir") {
+            // A directory has no checksum.
+            r.data.insert("md5sum".into(), Value::Null);
+            r.data.insert("checksum".into(), Value::Null);
+        }
         for k in ["dest", "checksum", "md5sum", "backup_file"] {
             if let Some(v) = rep.get(k) {
                 r.data.insert(k.into(), Value::from(v.as_str()));
@@ -294,10 +300,105 @@ fn remote_copy(a: &Args, ctx: &ModuleCtx<'_>) -> Plan {
     })
 }
 
+/// `remote_dir`: a directory on the host copied as ansible-core's copy module does with
+/// `remote_src` (its `copy_directory`): a missing destination gets the whole tree (symbolic
+/// links kept as links, modes and times kept); an existing one gets the files whose content
+/// differs and the entries it lacks — what only the destination has stays, and, as in
+/// ansible-core, symbolic links new to it are counted but not copied; names Python's
+/// `filecmp` ignores (`.git`, `__pycache__`, `CVS`...) are skipped. `owner`/`group` apply to
+/// everything copied and to the whole destination tree, `mode` to its top.
+fn remote_dir_script(attrs: &write::Attrs, check: bool) -> String {
+    let chown = match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => format!("{}:{}", o, g),
+        (Some(o), None) => o.clone(),
+        (None, Some(g)) => format!(":{g}"),
+        (None, None) => String::new(),
+    };
+    let mut s = format!(
+        "chown_to={}
+",
+        quote(&chown)
+    );
+    s.push_str(REMOTE_DIR);
+    s.push_str(&format!(
+        "remote_dir() {{
+  echo dir=1
+  remote_dir_copy
+  p=$dest_top
+  if [ -e \"$p\" ]; then
+  a=0
+{}  [ $a = 1 ] && changed=1
+  fi
+  [ $changed = 1 ] && echo changed=1
+  path_info \"$p\"
+}}
+",
+        write::attrs_script(attrs, check, false)
+    ));
+    s
+}
+
+/// The copying part of `remote_dir` (see [`remote_dir_script`]); sets `changed` and
+/// `dest_top` (the path ansible-core reports as `dest`).
+const REMOTE_DIR: &str = r#"ignored() { case "$1" in RCS|CVS|tags|.git|.hg|.bzr|_darcs|__pycache__) return 0;; esac; return 1; }
+same_file() {
+  [ "$(stat -Lc %s -- "$1")" = "$(stat -Lc %s -- "$2")" ] || return 1
+  if command -v cmp >/dev/null 2>&1; then cmp -s -- "$1" "$2"; else [ "$(sha1sum < "$1")" = "$(sha1sum < "$2")" ]; fi
+}
+own() { if [ -n "$chown_to" ]; then chown $1 -- "$chown_to" "$2" || exit 1; fi; }
+walk() {
+  local s="$1" d="$2" e n t
+  for e in "$s"/* "$s"/.[!.]* "$s"/..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    n=${e##*/}
+    ignored "$n" && continue
+    t="$d/$n"
+    if [ -e "$t" ]; then
+      if [ -d "$e" ] && [ -d "$t" ]; then walk "$e" "$t"
+      elif [ -f "$e" ] && [ -f "$t" ] && ! same_file "$e" "$t"; then
+        changed=1
+        if [ $check = 0 ]; then cat -- "$e" > "$t" || exit 1; chmod --reference="$e" -- "$t"; own "" "$t"; fi
+      fi
+    else
+      changed=1
+      [ $check = 1 ] && continue
+      if [ -L "$e" ]; then :
+      elif [ -f "$e" ]; then cat -- "$e" > "$t" || exit 1; chmod --reference="$e" -- "$t"; own "" "$t"
+      elif [ -d "$e" ]; then cp -R -P --preserve=mode,timestamps -- "$e" "$t" || exit 1; own -R "$t"
+      fi
+    fi
+  done
+}
+remote_dir_copy() {
+  changed=0
+  case "$src" in */) s=${src%/}; base= ;; *) s=$src; base=${src##*/} ;; esac
+  dest_top=$p
+  if [ -d "$p" ]; then dest_top="${p%/}/$base"; [ -z "$base" ] && dest_top="${p%/}/"; fi
+  if [ ! -e "$p" ] && [ ! -d "$(dirname -- "$p")" ]; then echo "error=Destination directory $(dirname -- "$p") does not exist"; exit 0; fi
+  d=${p%/}; [ -n "$base" ] && d="$d/$base"
+  echo "dest=$dest_top"
+  if [ ! -e "$d" ]; then
+    changed=1
+    if [ $check = 0 ]; then mkdir -p -- "$(dirname -- "$d")" && cp -R -P --preserve=mode,timestamps -- "$s" "$d" || exit 1; own -R "$d"; fi
+  else
+    walk "$s" "$d"
+    if [ -n "$chown_to" ] && [ $check = 0 ]; then
+      before=$(find "$d" -printf '%u:%g
+' | sort | uniq | tr '
+' ' ')
+      chown -R -- "$chown_to" "$d" || exit 1
+      [ "$before" = "$(find "$d" -printf '%u:%g
+' | sort | uniq | tr '
+' ' ')" ] || changed=1
+    fi
+  fi
+}
+"#;
+
 /// Decides and copies; leaves "$p" the destination file, `c=1` when the content changed
 /// and `a` for the attributes, then an `if` the attribute checks complete.
 const REMOTE_COPY: &str = r#"if [ ! -e "$src" ]; then echo "error=Source $src not found"; exit 0; fi
-if [ -d "$src" ]; then echo "error=remote_src copies a file; a directory ($src) is not supported by olympus yet"; exit 0; fi
+if [ -d "$src" ]; then remote_dir; exit 0; fi
 if [ -d "$p" ]; then p="${p%/}/$(basename -- "$src")"; fi
 new=$(sha1sum < "$src") || exit 1; new=${new%% *}
 m=$(md5sum < "$src") || exit 1; echo "md5sum=${m%% *}"
