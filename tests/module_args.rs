@@ -85,12 +85,12 @@ fn bad_arguments_are_refused_before_any_host_is_touched() {
         assert!(!touched, "{task}: the first task ran before the refusal");
     }
     // A keyword olympus cannot honour yet is refused at its own line and column.
-    let (code, stderr, touched) = refused(
-        &fleet,
-        "      command: /bin/true\n      async: 10\n      poll: 0",
-    );
+    let (code, stderr, touched) = refused(&fleet, "      command: /bin/true\n      throttle: 2");
     assert_eq!(code, Some(3), "{stderr}");
-    assert!(stderr.contains("play.yml:10:13: poll: 0 (start in the background, check later with async_status) is not supported by olympus yet"), "{stderr}");
+    assert!(
+        stderr.contains("play.yml:9:7: keyword 'throttle' is not supported by olympus yet"),
+        "{stderr}"
+    );
     assert!(!touched);
 }
 

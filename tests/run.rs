@@ -1054,3 +1054,52 @@ fn wait_for_connection_reaches_live_hosts_and_times_out_on_dead_ones() {
     assert_eq!(result(&doc, "wait", "h01")["elapsed"], 0, "{doc}");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `poll: 0` as a user meets it: the run ends at once, the job goes on by itself on the host
+/// (it is detached, as ansible-core's async wrapper detaches it), and a later run reads its
+/// result with `async_status`.
+#[test]
+fn a_background_job_outlives_the_run_that_started_it() {
+    let fleet = Fleet::start(1);
+    let dir = shared_dir();
+    let marker = dir.path().join("done");
+    let started = std::time::Instant::now();
+    let (doc, out) = run_on_fleet(
+        &fleet,
+        &format!(
+            "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: bg\n      shell: sleep 2; echo finished > {}; echo out\n      async: 60\n      poll: 0\n",
+            marker.display()
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the run waited for the job"
+    );
+    assert!(!marker.exists(), "the job ran in the foreground");
+    let r = result(&doc, "bg", "h01");
+    assert_eq!(r["started"], true, "{r}");
+    assert_eq!(r["finished"], false, "{r}");
+    let jid = r["ansible_job_id"].as_str().expect("job id").to_string();
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the job did not go on after the run ended");
+    // A new run has no record of the job but reads its output from the host.
+    let (doc, out) = run_on_fleet(
+        &fleet,
+        &format!(
+            "- hosts: fleet\n  gather_facts: false\n  tasks:\n    - name: status\n      async_status: {{jid: {jid}}}\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let r = result(&doc, "status", "h01");
+    assert_eq!(r["finished"], true, "{r}");
+    assert_eq!(r["rc"], 0, "{r}");
+    assert_eq!(r["stdout"], "out", "{r}");
+}

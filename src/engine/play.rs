@@ -171,6 +171,8 @@ pub struct Runner<'a> {
     inv_vars: Arc<InventoryVars>,
     /// Controller files modules send (copy sources, ...), read once per run.
     files: modules::ControllerFiles,
+    /// Jobs started with `poll: 0`: what to make of their output (`async_status`).
+    async_jobs: Arc<modules::async_status::AsyncJobs>,
     recap: Mutex<BTreeMap<String, Counters>>,
     playbook_dir: PathBuf,
     /// Hosts whose running work the stop switch cut short.
@@ -218,6 +220,7 @@ impl<'a> Runner<'a> {
             conns: tokio::sync::Mutex::new(HashMap::new()),
             inv_vars,
             files: modules::ControllerFiles::default(),
+            async_jobs: Arc::default(),
             recap: Mutex::new(BTreeMap::new()),
             interrupted_hosts: Mutex::new(BTreeSet::new()),
             // Absolute, as ansible-core gives `playbook_dir` (`run site.yml` has an empty

@@ -19,6 +19,7 @@ pub static SPEC: Spec = Spec {
         dir: "files",
         is_template: false,
     }),
+    supports_async: false,
     ..Spec::host::<Copy>()
 };
 

@@ -16,6 +16,7 @@ pub static SPEC: Spec = Spec {
     name: "fetch",
     summary: "Copy a file from the host to the controller.",
     params: PARAMS,
+    supports_async: false,
     ..Spec::host::<Fetch>()
 };
 

@@ -17,6 +17,7 @@ mod write;
 mod apt;
 mod assemble;
 mod assert;
+pub mod async_status;
 mod authorized_key;
 mod blockinfile;
 mod command;
@@ -197,6 +198,10 @@ pub struct ModuleCtx<'a> {
     pub vars: &'a std::sync::Arc<crate::template::TemplateVars>,
     /// Controller files, read once per run.
     pub files: &'a ControllerFiles,
+    /// The host the task runs for (its inventory name).
+    pub host: &'a str,
+    /// What to make of the output of the jobs started with `poll: 0` (`async_status`).
+    pub jobs: &'a std::sync::Arc<async_status::AsyncJobs>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ pub static SPEC: Spec = Spec {
     params: PARAMS,
     free_form: FreeForm::CommandLine,
     output: Output::Command,
+    supports_async: false,
     ..Spec::host::<Raw>()
 };
 

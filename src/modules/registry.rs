@@ -90,6 +90,9 @@ pub struct Spec {
     /// Its result is shown bare, without `changed`/`failed` (`debug`).
     pub bare_result: bool,
     pub source: Option<Source>,
+    /// It may run with `async` (ansible-core refuses async for the modules it runs through
+    /// an action plugin of their own: copy, template, script...).
+    pub supports_async: bool,
     pub(crate) plan: Option<PlanFn>,
     /// Reads arguments as the module would, without planning.
     pub(crate) check: CheckFn,
@@ -157,6 +160,7 @@ impl Spec {
             params: &[],
             bare_result: false,
             source: None,
+            supports_async: true,
             plan: Some(plan_typed::<M>),
             check: check_module::<M>,
             fields: args::fields_of::<M::Args>,
@@ -167,6 +171,7 @@ impl Spec {
     pub const fn controller<M: super::Module>() -> Spec {
         Spec {
             kind: Kind::Controller,
+            supports_async: false,
             ..Spec::host::<M>()
         }
     }
@@ -184,6 +189,7 @@ impl Spec {
             params: &[],
             bare_result: false,
             source: None,
+            supports_async: false,
             plan: None,
             check: check_typed::<A>,
             fields: args::fields_of::<A>,
@@ -235,6 +241,7 @@ pub static MODULES: &[&Spec] = &[
     &super::apt::SPEC,
     &super::assemble::SPEC,
     &super::assert::SPEC,
+    &super::async_status::SPEC,
     &super::authorized_key::SPEC,
     &super::blockinfile::SPEC,
     &super::command::SPEC,
@@ -262,8 +269,8 @@ pub static MODULES: &[&Spec] = &[
     &super::mount::SPEC,
     &super::package::SPEC,
     &super::pause::SPEC,
-    &super::pip::SPEC,
     &super::ping::SPEC,
+    &super::pip::SPEC,
     &super::raw::SPEC,
     &super::replace::SPEC,
     &super::script::SPEC,
@@ -319,7 +326,6 @@ pub fn is_unimplemented_builtin(name: &str) -> bool {
 pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "apt_key",
     "apt_repository",
-    "async_status",
     "deb822_repository",
     "dnf",
     "dnf5",

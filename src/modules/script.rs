@@ -20,6 +20,7 @@ pub static SPEC: Spec = Spec {
         dir: "files",
         is_template: false,
     }),
+    supports_async: false,
     ..Spec::host::<Script>()
 };
 

@@ -17,6 +17,7 @@ pub static SPEC: Spec = Spec {
         dir: "templates",
         is_template: true,
     }),
+    supports_async: false,
     ..Spec::host::<Template>()
 };
 

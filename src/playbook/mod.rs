@@ -1018,13 +1018,6 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                 task.async_ = Some(v.to_value());
             }
             "poll" => {
-                if v.to_value().as_i64() == Some(0) || v.as_str() == Some("0") {
-                    return Err(ctx.err(
-                        v.pos,
-                        "poll: 0 (start in the background, check later with async_status) is not supported by olympus yet",
-                        Some("use a poll above 0: the task then runs up to its async seconds".into()),
-                    ));
-                }
                 check_number(ctx, v, "poll", crate::bounds::seconds)?;
                 task.poll = Some(v.to_value());
             }

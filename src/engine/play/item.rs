@@ -516,6 +516,8 @@ impl Runner<'_> {
             templar: &self.templar,
             vars,
             files: &self.files,
+            host,
+            jobs: &self.async_jobs,
         };
         // An argument the module cannot use is the author's to fix: say where the task is.
         let plan = modules::plan(module, args, &ctx)
@@ -572,20 +574,29 @@ impl Runner<'_> {
             .transpose()
             .map_err(ItemError::Failed)?
             .filter(|d| !d.is_zero());
-        if let Some(p) = &task.poll {
-            let p = self
-                .templar
-                .render(p, vars)
-                .map_err(|e| ItemError::Failed(e.to_string()))?;
-            if async_limit.is_some()
-                && crate::bounds::seconds("poll", &p).is_ok_and(|d| d.is_zero())
-            {
-                return Err(ItemError::Failed(
-                    "poll: 0 (start in the background, check later with async_status) is not supported by olympus yet".into(),
-                ));
+        // `poll: 0`: the module's first step starts detached on the host; `async_status`
+        // reads it back.
+        let background = match (&task.poll, async_limit) {
+            (Some(p), Some(_)) => {
+                let p = self
+                    .templar
+                    .render(p, vars)
+                    .map_err(|e| ItemError::Failed(e.to_string()))?;
+                crate::bounds::seconds("poll", &p).is_ok_and(|d| d.is_zero())
             }
+            _ => false,
+        };
+        if async_limit.is_some() && !module.supports_async {
+            return Err(ItemError::Failed(format!(
+                "This action ({}) does not support async.",
+                module.name
+            )));
         }
-        let timeout = async_limit.or(timeout);
+        let timeout = if background {
+            timeout
+        } else {
+            async_limit.or(timeout)
+        };
         let env = chain
             .iter()
             .filter_map(|c| c.environment.as_ref())
@@ -611,7 +622,7 @@ impl Runner<'_> {
             match plan {
                 Plan::Done(r) => {
                     let mut r = self.cut_output(module, r, cut);
-                    if async_limit.is_some() {
+                    if async_limit.is_some() && !background {
                         // What ansible-core's async wrapper adds (its results file is not
                         // made: olympus keeps the result in memory).
                         r.data
@@ -624,6 +635,48 @@ impl Runner<'_> {
                 Plan::Wait(d, r) => {
                     self.wait(host, d).await?;
                     return Ok((r, delegate));
+                }
+                Plan::Remote {
+                    script,
+                    stdin,
+                    then,
+                } if background => {
+                    let jid = job_id();
+                    let limit = async_limit.map_or(0, |d| d.as_secs());
+                    let start = modules::async_status::start_script(
+                        &jid,
+                        &format!("{prelude}{script}"),
+                        stdin.as_deref(),
+                        limit,
+                    );
+                    let out = conn
+                        .exec(ExecRequest {
+                            command: &start,
+                            stdin: None,
+                            escalation: escalation.as_ref(),
+                            timeout,
+                        })
+                        .await
+                        .map_err(|e| {
+                            if e.is_unreachable() {
+                                ItemError::Unreachable(e.to_string())
+                            } else {
+                                ItemError::Failed(e.to_string())
+                            }
+                        })?;
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let Some(file) = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("results_file="))
+                        .filter(|_| out.success())
+                    else {
+                        return Err(ItemError::Failed(format!(
+                            "could not start the job in the background: {}",
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        )));
+                    };
+                    self.async_jobs.keep(host, &jid, then);
+                    return Ok((modules::async_status::started(&jid, file), delegate));
                 }
                 Plan::Remote {
                     script,
