@@ -56,6 +56,7 @@ mod slurp;
 mod stat;
 mod sysctl;
 mod systemd;
+mod sysvinit;
 mod tempfile;
 mod template;
 mod unarchive;
