@@ -34,6 +34,7 @@ mod getent;
 mod git;
 mod group;
 pub mod group_by;
+mod hostname;
 pub mod include_role;
 pub mod include_tasks;
 pub mod include_vars;
