@@ -72,6 +72,16 @@ const NOT_YET: &[(&str, &str)] = &[
 /// Task results compared differently on purpose: (task, keys, why).
 const BY_DESIGN: &[(&str, &[&str], &str)] = &[
     (
+        "a reboot command that fails",
+        &["msg"],
+        "Ansible runs reboot's commands through a terminal (ssh -tt): stderr merged into stdout with CR LF, ssh's own message as stderr",
+    ),
+    (
+        "a boot time command that fails",
+        &["msg"],
+        "Ansible runs reboot's commands through a terminal (ssh -tt): stderr merged into stdout with CR LF, ssh's own message as stderr",
+    ),
+    (
         "set the name",
         &["ansible_facts"],
         "ansible_fqdn is what the machine's own name resolves to (the next task compares the rest)",

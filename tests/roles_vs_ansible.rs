@@ -132,13 +132,27 @@ fn reset_machine() {
 }
 
 /// Leaves the machine as reset_machine does, without the "olddev" account, when the test
-/// ends however it ends.
-struct Cleanup;
+/// ends however it ends; and the machine's own sshd as it was (the users role's handler
+/// reloads it, which starts it when it was not running, as Ansible's service module does).
+struct Cleanup {
+    sshd_was_running: bool,
+}
+
+impl Cleanup {
+    fn new() -> Cleanup {
+        Cleanup {
+            sshd_was_running: sh("service ssh status").status.success(),
+        }
+    }
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         reset_machine();
         let _ = sh("userdel -r olympus-olddev >/dev/null 2>&1; rm -rf /tmp/olympus-site");
+        if !self.sshd_was_running {
+            let _ = sh("service ssh stop >/dev/null 2>&1");
+        }
     }
 }
 
@@ -592,7 +606,7 @@ fn setup() -> Option<Setup> {
     // The fleet's user first: the accounts the reset makes must not take the uid other
     // tests' fixtures recorded for it.
     let fleet = Fleet::start(HOSTS);
-    let cleanup = Cleanup;
+    let cleanup = Cleanup::new();
     reset_machine();
     let artifacts = tempfile::tempdir().expect("tmp");
     let _ = sh(&format!("chmod 755 {}", artifacts.path().display()));

@@ -1103,3 +1103,52 @@ fn a_background_job_outlives_the_run_that_started_it() {
     assert_eq!(r["rc"], 0, "{r}");
     assert_eq!(r["stdout"], "out", "{r}");
 }
+
+/// `reboot` as a user meets it on a host that really goes away: the reboot command stops the
+/// host's SSH server, which comes back two seconds later with a new boot id; olympus waits on
+/// new connections (growing pauses) until the boot id has changed and the test command runs.
+#[test]
+fn reboot_waits_for_a_host_that_goes_away_and_comes_back() {
+    let mut fleet = Fleet::builder(1).sshd_per_host().start();
+    if !common::fleet::is_root() {
+        eprintln!("SKIPPED: stopping and starting sshd needs root");
+        return;
+    }
+    let dir = shared_dir();
+    let boot_id = dir.path().join("boot_id");
+    std::fs::write(&boot_id, "before\n").expect("boot id");
+    let script = fleet.reboot_script(0, 2, &format!("echo after > {}", boot_id.display()));
+    let yaml = format!(
+        "- hosts: fleet\n  gather_facts: false\n  become: true\n  tasks:\n    - name: reboot\n      reboot:\n        reboot_command: {cmd}\n        boot_time_command: cat {bid}\n        reboot_timeout: 60\n    - name: after\n      command: cat {bid}\n",
+        cmd = serde_json::to_string(&format!("setsid -f sh -c '{script}' > /dev/null 2>&1"))
+            .expect("json"),
+        bid = boot_id.display()
+    );
+    let (doc, out) = run_on_fleet(
+        &fleet,
+        &yaml,
+        &[
+            "-e",
+            &format!(
+                "ansible_become_password={}",
+                common::fleet::FLEET_SUDO_PASSWORD
+            ),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = result(&doc, "reboot", "h01");
+    assert_eq!(r["rebooted"], true, "{r}");
+    assert_eq!(r["changed"], true, "{r}");
+    assert!(r["elapsed"].as_u64().is_some_and(|e| e >= 2), "{r}");
+    assert_eq!(result(&doc, "after", "h01")["stdout"], "after", "{doc}");
+    assert!(
+        fleet.sshd_log(0).matches("Server listening on").count() >= 2,
+        "sshd did not start again: {}",
+        fleet.sshd_log(0)
+    );
+}

@@ -39,6 +39,7 @@ mod inventory;
 mod item;
 mod listing;
 mod loops;
+mod reboot;
 mod vars;
 
 use conns::ConnSlot;
@@ -1043,7 +1044,13 @@ impl<'a> Runner<'a> {
                     .run_include(st, task, args, hosts, chain, handler, rescuable)
                     .await;
             }
-            Some(Step::IncludeVars | Step::GroupBy | Step::AddHost | Step::WaitForConnection)
+            Some(
+                Step::IncludeVars
+                | Step::GroupBy
+                | Step::AddHost
+                | Step::WaitForConnection
+                | Step::Reboot,
+            )
             | None => {}
         }
         let run_once = chain

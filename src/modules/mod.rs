@@ -47,6 +47,7 @@ mod pause;
 mod ping;
 mod pip;
 mod raw;
+pub mod reboot;
 mod replace;
 mod script;
 mod service;

@@ -36,6 +36,7 @@ pub enum Step {
     GroupBy,
     AddHost,
     WaitForConnection,
+    Reboot,
     IncludeVars,
 }
 
@@ -273,6 +274,7 @@ pub static MODULES: &[&Spec] = &[
     &super::ping::SPEC,
     &super::pip::SPEC,
     &super::raw::SPEC,
+    &super::reboot::SPEC,
     &super::replace::SPEC,
     &super::script::SPEC,
     &super::service::SPEC,
@@ -338,7 +340,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "iptables",
     "mount_facts",
     "package_facts",
-    "reboot",
     "rpm_key",
     "service_facts",
     "set_stats",

@@ -52,6 +52,8 @@ pub struct Fleet {
     pub ssh_config: PathBuf,
     sshd_configs: Vec<PathBuf>,
     sshds: Vec<Option<Child>>,
+    /// Pid files of sshd processes started again by [`Fleet::reboot_script`].
+    restarted: Vec<PathBuf>,
 }
 
 pub struct FleetBuilder {
@@ -100,6 +102,12 @@ fn sshd_path() -> PathBuf {
         "OpenSSH sshd not found: run the tests with tests/run-all.sh (it installs openssh-server), \
          or install it yourself (apt-get install openssh-server)"
     );
+}
+
+/// True when the tests run as root (as CI does): the fleet then logs in as its own user,
+/// which may become root with sudo.
+pub fn is_root() -> bool {
+    current_user().1
 }
 
 fn current_user() -> (String, bool) {
@@ -210,6 +218,7 @@ impl Fleet {
             ssh_config: d.join("ssh_config"),
             sshd_configs: Vec::new(),
             sshds: Vec::new(),
+            restarted: Vec::new(),
             dir,
         };
         for attempt in 0..8 {
@@ -421,7 +430,30 @@ impl Fleet {
         }
     }
 
+    /// A shell script that does to host `i` what a reboot does to its SSH server: stops
+    /// the sshd serving it, waits `down` seconds, runs `meanwhile`, and starts sshd again
+    /// (daemonized, its pid in the same pid file). Run it as root, detached. The sshd it
+    /// starts is stopped when the fleet is dropped.
+    pub fn reboot_script(&mut self, i: usize, down: u32, meanwhile: &str) -> String {
+        let g = self.hosts[i].sshd;
+        let pid = self.dir.path().join(format!("sshd.{g}.pid"));
+        let log = self.sshd_configs[g].with_extension(format!("{g}.log"));
+        self.restarted.push(pid.clone());
+        format!(
+            "kill $(cat {pid}); sleep {down}; {meanwhile}; {sshd} -f {cfg} -E {log}",
+            pid = pid.display(),
+            sshd = sshd_path().display(),
+            cfg = self.sshd_configs[g].display(),
+            log = log.display(),
+        )
+    }
+
     fn kill_all(&mut self) {
+        for pid in &self.restarted {
+            if let Ok(p) = std::fs::read_to_string(pid) {
+                let _ = Command::new("kill").arg(p.trim()).status();
+            }
+        }
         for slot in &mut self.sshds {
             if let Some(mut child) = slot.take() {
                 let _ = child.kill();

@@ -199,13 +199,7 @@ impl Runner<'_> {
         let escalation = self.escalation(chain, vars);
         loop {
             // A new connection each try: the one kept may be to the host before it rebooted.
-            {
-                let prefix = format!("{host}\u{0}");
-                self.conns
-                    .lock()
-                    .await
-                    .retain(|k, _| !k.starts_with(&prefix));
-            }
+            self.forget_connections(host).await;
             let attempt = async {
                 let conn = self.connection(host, &conn_vars).await?;
                 conn.exec(ExecRequest {

@@ -501,6 +501,12 @@ impl Runner<'_> {
             }
             Some(Step::GroupBy) => return self.group_by(host, args).map(|r| (r, None)),
             Some(Step::AddHost) => return self.add_host(args).map(|r| (r, None)),
+            Some(Step::Reboot) => {
+                return self
+                    .reboot(host, args, chain, vars, check)
+                    .await
+                    .map(|r| (r, None));
+            }
             Some(Step::WaitForConnection) => {
                 return self
                     .wait_for_connection(host, args, chain, vars, check)
