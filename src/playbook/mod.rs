@@ -171,6 +171,9 @@ pub const LOOKUP_LOOPS: &[&str] = &[
     "env",
     "lines",
     "password",
+    "inventory_hostnames",
+    "ini",
+    "csvfile",
 ];
 
 /// What a task does.

@@ -1283,6 +1283,172 @@ fn over_cap() -> std::io::Error {
 /// A file a lookup names, found as ansible-core finds it: absolute as it is; else in the
 /// role's `subdir` and the role, then the playbook's `subdir` and the playbook's directory,
 /// then the current directory.
+/// `key=value` words of an old-style lookup term (`'key file=x.csv delimiter=,'`): the
+/// words without `=` joined as the key, the options over `opts`.
+fn term_options(
+    term: &str,
+    opts: &serde_json::Map<String, Value>,
+) -> (String, serde_json::Map<String, Value>) {
+    let mut opts = opts.clone();
+    let mut key = Vec::new();
+    // Quotes group words, as ansible-core's parse_kv reads them.
+    let words =
+        shlex::split(term).unwrap_or_else(|| term.split_whitespace().map(str::to_string).collect());
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v))
+                if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                opts.insert(k.to_string(), Value::from(v));
+            }
+            _ => key.push(w),
+        }
+    }
+    (key.join(" "), opts)
+}
+
+fn opt_text(opts: &serde_json::Map<String, Value>, k: &str, dflt: &str) -> String {
+    match opts.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => dflt.to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// ansible-core's `csvfile` lookup: the `col` column of the row whose `keycol` column is
+/// the key, in a CSV file (excel dialect) found under `files/`.
+fn csvfile(
+    state: &State,
+    term: &str,
+    opts: &serde_json::Map<String, Value>,
+) -> Result<Option<String>, Error> {
+    let (key, opts) = term_options(term, opts);
+    for k in opts.keys() {
+        if !["col", "keycol", "default", "delimiter", "file", "encoding"].contains(&k.as_str()) {
+            return Err(fail(format!("'{k}' is not a valid option")));
+        }
+    }
+    if key.is_empty() {
+        return Err(fail("Search key is required but was not found"));
+    }
+    let num = |k: &str, d: usize| -> Result<usize, Error> {
+        let t = opt_text(&opts, k, &d.to_string());
+        t.trim()
+            .parse()
+            .map_err(|_| fail(format!("csvfile: {k} must be a number, got {t}")))
+    };
+    let (col, keycol) = (num("col", 1)?, num("keycol", 0)?);
+    let delim = match opt_text(&opts, "delimiter", "TAB").as_str() {
+        "TAB" | "\\t" | "\t" => b'\t',
+        d if d.len() == 1 => d.as_bytes()[0],
+        d => {
+            return Err(fail(format!(
+                "csvfile: the delimiter must be one character, got '{d}'"
+            )));
+        }
+    };
+    let file = opt_text(&opts, "file", "ansible.csv");
+    let path = search_path(state, "files", &file);
+    let text = read_capped(&path).map_err(|e| fail(format!("csvfile: {path}: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delim)
+        .from_reader(text.as_bytes());
+    for row in reader.records() {
+        let row = row.map_err(|e| fail(format!("csvfile: {path}: {e}")))?;
+        if !row.is_empty() && row.get(keycol) == Some(key.as_str()) {
+            return row
+                .get(col)
+                .map(|v| Some(v.to_string()))
+                .ok_or_else(|| fail("list index out of range"));
+        }
+    }
+    Ok(opts
+        .get("default")
+        .filter(|d| !d.is_null())
+        .map(|d| match d {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+}
+
+/// ansible-core's `ini` lookup: a key's value (or with `re`, every matching key's) in a
+/// section of an INI file (or a Java properties file) found under `files/`.
+fn ini_lookup(
+    state: &State,
+    term: &str,
+    opts: &serde_json::Map<String, Value>,
+) -> Result<Vec<Option<String>>, Error> {
+    const VALID: &[&str] = &[
+        "type",
+        "file",
+        "section",
+        "re",
+        "encoding",
+        "default",
+        "case_sensitive",
+        "allow_no_value",
+        "allow_none",
+        "interpolation",
+    ];
+    let (key, opts) = if term.contains('=') || term.trim().contains(' ') {
+        let (k, o) = term_options(term, opts);
+        (k.split_whitespace().next().unwrap_or("").to_string(), o)
+    } else {
+        (term.to_string(), opts.clone())
+    };
+    for k in opts.keys() {
+        if !VALID.contains(&k.as_str()) {
+            return Err(fail(format!("'{k}' is not a valid option.")));
+        }
+    }
+    if key.is_empty() {
+        return Err(fail(format!(
+            "No key to look up was provided as first term within string inline options: {term}"
+        )));
+    }
+    let truthy = |k: &str| opts.get(k).is_some_and(super::ansible_bool);
+    if truthy("interpolation") {
+        return Err(fail("ini: interpolation is not supported by olympus yet"));
+    }
+    let properties = opt_text(&opts, "type", "ini") == "properties";
+    let file = opt_text(&opts, "file", "ansible.ini");
+    let section = if properties {
+        "java_properties".to_string()
+    } else {
+        opt_text(&opts, "section", "global")
+    };
+    let path = search_path(state, "files", &file);
+    let mut text = read_capped(&path).map_err(|e| fail(format!("ini: {path}: {e}")))?;
+    if properties {
+        text = format!("[java_properties]\n{text}");
+    }
+    let case = truthy("case_sensitive");
+    let ini = super::ini::Ini::parse(
+        &text,
+        case,
+        truthy("allow_no_value") || truthy("allow_none"),
+    )
+    .map_err(|e| fail(format!("Duplicate option in '{file}' or not INI: {e}")))?;
+    let no_section = || fail(format!("No section '{section}' in '{file}'."));
+    if truthy("re") {
+        let re = regex::Regex::new(&key).map_err(|e| fail(format!("ini: {e}")))?;
+        return ini.matching(&section, &re).map_err(|()| no_section());
+    }
+    match ini.get(&section, &key, case).map_err(|()| no_section())? {
+        Some(v) => Ok(vec![v]),
+        None => Ok(match opts.get("default") {
+            Some(Value::Null) => vec![],
+            Some(d) => vec![Some(match d {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })],
+            None => vec![Some(String::new())],
+        }),
+    }
+}
+
 fn search_path(state: &State, subdir: &str, term: &str) -> String {
     if Path::new(term).is_absolute() {
         return term.to_string();
@@ -1352,8 +1518,86 @@ fn pipe_capped(cmd: &str) -> std::io::Result<(Vec<u8>, std::process::ExitStatus)
 
 fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result<JValue, Error> {
     let wantlist = kw.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+    // `errors=ignore|warn`: a failing lookup gives nothing instead of failing the task.
+    let errors: Option<String> = kw.get("errors")?;
+    match errors.as_deref() {
+        None | Some("strict") => {}
+        Some("ignore" | "warn") => {
+            return match lookup_strict(state, &name, &args, &kw, wantlist) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    if errors.as_deref() == Some("warn") {
+                        tracing::warn!("lookup('{name}') failed: {e}");
+                    }
+                    Ok(if wantlist {
+                        JValue::from(Vec::<JValue>::new())
+                    } else {
+                        JValue::from(())
+                    })
+                }
+            };
+        }
+        Some(o) => {
+            return Err(fail(format!(
+                "errors must be one of strict, warn or ignore, got {o}"
+            )));
+        }
+    }
+    // A plugin's failure is worded as ansible-core words it.
+    lookup_strict(state, &name, &args, &kw, wantlist).map_err(|e| {
+        if !LOOKUPS.contains(&name.as_str()) || e.kind() == ErrorKind::UndefinedError {
+            return e;
+        }
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
+        fail(format!("The lookup plugin '{name}' failed: {detail}"))
+    })
+}
+
+/// The lookup plugins olympus has.
+const LOOKUPS: &[&str] = &[
+    "env",
+    "file",
+    "template",
+    "pipe",
+    "password",
+    "vars",
+    "varnames",
+    "dict",
+    "first_found",
+    "csvfile",
+    "ini",
+];
+
+fn lookup_strict(
+    state: &State,
+    name: &str,
+    args: &[JValue],
+    kw: &Kwargs,
+    wantlist: bool,
+) -> Result<JValue, Error> {
+    let name = name.to_string();
     let default: Option<JValue> = kw.get("default")?;
+    // The lookup's own options, given as keyword arguments (`file=`, `section=`...).
+    let mut opts = serde_json::Map::new();
+    for k in kw.args() {
+        if !matches!(k, "wantlist" | "default" | "errors") {
+            opts.insert(k.to_string(), json_of(&kw.peek::<JValue>(k)?));
+        }
+    }
+    if let Some(d) = &default {
+        opts.insert("default".into(), json_of(d));
+    }
     let mut results: Vec<JValue> = Vec::new();
+    // first_found given only by keywords (`files=`, `paths=`) has one empty term.
+    let empty = [from_json(&Value::Object(serde_json::Map::new()))];
+    let args: &[JValue] = if args.is_empty() && name == "first_found" {
+        &empty
+    } else {
+        args
+    };
     for a in args.iter() {
         let term = a.to_string();
         let v = match name.as_str() {
@@ -1434,20 +1678,55 @@ fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result
                 }
                 continue;
             }
+            "first_found" => {
+                let bases: Vec<std::path::PathBuf> = ["role_path", "playbook_dir"]
+                    .iter()
+                    .filter_map(|k| state.lookup(k))
+                    .filter_map(|v| v.as_str().map(std::path::PathBuf::from))
+                    .collect();
+                let mut term = json_of(a);
+                for k in ["files", "paths", "skip"] {
+                    if let Some(v) = opts.get(k) {
+                        let mut m = serde_json::Map::new();
+                        if let Value::Object(t) = &term {
+                            m.extend(t.clone());
+                        } else {
+                            m.insert("files".into(), term.clone());
+                        }
+                        m.insert(k.into(), v.clone());
+                        term = Value::Object(m);
+                    }
+                }
+                // As a lookup (not a loop), names are looked for in the role's and the
+                // playbook's own directory, not in their files/ (ansible-core 2.19).
+                match super::first_found(&term, "", &bases).map_err(fail)? {
+                    Some(found) => JValue::from(found),
+                    None => continue,
+                }
+            }
+            "csvfile" => match csvfile(state, &term, &opts)? {
+                Some(v) => JValue::from(v),
+                None => continue,
+            },
+            "ini" => {
+                for v in ini_lookup(state, &term, &opts)? {
+                    results.push(v.map_or(JValue::from(()), JValue::from));
+                }
+                continue;
+            }
             other => {
                 return Err(fail(format!(
-                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, password, vars, varnames, dict)"
+                    "lookup plugin '{other}' is not supported by olympus (env, file, template, pipe, password, vars, varnames, dict, first_found, csvfile, ini)"
                 )));
             }
         };
         results.push(v);
     }
-    kw.assert_all_used().ok();
     if wantlist {
         return Ok(JValue::from(results));
     }
     Ok(match results.len() {
-        0 => JValue::from(""),
+        0 => JValue::from(Vec::<JValue>::new()),
         1 if name != "dict" => results.pop().unwrap_or_default(),
         // Text results are joined with commas, as ansible-core's lookup() does; others
         // stay a list.

@@ -12,10 +12,13 @@
 mod backslash;
 mod cache;
 mod filters;
+mod first_found;
+mod ini;
 mod lookup_password;
 mod password;
 mod pyrandom;
 pub use cache::Whitespace;
+pub use first_found::first_found;
 
 /// Python `re.sub` replacement syntax (`\\1`, `\\g<name>`) in the regex crate's form.
 pub(crate) use filters::python_json;

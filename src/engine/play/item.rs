@@ -102,24 +102,41 @@ impl Runner<'_> {
                 }
             }
         }
-        let Action::Module { args, .. } = &task.action else {
+        let Action::Module { args, module } = &task.action else {
             return Rendered::Stop(
                 Status::Failed,
                 serde_json::json!({"failed": true, "changed": false, "msg": "not a module"}),
             );
         };
-        let rendered = self
-            .templar
-            .render(&Value::Object(args.clone()), vars)
-            .map_err(|e| e.to_string())
-            .map(|v| match v {
-                Value::Object(mut m) => {
-                    template::strip_omitted(&mut m);
-                    m
+        // Each argument on its own, so that a failure names it as ansible-core does.
+        let mut rendered = Vars::new();
+        for (k, v) in args {
+            let key = if template::is_template(k) {
+                match self.templar.render(&Value::from(k.as_str()), vars) {
+                    Ok(v) => text(&v),
+                    Err(e) => return Rendered::Args(Err(e.to_string())),
                 }
-                _ => Vars::new(),
-            });
-        Rendered::Args(rendered)
+            } else {
+                k.clone()
+            };
+            match self.templar.render(v, vars) {
+                Ok(v) => {
+                    rendered.insert(key, v);
+                }
+                Err(e) => {
+                    let message = match &e {
+                        template::TemplateError::Render { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    };
+                    return Rendered::Args(Err(format!(
+                        "Task failed: Finalization of task args for '{}.{}' failed: Error while resolving value for '{k}': {message}",
+                        module.namespace, module.name
+                    )));
+                }
+            }
+        }
+        template::strip_omitted(&mut rendered);
+        Rendered::Args(Ok(rendered))
     }
 
     pub(super) async fn run_on_host(

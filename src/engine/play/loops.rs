@@ -428,8 +428,14 @@ impl Runner<'_> {
                     .templar
                     .render(terms, vars)
                     .map_err(|e| e.to_string())?;
-                if matches!(*name, "file" | "env" | "lines" | "password") {
+                if matches!(
+                    *name,
+                    "file" | "env" | "lines" | "password" | "ini" | "csvfile"
+                ) {
                     return self.lookup_loop(name, terms, vars);
+                }
+                if *name == "inventory_hostnames" {
+                    return self.inventory_hostnames(&terms);
                 }
                 lookup_items(name, terms)
                     .map_err(|e| format!("The lookup plugin '{name}' failed: {e}"))
@@ -452,6 +458,22 @@ impl Runner<'_> {
         }
     }
 
+    /// `with_inventory_hostnames`: the inventory's hosts a pattern selects (`--limit` left
+    /// out), in inventory order.
+    fn inventory_hostnames(&self, terms: &Value) -> Result<Vec<Value>, String> {
+        let pattern = match terms {
+            Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(":"),
+            other => text(other),
+        };
+        let inv = self.inv_vars.inventory();
+        let sel = inv.select(&pattern, None).map_err(|e| e.to_string())?;
+        Ok(sel
+            .hosts
+            .iter()
+            .map(|h| Value::from(h.name.as_str()))
+            .collect())
+    }
+
     /// `with_file`/`with_env`/`with_password` (one item per term, from the lookup of that
     /// name) and `with_lines` (each line of each command's output, run on the controller).
     fn lookup_loop(
@@ -471,22 +493,30 @@ impl Runner<'_> {
             v.insert_data("__olympus_term".into(), Value::from(text(&t)));
             let got = self
                 .templar
-                .eval(&format!("lookup('{plugin}', __olympus_term)"), &Arc::new(v))
+                .eval(
+                    &format!("lookup('{plugin}', __olympus_term, wantlist=True)"),
+                    &Arc::new(v),
+                )
                 .map_err(|e| e.to_string())?;
+            let got = match got {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
             if name == "lines" {
-                out.extend(text(&got).lines().map(Value::from));
+                for g in got {
+                    out.extend(text(&g).lines().map(Value::from));
+                }
             } else {
-                out.push(got);
+                out.extend(got);
             }
         }
         Ok(out)
     }
 
     /// `with_first_found`: the first of the files that exists, as a one-item list (none
-    /// with `skip: true`). Relative names are looked up in the role's and the playbook's
-    /// directory for the task's module (`templates/` for `template`, `vars/` for
-    /// `include_vars`, else `files/`), then in the role and the playbook themselves; `paths`
-    /// name other directories to look in.
+    /// with `skip: true`), looked up in the role's and the playbook's directory for the
+    /// task's module (`templates/` for `template`, `vars/` for `include_vars`, else
+    /// `files/`) — see [`crate::template::first_found`].
     fn first_found(
         &self,
         terms: &Value,
@@ -501,74 +531,15 @@ impl Runner<'_> {
             },
             Action::Block { .. } => "files",
         };
-        let mut files: Vec<String> = Vec::new();
-        let mut paths: Vec<String> = Vec::new();
-        let mut skip = false;
-        let strings = |v: &Value| -> Vec<String> {
-            match v {
-                Value::Array(a) => a.iter().map(text).collect(),
-                Value::String(s) => s
-                    .split([',', ';'])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                other => vec![text(other)],
-            }
-        };
-        let items = match terms {
-            Value::Array(a) => a.clone(),
-            other => vec![other.clone()],
-        };
-        for item in items {
-            match item {
-                Value::Object(m) => {
-                    if let Some(f) = m.get("files") {
-                        files.extend(strings(f));
-                    }
-                    if let Some(p) = m.get("paths") {
-                        paths.extend(strings(p));
-                    }
-                    skip |= m.get("skip").is_some_and(crate::template::ansible_bool);
-                }
-                other => files.push(text(&other)),
-            }
-        }
         let mut bases: Vec<PathBuf> = Vec::new();
         if let Some(role) = vars.get("role_path").and_then(Value::as_str) {
             bases.push(PathBuf::from(role));
         }
         bases.push(self.playbook_dir.clone());
-        for f in &files {
-            let mut candidates: Vec<PathBuf> = Vec::new();
-            if Path::new(f).is_absolute() {
-                candidates.push(PathBuf::from(f));
-            } else if !paths.is_empty() {
-                for p in &paths {
-                    let p = Path::new(p);
-                    if p.is_absolute() {
-                        candidates.push(p.join(f));
-                    } else {
-                        candidates.extend(bases.iter().map(|b| b.join(p).join(f)));
-                    }
-                }
-            } else {
-                for b in &bases {
-                    candidates.push(b.join(subdir).join(f));
-                    candidates.push(b.join(f));
-                }
-            }
-            if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
-                return Ok(vec![Value::from(found.to_string_lossy().into_owned())]);
-            }
-        }
-        if skip {
-            return Ok(Vec::new());
-        }
-        Err(format!(
-            "No file was found when using first_found (looked for {})",
-            files.join(", ")
-        ))
+        Ok(crate::template::first_found(terms, subdir, &bases)?
+            .into_iter()
+            .map(Value::from)
+            .collect())
     }
 }
 
