@@ -40,7 +40,8 @@ pub fn check(pb: &Playbook) -> Result<(), RunError> {
             &play.post_tasks,
             &play.handlers,
         ] {
-            w.tasks(list, None, &mut problems);
+            let defaults: Vec<&Value> = play.common.module_defaults.iter().collect();
+            w.tasks(list, None, &defaults, &mut problems);
         }
     }
     match problems.len() {
@@ -109,6 +110,18 @@ fn common(t: &Templar, c: &Common) -> Result<(), Found> {
     Ok(())
 }
 
+/// True when `defaults` (a `module_defaults` value) may give `module` arguments.
+fn gives_defaults(defaults: &Value, module: &'static crate::modules::Spec) -> bool {
+    match defaults {
+        Value::String(_) => true,
+        Value::Array(items) => items.iter().any(|i| gives_defaults(i, module)),
+        Value::Object(m) => m
+            .keys()
+            .any(|k| crate::modules::registry::find(k).is_some_and(|s| std::ptr::eq(s, module))),
+        _ => false,
+    }
+}
+
 struct Walker<'a> {
     templar: &'a Templar,
     /// The playbook's directory (where `templates/` is looked up).
@@ -116,8 +129,16 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn tasks(&self, tasks: &[Task], role: Option<&Path>, problems: &mut Vec<RunError>) {
+    fn tasks(
+        &self,
+        tasks: &[Task],
+        role: Option<&Path>,
+        defaults: &[&Value],
+        problems: &mut Vec<RunError>,
+    ) {
         for task in tasks {
+            let mut defaults: Vec<&Value> = defaults.to_vec();
+            defaults.extend(task.common.module_defaults.iter());
             let at = |message: String| RunError::Task {
                 origin: task.origin.to_string(),
                 message,
@@ -137,11 +158,14 @@ impl Walker<'_> {
                 Action::Module { module, args } => {
                     // Arguments are read as the module will read them: unknown names and,
                     // when no value is a template, types and conflicts.
-                    let checked = if template::has_template(&Value::Object(args.clone())) {
-                        module.check_names(args)
-                    } else {
-                        module.check_args(args)
-                    };
+                    // Arguments `module_defaults` may give are not required of the task.
+                    let defaulted = defaults.iter().any(|d| gives_defaults(d, module));
+                    let checked =
+                        if defaulted || template::has_template(&Value::Object(args.clone())) {
+                            module.check_names(args)
+                        } else {
+                            module.check_args(args)
+                        };
                     if let Err(e) = checked {
                         problems.push(at(e.to_string()));
                     }
@@ -156,9 +180,9 @@ impl Walker<'_> {
                     rescue,
                     always,
                 } => {
-                    self.tasks(block, role, problems);
-                    self.tasks(rescue, role, problems);
-                    self.tasks(always, role, problems);
+                    self.tasks(block, role, &defaults, problems);
+                    self.tasks(rescue, role, &defaults, problems);
+                    self.tasks(always, role, &defaults, problems);
                 }
             }
         }

@@ -228,12 +228,15 @@ impl Module for File {
                 json!({"before": format!("path: {path}\nstate: {before}\n"), "after": format!("path: {path}\nstate: {after}\n"), "before_header": path, "after_header": path}),
             );
             }
-            // As Ansible reports it: a link names `dest` and `src`, anything else `path`;
-            // the path's attributes follow (its state from what it is now).
+            // As Ansible reports it: a link names `dest` and `src`, a touched file `dest`,
+            // anything else `path`; the path's attributes follow (its state from what it is
+            // now).
             if matches!(state.as_str(), "link" | "hard") {
                 r.data.insert("dest".into(), Value::from(path));
                 r.data
                     .insert("src".into(), src.map_or(Value::Null, Value::from));
+            } else if state == "touch" {
+                r.data.insert("dest".into(), Value::from(path));
             } else {
                 r.data.insert("path".into(), Value::from(path));
             }

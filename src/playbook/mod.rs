@@ -100,6 +100,9 @@ pub struct Common {
     pub timeout: Option<Value>,
     /// `connection:` — `ssh` or `local` (the controller runs the task for the host).
     pub connection: Option<Value>,
+    /// `module_defaults:` — arguments a module gets when the task does not give them: a
+    /// mapping of module name to arguments, or a list of such mappings (a template too).
+    pub module_defaults: Option<Value>,
 }
 
 /// One play.
@@ -245,6 +248,7 @@ const COMMON_KEYWORDS: &[&str] = &[
     "delegate_to",
     "timeout",
     "connection",
+    "module_defaults",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -293,7 +297,6 @@ const BLOCK_KEYWORDS: &[&str] = &["block", "rescue", "always"];
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "throttle",
     "debugger",
-    "module_defaults",
     "collections",
     "delegate_facts",
     "port",
@@ -599,6 +602,50 @@ fn vars_map(ctx: &Ctx<'_>, v: &Node) -> Result<Vars, PlaybookError> {
     }
 }
 
+/// `module_defaults` as ansible-core reads it: module names (short or fully qualified, or
+/// `group/NAME`) to mappings of arguments. The arguments of a module olympus has are checked
+/// by name here; a group names collection modules, which olympus has none of.
+fn check_module_defaults(ctx: &Ctx<'_>, v: &Node) -> Result<(), PlaybookError> {
+    let value = v.to_value();
+    let maps: Vec<&serde_json::Map<String, Value>> = match &value {
+        Value::Object(m) => vec![m],
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Null => vec![],
+        _ => {
+            return Err(ctx.err(
+                v.pos,
+                "The field 'module_defaults' is supposed to be a dictionary or list of dictionaries, the keys of which must be static action, module, or group names. Only the values may contain templates.",
+                Some("for example: {'ping': \"{{ ping_defaults }}\"}".into()),
+            ));
+        }
+    };
+    for m in maps {
+        for (name, args) in m {
+            if name.starts_with("group/") {
+                continue;
+            }
+            let Some(spec) = registry::find(name) else {
+                continue;
+            };
+            match args {
+                Value::Object(a) => spec
+                    .check_names(a)
+                    .map_err(|e| ctx.err(v.pos, format!("module_defaults: {e}"), None))?,
+                Value::Null => {}
+                Value::String(s) if crate::template::is_template(s) => {}
+                _ => {
+                    return Err(ctx.err(
+                        v.pos,
+                        format!("module_defaults for '{name}' must be a mapping of arguments"),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Sets a shared keyword; false when `key` is not one.
 fn set_common(ctx: &Ctx<'_>, c: &mut Common, key: &str, v: &Node) -> Result<bool, PlaybookError> {
     let val = || Some(v.to_value());
@@ -630,6 +677,10 @@ fn set_common(ctx: &Ctx<'_>, c: &mut Common, key: &str, v: &Node) -> Result<bool
             c.connection = val()
         }
         "environment" => c.environment = val(),
+        "module_defaults" => {
+            check_module_defaults(ctx, v)?;
+            c.module_defaults = val();
+        }
         "no_log" => c.no_log = val(),
         "check_mode" => c.check_mode = val(),
         "diff" => c.diff = val(),

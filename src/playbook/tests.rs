@@ -181,6 +181,16 @@ fn unknown_and_unsupported_names_are_refused_with_position() {
     let e = parse_err("- hosts: all\n  tasks:\n    - community.general.ufw: rule=allow\n");
     assert!(e.contains("collection"), "{e}");
 
+    let e = parse_err(
+        "- hosts: all\n  module_defaults:\n    copy: {destination: /x}\n  tasks:\n    - ping:\n",
+    );
+    assert!(
+        e.contains("site.yml:3:5") && e.contains("module_defaults") && e.contains("dest"),
+        "{e}"
+    );
+    let e = parse_err("- hosts: all\n  module_defaults: \"{{ d }}\"\n  tasks:\n    - ping:\n");
+    assert!(e.contains("Only the values may contain templates"), "{e}");
+
     let e = parse_err("- hosts: all\n  tasks:\n    - command: ls\n      throttle: 2\n");
     assert!(e.contains("keyword 'throttle' is not supported"), "{e}");
     let e =

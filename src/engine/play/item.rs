@@ -108,9 +108,52 @@ impl Runner<'_> {
                 serde_json::json!({"failed": true, "changed": false, "msg": "not a module"}),
             );
         };
+        // `module_defaults` from the play down to the task (the innermost wins), under the
+        // task's own arguments.
+        let mut merged = Vars::new();
+        for c in chain {
+            let Some(d) = &c.module_defaults else {
+                continue;
+            };
+            let maps: Vec<&Vars> = match d {
+                Value::Object(m) => vec![m],
+                Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+                _ => Vec::new(),
+            };
+            for m in maps {
+                for (name, a) in m {
+                    if !modules::registry::find(name).is_some_and(|s| std::ptr::eq(s, *module)) {
+                        continue;
+                    }
+                    // A module's defaults may be one template giving the mapping.
+                    let a = match a {
+                        Value::String(t) if template::is_template(t) => {
+                            match self.templar.render(a, vars) {
+                                Ok(v) => v,
+                                Err(e) => {
+                                    return Rendered::Args(Err(format!(
+                                        "module_defaults for '{name}': {e}"
+                                    )));
+                                }
+                            }
+                        }
+                        other => other.clone(),
+                    };
+                    if let Value::Object(a) = a {
+                        merged.extend(a);
+                    }
+                }
+            }
+        }
+        let args: Cow<'_, Vars> = if merged.is_empty() {
+            Cow::Borrowed(args)
+        } else {
+            merged.extend(args.clone());
+            Cow::Owned(merged)
+        };
         // Each argument on its own, so that a failure names it as ansible-core does.
         let mut rendered = Vars::new();
-        for (k, v) in args {
+        for (k, v) in args.iter() {
             let key = if template::is_template(k) {
                 match self.templar.render(&Value::from(k.as_str()), vars) {
                     Ok(v) => text(&v),
