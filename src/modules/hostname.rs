@@ -89,10 +89,11 @@ impl Module for Hostname {
             None => "",
         };
         let script = format!(
-            "name={}\nstrategy={}\ncheck={}\n{SCRIPT}",
+            "name={}\nstrategy={}\ncheck={}\n{SCRIPT}{}",
             quote(&a.name),
             quote(strategy),
-            u8::from(ctx.check_mode)
+            u8::from(ctx.check_mode),
+            super::setup::GETFQDN
         );
         let name = a.name.clone();
         let diff = ctx.diff;
@@ -229,11 +230,4 @@ esac
 printf 'current_b64='; printf '%s' "$current" | b64; echo
 printf 'permanent_b64='; printf '%s' "$permanent" | b64; echo
 [ $changed = 1 ] && echo changed=1
-# Python's socket.getfqdn(): the first dotted name the host's address resolves back to.
-h=$(uname -n); fqdn=$h
-ip=$(getent hosts "$h" 2>/dev/null) && ip=${ip%%[ 	]*} && names=$(getent hosts "$ip" 2>/dev/null) && {
-  set -- $names; shift; fqdn=$1
-  for n in "$@"; do case "$n" in *.*) fqdn=$n; break;; esac; done
-}
-echo "fqdn=$fqdn"
 "#;

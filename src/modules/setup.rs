@@ -27,14 +27,23 @@ impl Module for Setup {
     type Args = Args;
 
     fn plan(_: Args, _ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
-        Ok(Plan::remote(SCRIPT.to_string(), None, finish))
+        Ok(Plan::remote(format!("{GETFQDN}{SCRIPT}"), None, finish))
     }
 }
+
+/// Prints `fqdn=` as Python's `socket.getfqdn()` finds it (what ansible-core reports): the
+/// first dotted name among those the host's own address resolves back to, else the first.
+pub(super) const GETFQDN: &str = r#"( h=$(uname -n); fqdn=$h
+  ip=$(getent hosts "$h" 2>/dev/null) && ip=${ip%%[ 	]*} && names=$(getent hosts "$ip" 2>/dev/null) && {
+    set -- $names; shift; fqdn=$1
+    for n in "$@"; do case "$n" in *.*) fqdn=$n; break;; esac; done
+  }
+  echo "fqdn=$fqdn" )
+"#;
 
 const SCRIPT: &str = r#"h=$(hostname 2>/dev/null || uname -n)
 echo "hostname=${h%%.*}"
 echo "nodename=$(uname -n)"
-echo "fqdn=$(hostname -f 2>/dev/null || echo "$h")"
 if [ -r /etc/os-release ]; then . /etc/os-release; fi
 echo "os_id=${ID:-}"
 echo "os_like=${ID_LIKE:-}"
@@ -100,8 +109,31 @@ for c in /usr/bin/apt-get:apt /usr/bin/dnf5:dnf5 /usr/bin/dnf:dnf /usr/bin/yum:y
   if [ -x "${c%%:*}" ]; then pm=${c##*:}; break; fi
 done
 echo "pkg_mgr=$pm"
+# The Python ansible-core would run modules with (hosts need none: no fact without it).
+py=; if [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; else py=$(command -v python3 2>/dev/null); fi
+if [ -n "$py" ]; then echo "python_exe=$py"; v=$("$py" -V 2>&1); echo "python_version=${v#Python }"; fi
 printf '__ENV__\0'; env -0
 "#;
+
+/// `ansible_python` as ansible-core's setup reports its interpreter: executable, type, and
+/// the version split (`3.11.2` → major 3, minor 11, micro 2, final, serial 0).
+fn python_fact(exe: &str, version: &str) -> Value {
+    let mut parts = version.trim().split('.');
+    let mut num = || {
+        parts
+            .next()
+            .and_then(|p| p.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (major, minor, micro) = (num(), num(), num());
+    serde_json::json!({
+        "executable": exe,
+        "has_sslcontext": true,
+        "type": "cpython",
+        "version": {"major": major, "minor": minor, "micro": micro, "releaselevel": "final", "serial": 0},
+        "version_info": [major, minor, micro, "final", 0],
+    })
+}
 
 fn distribution(id: &str, name: &str) -> String {
     match id {
@@ -205,7 +237,7 @@ fn finish(out: ExecOutput) -> ModuleResult {
     let num = |k: &str| get(k).parse::<u64>().unwrap_or(0);
     let version = get("os_version");
     let major = version.split('.').next().unwrap_or("").to_string();
-    let facts = json!({
+    let mut facts = json!({
         "hostname": get("hostname"),
         "nodename": get("nodename"),
         "fqdn": get("fqdn"),
@@ -241,7 +273,7 @@ fn finish(out: ExecOutput) -> ModuleResult {
         "userspace_bits": get("userspace_bits"),
         "user_dir": get("user_dir"),
         "user_shell": get("user_shell"),
-        "domain": get("fqdn").strip_prefix(&format!("{}.", get("hostname"))).unwrap_or("").to_string(),
+        "domain": get("fqdn").split('.').skip(1).collect::<Vec<_>>().join("."),
         "all_ipv4_addresses": get("ipv4_all").split_whitespace().map(Value::from).collect::<Vec<_>>(),
         "lsb": {
             "codename": get("os_codename"),
@@ -254,6 +286,12 @@ fn finish(out: ExecOutput) -> ModuleResult {
         "pkg_mgr": get("pkg_mgr"),
         "env": env,
     });
+    if let (Some(exe), Some(ver)) = (kv.get("python_exe"), kv.get("python_version"))
+        && let Value::Object(f) = &mut facts
+    {
+        f.insert("python".into(), python_fact(exe, ver));
+        f.insert("python_version".into(), Value::from(ver.trim()));
+    }
     let mut r = ModuleResult::ok();
     let facts = facts.as_object().cloned().unwrap_or_default();
     // Facts are set both as `ansible_facts.x` and as `ansible_x` (Ansible's
