@@ -116,7 +116,9 @@ impl Cache {
         {
             return Ok(e.clone());
         }
-        let compiled = Arc::new(env().compile_expression_owned(src.to_string())?);
+        // Python's `%` on strings becomes a filter call (see percent.rs).
+        let source = super::percent::rewrite_expression(src).into_owned();
+        let compiled = Arc::new(env().compile_expression_owned(source)?);
         if let Ok(mut map) = self.expressions.write() {
             if map.len() >= MAX_ENTRIES {
                 map.clear();
@@ -133,7 +135,9 @@ impl Cache {
         {
             return Ok(t.clone());
         }
-        let owned = OwnedTemplate::try_new(Box::from(src), |s| env().template_from_str(s))?;
+        let source = super::percent::rewrite_template(src);
+        let owned =
+            OwnedTemplate::try_new(Box::from(source.as_ref()), |s| env().template_from_str(s))?;
         let compiled = Arc::new(CompiledTemplate(owned));
         if let Ok(mut map) = self.templates.write() {
             if map.len() >= MAX_ENTRIES {
@@ -160,7 +164,10 @@ impl Cache {
         {
             return Ok(t.clone());
         }
-        let owned = OwnedTemplate::try_new(Box::from(src), |s| ENVS[slot].template_from_str(s))?;
+        let source = super::percent::rewrite_template(src);
+        let owned = OwnedTemplate::try_new(Box::from(source.as_ref()), |s| {
+            ENVS[slot].template_from_str(s)
+        })?;
         let compiled = Arc::new(CompiledTemplate(owned));
         if let Ok(mut map) = self.other_templates.write() {
             if map.len() >= MAX_ENTRIES {

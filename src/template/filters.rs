@@ -68,7 +68,7 @@ fn kw_bool(kw: &Kwargs, name: &str) -> Result<bool, Error> {
     Ok(kw.get::<Option<bool>>(name)?.unwrap_or(false))
 }
 
-fn json_of(v: &JValue) -> Value {
+pub(super) fn json_of(v: &JValue) -> Value {
     to_json(v)
 }
 
@@ -529,6 +529,9 @@ pub(super) fn python_methods(
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
+    // Python's `%` on strings, which percent.rs rewrites templates to call.
+    env.add_filter("__pymod", super::percent::pymod);
+    env.add_filter("__pymod1", super::percent::pymod1);
     // Python's dict(): a mapping, or a list of key/value pairs, plus keyword arguments.
     env.add_function(
         "dict",

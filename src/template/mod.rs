@@ -16,6 +16,7 @@ mod first_found;
 mod ini;
 mod lookup_password;
 mod password;
+mod percent;
 mod pyrandom;
 pub use cache::Whitespace;
 pub use first_found::first_found;
