@@ -263,6 +263,8 @@ fn apt_repo() {
     }
     std::fs::write(repo.join("Packages"), index).expect("Packages");
     std::fs::create_dir_all(repo.join("none.d")).expect("none.d");
+    // apt's package lists for the local repository, apart from the machine's.
+    std::fs::create_dir_all(repo.join("lists/partial")).expect("lists");
     let _ = Command::new("chmod")
         .args(["-R", "a+rX", APT_REPO])
         .status();
