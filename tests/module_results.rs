@@ -288,6 +288,76 @@ impl Drop for HostnameGuard {
     }
 }
 
+/// Where dnf.yml finds its RPM repository and dnf configuration.
+const RPM_REPO: &str = "/tmp/olympus-rpm-repo";
+
+/// Small RPM packages built here with rpmbuild, in a repository made with createrepo_c:
+/// olympus-test-a 1.0 and 2.0, olympus-test-b 1.0 (needs olympus-test-a), and
+/// olympus-test-c 1.0 (only as a file, not in the repository); and a dnf configuration that
+/// sees only that repository.
+fn rpm_repo() {
+    let top = Path::new(RPM_REPO);
+    let _ = std::fs::remove_dir_all(top);
+    std::fs::create_dir_all(top.join("repo")).expect("repo");
+    std::fs::create_dir_all(top.join("SPECS")).expect("SPECS");
+    for (name, version, requires) in [
+        ("olympus-test-a", "1.0", ""),
+        ("olympus-test-a", "2.0", ""),
+        ("olympus-test-b", "1.0", "Requires: olympus-test-a\n"),
+        ("olympus-test-c", "1.0", ""),
+    ] {
+        let spec = top.join("SPECS").join(format!("{name}-{version}.spec"));
+        std::fs::write(
+            &spec,
+            format!(
+                "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: a package for olympus's tests\nLicense: MIT\nBuildArch: noarch\n{requires}%description\nolympus test\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\necho {version} > %{{buildroot}}/usr/share/{name}/VERSION\n%files\n/usr/share/{name}\n"
+            ),
+        )
+        .expect("spec");
+        let out = Command::new("rpmbuild")
+            .args(["-bb", "--quiet", "--define"])
+            .arg(format!("_topdir {RPM_REPO}/build"))
+            .arg(&spec)
+            .output()
+            .expect("rpmbuild (tests/run-all.sh installs rpm)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rpm = top
+            .join("build/RPMS/noarch")
+            .join(format!("{name}-{version}-1.noarch.rpm"));
+        let dest = if name == "olympus-test-c" {
+            top.join(format!("{name}-{version}-1.noarch.rpm"))
+        } else {
+            top.join("repo")
+                .join(format!("{name}-{version}-1.noarch.rpm"))
+        };
+        std::fs::copy(&rpm, &dest).expect("copy rpm");
+    }
+    let out = Command::new("createrepo_c")
+        .arg("--quiet")
+        .arg(top.join("repo"))
+        .output()
+        .expect("createrepo_c");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        top.join("dnf.conf"),
+        format!(
+            "[main]\nreposdir=/dev/null\ngpgcheck=0\ncachedir={RPM_REPO}/cache\n\n[olympus-local]\nname=olympus local\nbaseurl=file://{RPM_REPO}/repo\nenabled=1\ngpgcheck=0\n"
+        ),
+    )
+    .expect("dnf.conf");
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX", RPM_REPO])
+        .status();
+}
+
 /// Where pip.yml finds its packages.
 const PIP_WHEELS: &str = "/tmp/olympus-pip-wheels";
 
@@ -553,6 +623,7 @@ fn registered_results_match_ansible_core() {
         reset_root();
         apt_repo();
         pip_wheels();
+        rpm_repo();
         let got_doc = run_olympus(&fleet, pb);
         let (want, got) = (ansible_tasks(&want_doc), olympus_tasks(&got_doc));
         let mut diffs = Vec::new();
@@ -657,6 +728,7 @@ fn record_results_with_ansible_core() {
         reset_root();
         apt_repo();
         pip_wheels();
+        rpm_repo();
         let root = format!("root={ROOT}");
         let become_pw = become_password();
         let (doc, out) = common::ansible::run(

@@ -28,6 +28,11 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v crontab >/dev/null 2>&1 || missing+=(cron)
 # pip's tests make virtualenvs with python3's venv (and its bundled pip).
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+# dnf's tests build RPM packages (rpmbuild, createrepo_c) and install them into a root of
+# their own with Debian's dnf.
+command -v dnf >/dev/null 2>&1 || missing+=(dnf)
+command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
+command -v createrepo_c >/dev/null 2>&1 || missing+=(createrepo-c)
 # The roles in roles/ run against real nginx, PostgreSQL and nftables (tests/roles_vs_ansible.rs).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v pg_createcluster >/dev/null 2>&1 || missing+=(postgresql postgresql-client)

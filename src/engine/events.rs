@@ -36,6 +36,9 @@ pub struct HostOutcome {
     pub always_show: bool,
     /// Show the result without its bookkeeping (`changed`, `failed`), as for `debug`.
     pub bare: bool,
+    /// The task looped: its `results` are the items' (already shown item by item). A
+    /// module's own `results` (dnf's) are not.
+    pub looped: bool,
 }
 
 /// Per-host counters, the same as Ansible's PLAY RECAP.

@@ -25,6 +25,7 @@ mod copy;
 mod cron;
 mod debconf;
 mod debug;
+mod dnf;
 mod fail;
 mod fetch;
 mod file;

@@ -250,6 +250,7 @@ pub static MODULES: &[&Spec] = &[
     &super::cron::SPEC,
     &super::debconf::SPEC,
     &super::debug::SPEC,
+    &super::dnf::SPEC,
     &super::fail::SPEC,
     &super::fetch::SPEC,
     &super::file::SPEC,
@@ -331,7 +332,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "apt_key",
     "apt_repository",
     "deb822_repository",
-    "dnf",
     "dnf5",
     "dpkg_selections",
     "expect",
@@ -345,7 +345,6 @@ pub(crate) const NOT_IMPLEMENTED: &[&str] = &[
     "set_stats",
     "subversion",
     "validate_argument_spec",
-    "yum",
     "yum_repository",
 ];
 

@@ -126,7 +126,7 @@ impl<W: Write + Send> TextReporter<W> {
         let mut r = o.result.clone();
         if let Value::Object(m) = &mut r {
             // Loop results are shown item by item already.
-            if o.item.is_none() && m.contains_key("results") && self.verbose == 0 {
+            if o.looped && self.verbose == 0 {
                 m.remove("results");
             }
         }
@@ -250,11 +250,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
             Event::Host(o) => {
                 self.bar_tick();
                 // A looped task's host line only appears for failures (Ansible shows items).
-                if o.item.is_none()
-                    && o.result.get("results").is_some()
-                    && o.status != Status::Failed
-                    && o.status != Status::Unreachable
-                {
+                if o.looped && o.status != Status::Failed && o.status != Status::Unreachable {
                     return;
                 }
                 self.write(&self.host_line(o, false));
@@ -392,6 +388,7 @@ mod tests {
             delegated: None,
             always_show: false,
             bare: false,
+            looped: false,
         };
         assert_eq!(
             r.host_line(
@@ -420,6 +417,36 @@ mod tests {
         );
         o.no_log = true;
         assert!(!r.host_line(&o, false).contains("secret"));
+    }
+
+    #[test]
+    fn a_module_result_with_results_is_one_host_line() {
+        // dnf's `results` are its own, not a loop's: the host line is printed.
+        let r = TextReporter::new(Vec::new(), false, 0);
+        let o = HostOutcome {
+            host: "db1".into(),
+            status: Status::Changed,
+            ignored: false,
+            result: serde_json::json!({"changed": true, "results": ["Installed: x-1-1.noarch"]}),
+            item: None,
+            no_log: false,
+            delegated: None,
+            always_show: false,
+            bare: false,
+            looped: false,
+        };
+        r.event(Event::Host(&o));
+        let looped = HostOutcome {
+            looped: true,
+            ..o.clone()
+        };
+        r.event(Event::Host(&looped));
+        let text = r
+            .out
+            .lock()
+            .map(|o| String::from_utf8_lossy(&o).into_owned())
+            .unwrap_or_default();
+        assert_eq!(text.matches("changed: [db1]").count(), 1, "{text}");
     }
 }
 

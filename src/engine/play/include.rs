@@ -66,6 +66,7 @@ impl Runner<'_> {
                 delegated: None,
                 always_show: false,
                 bare: false,
+                looped: task.loop_.is_some(),
             };
             self.reporter.event(Event::Host(&o));
         };

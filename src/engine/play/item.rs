@@ -215,6 +215,7 @@ impl Runner<'_> {
             delegated: None,
             always_show: false,
             bare: false,
+            looped: false,
         };
         let fail = |msg: String| {
             outcome(
@@ -352,6 +353,7 @@ impl Runner<'_> {
             let mut o = outcome(status, agg, None);
             o.always_show = always_show;
             o.bare = bare;
+            o.looped = true;
             o
         } else {
             let mut o = self.run_item(task, host, chain, &base, first).await;
@@ -385,6 +387,7 @@ impl Runner<'_> {
             delegated: None,
             always_show: false,
             bare: false,
+            looped: false,
         };
         let failed_msg = |msg: String| {
             mk(
