@@ -665,15 +665,7 @@ fn registered_results_match_ansible_core() {
         }
         for (h, c) in want_doc["stats"].as_object().into_iter().flatten() {
             let r = &got_doc["recap"][h];
-            for (a, o) in [
-                ("ok", "ok"),
-                ("changed", "changed"),
-                ("failures", "failed"),
-                ("skipped", "skipped"),
-                ("ignored", "ignored"),
-                ("rescued", "rescued"),
-                ("unreachable", "unreachable"),
-            ] {
+            for &(a, o) in common::ansible::RECAP_NAMES {
                 let less = |side: &str, v: &Value| {
                     v.as_i64().unwrap_or(-1)
                         - adjust

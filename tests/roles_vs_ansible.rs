@@ -416,15 +416,7 @@ fn recap(doc: &Value) -> BTreeMap<String, BTreeMap<String, i64>> {
     if let Some(stats) = doc["stats"].as_object() {
         for (h, c) in stats {
             let mut m = BTreeMap::new();
-            for (a, o) in [
-                ("ok", "ok"),
-                ("changed", "changed"),
-                ("failures", "failed"),
-                ("skipped", "skipped"),
-                ("ignored", "ignored"),
-                ("rescued", "rescued"),
-                ("unreachable", "unreachable"),
-            ] {
+            for &(a, o) in common::ansible::RECAP_NAMES {
                 m.insert(o.to_string(), c[a].as_i64().unwrap_or(-1));
             }
             out.insert(h.clone(), m);
@@ -432,15 +424,7 @@ fn recap(doc: &Value) -> BTreeMap<String, BTreeMap<String, i64>> {
     } else if let Some(r) = doc["recap"].as_object() {
         for (h, c) in r {
             let mut m = BTreeMap::new();
-            for o in [
-                "ok",
-                "changed",
-                "failed",
-                "skipped",
-                "ignored",
-                "rescued",
-                "unreachable",
-            ] {
+            for &(_, o) in common::ansible::RECAP_NAMES {
                 m.insert(o.to_string(), c[o].as_i64().unwrap_or(-1));
             }
             out.insert(h.clone(), m);
@@ -552,40 +536,24 @@ fn run_olympus(fleet: &Fleet, project: &Path, extra: &[&str]) -> (Value, Output)
 }
 
 fn run_ansible(fleet: &Fleet, project: &Path, home: &Path, extra: &[&str]) -> (Value, Output) {
-    let ssh_args = format!(
-        "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
-        fleet.known_hosts.display()
-    );
-    let out = Command::new(common::ansible::playbook_binary())
-        .arg(repo().join("playbooks/site.yml"))
-        .arg("-i")
-        .arg(project.join("hosts.ini"))
-        .args(["-f", "5"])
-        .args(extra)
-        .env("ANSIBLE_ROLES_PATH", repo().join("roles"))
-        .env("ANSIBLE_STDOUT_CALLBACK", "olympus_site")
-        .env(
-            "ANSIBLE_CALLBACK_PLUGINS",
-            fixtures().join("callback_plugins"),
-        )
-        .env("ANSIBLE_SSH_ARGS", &ssh_args)
-        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-        // become_user postgres from an unprivileged login needs no temporary files this way.
-        .env("ANSIBLE_PIPELINING", "True")
-        .env("ANSIBLE_HOME", home)
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run ansible-playbook");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let doc = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "no JSON from ansible ({e}): {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (doc, out)
+    let mut args = vec!["-f", "5"];
+    args.extend_from_slice(extra);
+    let roles = repo().join("roles");
+    // become_user postgres from an unprivileged login needs no temporary files this way.
+    let pipelining = PathBuf::from("True");
+    common::ansible::run_with(
+        fleet,
+        &project.join("hosts.ini"),
+        home,
+        &repo().join("playbooks/site.yml"),
+        &fixtures().join("callback_plugins"),
+        "olympus_site",
+        &args,
+        &[
+            ("ANSIBLE_ROLES_PATH", roles.as_path()),
+            ("ANSIBLE_PIPELINING", pipelining.as_path()),
+        ],
+    )
 }
 
 struct Setup {

@@ -12,6 +12,17 @@ use serde_json::Value;
 
 use super::fleet::Fleet;
 
+/// ansible-core's recap counters (`summarize()`'s names) and olympus's names for them.
+pub const RECAP_NAMES: &[(&str, &str)] = &[
+    ("ok", "ok"),
+    ("changed", "changed"),
+    ("failures", "failed"),
+    ("skipped", "skipped"),
+    ("ignored", "ignored"),
+    ("rescued", "rescued"),
+    ("unreachable", "unreachable"),
+];
+
 /// The ansible-playbook to record with (`OLYMPUS_ANSIBLE_PLAYBOOK`).
 pub fn playbook_binary() -> String {
     std::env::var("OLYMPUS_ANSIBLE_PLAYBOOK").unwrap_or_else(|_| {
@@ -29,6 +40,30 @@ pub fn run(
     callback: &str,
     extra: &[&str],
 ) -> (Value, Output) {
+    run_with(
+        fleet,
+        &fleet.inventory,
+        home,
+        pb,
+        callbacks_dir,
+        callback,
+        extra,
+        &[],
+    )
+}
+
+/// [`run`] with another inventory and more `ANSIBLE_*` settings.
+#[allow(clippy::too_many_arguments)]
+pub fn run_with(
+    fleet: &Fleet,
+    inventory: &Path,
+    home: &Path,
+    pb: &Path,
+    callbacks_dir: &Path,
+    callback: &str,
+    extra: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Value, Output) {
     let ssh_args = format!(
         "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
         fleet.known_hosts.display()
@@ -36,7 +71,7 @@ pub fn run(
     let out = Command::new(playbook_binary())
         .arg(pb)
         .arg("-i")
-        .arg(&fleet.inventory)
+        .arg(inventory)
         .args(extra)
         .env("ANSIBLE_STDOUT_CALLBACK", callback)
         .env("ANSIBLE_CALLBACK_PLUGINS", callbacks_dir)
@@ -45,6 +80,7 @@ pub fn run(
         .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         .env("ANSIBLE_HOME", home)
         .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("OLYMPUS_UNSET_X")
         .output()
