@@ -12,10 +12,7 @@ use serde_json::Value;
 /// Templates olympus renders differently from ansible-core, each with the reason; the test
 /// prints them so that they stay visible, and fails if one starts to agree (then it leaves
 /// this list).
-const NOT_YET: &[(&str, &str)] = &[(
-    "{% set x = 5 %}{{ x * 2 }}",
-    "a template of statements and one expression is text in olympus; ansible-core keeps the expression's type",
-)];
+const NOT_YET: &[(&str, &str)] = &[];
 
 fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jinja")

@@ -87,12 +87,42 @@ self_cell::self_cell!(
     }
 );
 
+/// The render-local names `__olympus_out` records in: how many expressions printed, and the
+/// last one's value.
+pub(super) const OUT_COUNT: &str = "__olympus_out_count";
+pub(super) const OUT_VALUE: &str = "__olympus_out_value";
+
+/// What a recording template calls for each `{{ }}` (see `Templar`'s native rendering).
+pub(super) fn record_out(state: &mut minijinja::State, v: minijinja::Value) -> minijinja::Value {
+    let n = state
+        .get_temp(OUT_COUNT)
+        .and_then(|n| n.as_i64())
+        .unwrap_or(0);
+    state.set_temp(OUT_COUNT, minijinja::Value::from(n + 1));
+    state.set_temp(OUT_VALUE, v.clone());
+    v
+}
+
 /// A compiled template, ready to render with any context.
 pub(super) struct CompiledTemplate(OwnedTemplate);
 
 impl CompiledTemplate {
     pub(super) fn render(&self, ctx: minijinja::Value) -> Result<String, Error> {
         self.0.borrow_dependent().render(ctx)
+    }
+
+    /// Renders a template whose expressions go through `__olympus_out`: its text, and the
+    /// value printed when exactly one expression printed.
+    pub(super) fn render_recorded(
+        &self,
+        ctx: minijinja::Value,
+    ) -> Result<(String, Option<minijinja::Value>), Error> {
+        let captured = self.0.borrow_dependent().render_captured(ctx)?;
+        let state = captured.state();
+        let one = (state.get_temp(OUT_COUNT).and_then(|n| n.as_i64()) == Some(1))
+            .then(|| state.get_temp(OUT_VALUE))
+            .flatten();
+        Ok((captured.output().to_string(), one))
     }
 }
 

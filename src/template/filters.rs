@@ -532,6 +532,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     // Python's `%` on strings, which percent.rs rewrites templates to call.
     env.add_filter("__pymod", super::percent::pymod);
     env.add_filter("__pymod1", super::percent::pymod1);
+    // Records what each `{{ }}` of a template with statements printed (native rendering).
+    env.add_function("__olympus_out", super::cache::record_out);
     // Python's dict(): a mapping, or a list of key/value pairs, plus keyword arguments.
     env.add_function(
         "dict",

@@ -230,6 +230,60 @@ pub fn has_template(v: &Value) -> bool {
 }
 
 /// `{{ expr }}` and nothing else: its expression, to evaluate to a native value.
+/// A template with statements (`{% %}`), its `{{ expr }}` wrapped so that a render records
+/// what each printed: when exactly one expression printed and nothing else did, ansible-core
+/// gives that expression's value with its type (Jinja's native rendering: one output node),
+/// as for a lone expression. `None` when there is nothing to wrap.
+fn recording(s: &str) -> Option<String> {
+    if !s.contains("{%") {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 32);
+    let mut rest = s;
+    let mut any = false;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let r = &rest[i + 2..];
+        let end = tag_end(r, "}}")?;
+        let body = &r[..end];
+        let (lead, body) = match body.strip_prefix('-') {
+            Some(b) => ("-", b),
+            None => ("", body),
+        };
+        let (body, trail) = match body.strip_suffix('-') {
+            Some(b) => (b, "-"),
+            None => (body, ""),
+        };
+        out.push_str(&format!(
+            "{{{{{lead} __olympus_out(({})) {trail}}}}}",
+            body.trim()
+        ));
+        any = true;
+        rest = &r[end + 2..];
+    }
+    out.push_str(rest);
+    any.then_some(out)
+}
+
+/// Where `close` ends a tag's body `r`, outside string constants.
+fn tag_end(r: &str, close: &str) -> Option<usize> {
+    let b = r.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        match quote {
+            Some(_) if b[i] == b'\\' => i += 1,
+            Some(q) if b[i] == q => quote = None,
+            Some(_) => {}
+            None if b[i] == b'\'' || b[i] == b'"' => quote = Some(b[i]),
+            None if r[i..].starts_with(close) => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn single_expression(s: &str) -> Option<&str> {
     let t = s.trim();
     let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
@@ -507,6 +561,18 @@ impl Templar {
                 });
             }
             return Ok(to_json(&v));
+        }
+        if let Some(src) = recording(s) {
+            let t = self
+                .compiled
+                .template(&backslash::escape_in_expressions(&src))
+                .map_err(err)?;
+            let (text, one) = t.render_recorded(ctx).map_err(err)?;
+            return Ok(match one {
+                // One expression printed, and nothing else: its value, typed.
+                Some(v) if v.to_string() == text || (v.is_none() && text.is_empty()) => to_json(&v),
+                _ => Value::String(text),
+            });
         }
         self.compiled
             .template(&backslash::escape_in_expressions(s))
