@@ -33,6 +33,10 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-
 command -v dnf >/dev/null 2>&1 || missing+=(dnf)
 command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
 command -v createrepo_c >/dev/null 2>&1 || missing+=(createrepo-c)
+# systemd_service and service under a running systemd: a Debian root made with debootstrap
+# and booted with systemd-nspawn (tests/common/booted.rs).
+command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 # The roles in roles/ run against real nginx, PostgreSQL and nftables (tests/roles_vs_ansible.rs).
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v pg_createcluster >/dev/null 2>&1 || missing+=(postgresql postgresql-client)

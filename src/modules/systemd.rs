@@ -336,7 +336,11 @@ if [ -n "$unit" ]; then
       changed=1
       if [ "$check" = 0 ]; then
         if [ "$masked" = 1 ]; then act=mask; else act=unmask; fi
-        $sc $opts $act "$unit" > /dev/null 2> "$w/err" || missing
+        # Missing, else failed for another reason: ansible-core's two messages.
+        if ! $sc $opts $act "$unit" > /dev/null 2> "$w/err"; then
+          missing
+          fail_text "Failed to $act the service ($unit): $(cat "$w/err")"
+        fi
       fi
     fi
   fi

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
 pub mod ansible;
+pub mod booted;
 pub mod fleet;
 pub mod play;
