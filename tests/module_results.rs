@@ -88,6 +88,16 @@ const BY_DESIGN: &[(&str, &[&str], &str)] = &[
         "ansible_fqdn is what the machine's own name resolves to (the next task compares the rest)",
     ),
     (
+        "hostnamectl sets the name",
+        &["ansible_facts"],
+        "ansible_fqdn is what the machine's own name resolves to",
+    ),
+    (
+        "hostnamectl again",
+        &["ansible_facts"],
+        "ansible_fqdn is what the machine's own name resolves to",
+    ),
+    (
         "set again",
         &["ansible_facts"],
         "ansible_fqdn is what the machine's own name resolves to",

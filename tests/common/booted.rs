@@ -78,7 +78,10 @@ impl Booted {
             return Err("booting a container needs root".into());
         }
         let root = root()?;
-        // What an earlier run's playbooks left (units, masks) goes: every run starts alike.
+        // What an earlier run's playbooks left (units, masks, the name) goes: every run
+        // starts alike.
+        std::fs::write(root.join("etc/hostname"), "olympus-container\n")
+            .map_err(|e| e.to_string())?;
         run(Command::new("sh").arg("-c").arg(format!(
             "rm -rf {r}/etc/systemd/system/olympus-* {r}/etc/systemd/system/*.wants/olympus-*; \
              for f in {r}/etc/systemd/system/*; do [ \"$(readlink \"$f\")\" = /dev/null ] && rm -f \"$f\"; done; true",
