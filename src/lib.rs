@@ -3,10 +3,12 @@
 //! The library is the product; `src/main.rs` is a thin command-line shell over it.
 //! Data flows one way: parse → plan → execute → report.
 
+pub mod app;
 pub mod bounds;
 pub mod config;
 pub mod connection;
 pub mod engine;
+pub mod exit;
 pub mod fnmatch;
 pub mod inventory;
 pub mod limits;

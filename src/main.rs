@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use olympus::app::exec::{ExecRequest, Report as ExecReport};
+use olympus::app::inventory::{InventoryRequest, View};
+use olympus::app::run::{Listing, Prompt, Prompter, Report as RunReport, RunRequest};
+use olympus::app::setup::{Connection, DEFAULT_FORKS, Sources};
 use olympus::connection::{
-    ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret, SshConfig,
-    ssh_config,
+    ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret,
 };
-use olympus::engine::adhoc::{self, AdhocRequest};
-use olympus::inventory::{self, Inventory, render};
-use olympus::output::{self, ColorChoice, exit};
+use olympus::exit::{Error, Outcome};
+use olympus::output::{self, ColorChoice};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -131,9 +133,6 @@ struct InventorySources {
     ask_vault_pass: bool,
 }
 
-/// Hosts worked on at once when neither -f nor ansible.cfg says.
-const DEFAULT_FORKS: usize = 50;
-
 impl InventorySources {
     /// ansible.cfg's (or ANSIBLE_INVENTORY's) inventory, when -i is not given.
     fn apply(&mut self, cfg: &olympus::config::AnsibleConfig) {
@@ -148,8 +147,16 @@ impl InventorySources {
         }
     }
 
+    /// The inventory sources and `--limit`, for the library.
+    fn sources(&self) -> Sources {
+        Sources {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+        }
+    }
+
     /// The vault passwords the options give, for every file read after this.
-    fn install_vault(&self) -> Result<(), String> {
+    fn install_vault(&self) -> Result<(), Error> {
         let mut sources: Vec<(Option<String>, String)> = self
             .vault_password_file
             .iter()
@@ -170,13 +177,13 @@ impl InventorySources {
                 let label = id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
                 let secret = rpassword::prompt_password(format!("Vault password{label}: "))
                     .map_err(|e| {
-                        format!("cannot ask for the vault password ({e}); without a terminal, use --vault-password-file")
+                        Error::BadInput(format!("cannot ask for the vault password ({e}); without a terminal, use --vault-password-file"))
                     })?;
                 passwords.push(olympus::vault::Password::new(id, secret.into_bytes()));
             } else {
                 passwords.push(
                     olympus::vault::Password::from_file(id, std::path::Path::new(&src))
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| Error::BadInput(e.to_string()))?,
                 );
             }
         }
@@ -395,13 +402,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are not errors; usage errors are bad input (exit 3).
-            let code = if e.use_stderr() {
-                exit::BAD_INPUT
+            let result = if e.use_stderr() {
+                Err(Error::BadInput(String::new()))
             } else {
-                exit::OK
+                Ok(Outcome::Ok)
             };
             let _ = e.print();
-            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            return exit_with(&result);
         }
     };
     let color = match cli.color {
@@ -412,123 +419,77 @@ fn main() -> ExitCode {
     let verbosity =
         i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
     output::init_logging(verbosity, color, matches!(cli.log_format, LogFormat::Json));
-
-    let config = if matches!(cli.command, Command::Completions { .. }) {
-        olympus::config::AnsibleConfig::default()
-    } else {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        match olympus::config::load(&|k| std::env::var(k).ok(), &cwd, home.as_deref()) {
-            Ok(c) => {
-                if let Some(f) = &c.file {
-                    tracing::info!("using {}", f.display());
-                }
-                for w in &c.warnings {
-                    tracing::warn!("{w}");
-                }
-                c
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(u8::try_from(exit::BAD_INPUT).unwrap_or(1));
-            }
-        }
-    };
-    let code = match cli.command {
-        Command::Inventory(mut args) => {
-            args.sources.apply(&config);
-            cmd_inventory(args)
-        }
+    let result = match cli.command {
         Command::Completions { shell } => cmd_completions(shell),
-        Command::Run(mut args) => {
-            args.sources.apply(&config);
-            args.connection.apply(&config);
-            let mut config = config;
-            let given = args.roles_path.iter().flat_map(|p| p.split(':'));
-            let mut roles_path: Vec<PathBuf> =
-                given.filter(|p| !p.is_empty()).map(PathBuf::from).collect();
-            roles_path.append(&mut config.roles_path);
-            config.roles_path = roles_path;
-            cmd_run(args, cli.verbose, color, &config)
-        }
-        Command::Exec(mut args) => {
-            args.sources.apply(&config);
-            args.connection.apply(&config);
-            cmd_exec(args, cli.quiet > 0, color)
-        }
+        command => ansible_config().and_then(|config| match command {
+            Command::Inventory(mut args) => {
+                args.sources.apply(&config);
+                cmd_inventory(args)
+            }
+            Command::Run(mut args) => {
+                args.sources.apply(&config);
+                args.connection.apply(&config);
+                cmd_run(args, cli.verbose, color, config)
+            }
+            Command::Exec(mut args) => {
+                args.sources.apply(&config);
+                args.connection.apply(&config);
+                cmd_exec(args, cli.quiet > 0, color)
+            }
+            Command::Completions { .. } => Ok(Outcome::Ok),
+        }),
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    if let Err(e) = &result {
+        let text = e.to_string();
+        if !text.is_empty() {
+            eprintln!("error: {text}");
+        }
+    }
+    exit_with(&result)
 }
 
-fn load_inventory(sources: &InventorySources) -> Result<Inventory, i32> {
-    // Vaulted inventory variables and playbook files are read after this.
-    sources.install_vault().map_err(|e| {
-        eprintln!("error: {e}");
-        exit::BAD_INPUT
-    })?;
-    let inv = Inventory::load(&sources.inventory).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::BAD_INPUT
-    })?;
-    for w in inv.warnings() {
+/// The process's exit status: [`olympus::exit::code`] decides.
+fn exit_with(result: &Result<Outcome, Error>) -> ExitCode {
+    ExitCode::from(u8::try_from(olympus::exit::code(result)).unwrap_or(1))
+}
+
+/// The ansible.cfg ansible-core would read (and `ANSIBLE_*`).
+fn ansible_config() -> Result<olympus::config::AnsibleConfig, Error> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let c = olympus::config::load(&|k| std::env::var(k).ok(), &cwd, home.as_deref())
+        .map_err(|e| Error::BadInput(e.to_string()))?;
+    if let Some(f) = &c.file {
+        tracing::info!("using {}", f.display());
+    }
+    for w in &c.warnings {
         tracing::warn!("{w}");
     }
-    Ok(inv)
+    Ok(c)
 }
 
-fn cmd_inventory(args: InventoryArgs) -> i32 {
-    let inv = match load_inventory(&args.sources) {
-        Ok(inv) => inv,
-        Err(code) => return code,
-    };
-    let view = if args.export {
-        render::VarsView::Export
-    } else {
-        render::VarsView::Merged
-    };
-    let text = if args.list {
-        let available = match args.sources.limit.as_deref().map(|l| inv.limit_names(l)) {
-            None => None,
-            Some(Ok(names)) => Some(names),
-            Some(Err(e)) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
-        };
-        render::to_python_json(&render::list(&inv, available.as_ref(), view))
+fn cmd_inventory(args: InventoryArgs) -> Result<Outcome, Error> {
+    args.sources.install_vault()?;
+    let view = if args.list {
+        View::List
     } else if let Some(host) = &args.host {
-        match render::host(&inv, host, view) {
-            Some(v) => render::to_python_json(&v),
-            None => {
-                eprintln!("error: no host named '{host}' in the inventory");
-                return exit::BAD_INPUT;
-            }
-        }
+        View::Host(host.clone())
     } else if let Some(group) = &args.graph {
-        match render::graph(&inv, group, args.vars, view) {
-            Some(g) => g.trim_end().to_string(),
-            None => {
-                let hint =
-                    olympus::suggest::did_you_mean(group, inv.groups().map(|g| g.name.as_str()));
-                eprintln!(
-                    "error: no group named '{group}' in the inventory{}",
-                    if hint.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {hint}")
-                    }
-                );
-                return exit::BAD_INPUT;
-            }
+        View::Graph {
+            group: group.clone(),
+            vars: args.vars,
         }
     } else {
-        return exit::BAD_INPUT;
+        return Err(Error::BadInput("give --list, --host or --graph".into()));
     };
+    let text = olympus::app::inventory::show(&InventoryRequest {
+        sources: args.sources.sources(),
+        view,
+        export: args.export,
+    })?;
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{text}").is_err() {
-        return exit::INTERNAL;
-    }
-    exit::OK
+    writeln!(out, "{text}").map_err(|e| Error::Internal(format!("cannot write: {e}")))?;
+    Ok(Outcome::Ok)
 }
 
 /// `--become` and friends, with the become password already read.
@@ -543,26 +504,10 @@ fn escalation_from(args: &ConnectionArgs, password: Option<Secret>) -> Option<Es
     })
 }
 
-/// `--limit`, with `@file` read; errors are reported and become exit 3.
-fn limit_from(sources: &InventorySources) -> Result<Option<Vec<String>>, i32> {
-    match sources
-        .limit
-        .as_deref()
-        .map(inventory::pattern::parse_limit)
-    {
-        None => Ok(None),
-        Some(Ok(l)) => Ok(Some(l)),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            Err(exit::BAD_INPUT)
-        }
-    }
-}
-
 /// Reads a secret: from the terminal when asked to (`ask`), else from an environment variable.
 /// A password from the environment variable `env`, else asked for when `ask` (-k/-K): a
 /// cron job or CI step that sets the variable never waits for a terminal.
-fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> {
+fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, Error> {
     if let Some(v) = std::env::var(env).ok().filter(|v| !v.is_empty()) {
         return Ok(Some(Secret::new(v)));
     }
@@ -570,7 +515,9 @@ fn secret(ask: bool, prompt: &str, env: &str) -> Result<Option<Secret>, String> 
         return rpassword::prompt_password(prompt)
             .map(|p| Some(Secret::new(p)))
             .map_err(|e| {
-                format!("cannot ask for a password ({e}); without a terminal, set {env}")
+                Error::BadInput(format!(
+                    "cannot ask for a password ({e}); without a terminal, set {env}"
+                ))
             });
     }
     Ok(None)
@@ -599,24 +546,16 @@ fn parse_size(s: &str) -> Result<usize, String> {
     usize::try_from(bytes).map_err(|e| e.to_string())
 }
 
-fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
-    let ssh_config = match &args.ssh_config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            SshConfig::parse(&text, p)
-        }
-        None => SshConfig::load(&ssh_config::home_dir().join(".ssh/config"))
-            .map_err(|e| format!("~/.ssh/config: {e}"))?,
-    };
-    for w in &ssh_config.warnings {
-        tracing::warn!("{w}");
-    }
+/// How to reach hosts: the options, with the passwords asked for (or read from the
+/// environment) here.
+fn connection(args: &ConnectionArgs) -> Result<Connection, Error> {
+    let ssh_config = olympus::app::setup::ssh_config_from(args.ssh_config.as_deref())?;
     let password = secret(args.ask_pass, "SSH password: ", "OLYMPUS_PASSWORD")?;
     let key_passphrase = match std::env::var("OLYMPUS_KEY_PASSPHRASE") {
         Ok(p) if !p.is_empty() => Some(Secret::new(p)),
         _ => password.clone(),
     };
-    Ok(ConnectOptions {
+    let options = ConnectOptions {
         known_hosts: args.known_hosts.clone(),
         host_key_checking: args.host_key_checking.map(|h| match h {
             HostKeyCheckingArg::Strict => HostKeyChecking::Strict,
@@ -635,384 +574,158 @@ fn connect_options(args: &ConnectionArgs) -> Result<ConnectOptions, String> {
         persistent_shell: !args.no_persistent_shell,
         output_cap: args.output_cap,
         ..ConnectOptions::default()
+    };
+    let escalation = escalation_from(args, options.become_password.clone());
+    Ok(Connection {
+        options,
+        defaults: HostDefaults {
+            user: args.user.clone(),
+            private_key: args.private_key.clone(),
+        },
+        escalation,
+        forks: args.forks.unwrap_or(DEFAULT_FORKS),
     })
 }
 
-fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> i32 {
-    let inv = match load_inventory(&args.sources) {
-        Ok(inv) => inv,
-        Err(code) => return code,
-    };
-    let limit = match limit_from(&args.sources) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let selection = match inv.select(&args.pattern, limit.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    for p in &selection.unmatched {
-        tracing::warn!("could not match host pattern '{p}', ignoring it");
-    }
-    if args.list_hosts {
-        println!("  hosts ({}):", selection.hosts.len());
-        for h in &selection.hosts {
-            println!("    {}", h.name);
-        }
-        return exit::OK;
-    }
-    if selection.hosts.is_empty() {
-        tracing::warn!("no hosts matched '{}', nothing to do", args.pattern);
-        return exit::OK;
-    }
-    let opts = match connect_options(&args.connection) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let defaults = HostDefaults {
-        user: args.connection.user.clone(),
-        private_key: args.connection.private_key.clone(),
-    };
-    let names = selection.hosts.iter().map(|h| h.name.as_str());
-    let targets = match olympus::engine::targets(&inv, names, &defaults, &opts) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let escalation = escalation_from(&args.connection, opts.become_password.clone());
-    let budget = olympus::limits::raise_open_files();
-    let forks = args.connection.forks.unwrap_or(DEFAULT_FORKS);
-    if forks.min(targets.len()) as u64 > budget {
-        eprintln!(
-            "error: {}",
-            olympus::limits::too_many(forks.min(targets.len()), budget)
-        );
-        return exit::BAD_INPUT;
-    }
-    let req = AdhocRequest {
-        command: args.command.join(" "),
-        forks: args.connection.forks.unwrap_or(DEFAULT_FORKS),
-        timeout: args.timeout.map(Duration::from_secs),
-        escalation,
-    };
-    let progress = if !quiet && std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(targets.len() as u64);
-        pb.set_style(
+/// exec's progress bar on a terminal.
+struct Bar(ProgressBar);
+
+impl olympus::app::exec::Progress for Bar {
+    fn start(&self, hosts: usize) {
+        self.0.set_length(hosts as u64);
+        self.0.set_style(
             ProgressStyle::with_template("{spinner} exec {bar:30} {pos}/{len} hosts {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        pb.enable_steady_tick(Duration::from_millis(100));
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    // SIGINT/SIGTERM stop the remote commands too (see the stop module), exit 99.
-    let mut opts = opts;
-    let stop = olympus::stop::Stop::new();
-    opts.stop = Some(stop.clone());
-    runtime.spawn(olympus::stop::on_signals(stop.clone()));
-    let pb = progress.clone();
-    let results = runtime.block_on(adhoc::run(targets, &req, &opts, move |_| pb.inc(1)));
-    progress.finish_and_clear();
+        self.0.enable_steady_tick(Duration::from_millis(100));
+    }
 
-    let mut out = std::io::stdout().lock();
-    let written = match args.output {
-        ExecOutputFormat::Json => out.write_all(output::exec::render_json(&results).as_bytes()),
-        ExecOutputFormat::Text => {
-            let blocks = if args.no_fold {
-                output::exec::unfolded(&results)
-            } else {
-                output::exec::fold(&results)
-            };
-            out.write_all(&output::exec::render_text(&blocks, color.for_stdout()))
-        }
+    fn host_done(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> Result<Outcome, Error> {
+    args.sources.install_vault()?;
+    let terminal = !quiet && std::io::stderr().is_terminal();
+    let progress: Option<std::sync::Arc<dyn olympus::app::exec::Progress>> =
+        terminal.then(|| std::sync::Arc::new(Bar(ProgressBar::new(0))) as _);
+    let report = match args.output {
+        ExecOutputFormat::Json => ExecReport::Json,
+        ExecOutputFormat::Text => ExecReport::Text {
+            color: color.for_stdout(),
+            fold: !args.no_fold,
+        },
     };
-    if written.and_then(|()| out.flush()).is_err() {
-        return exit::INTERNAL;
-    }
-    let summary = output::exec::summary(&results);
-    if !quiet && std::io::stderr().is_terminal() {
-        eprintln!("{summary}");
+    // Hosts are listed before any password is asked for.
+    let connection = if args.list_hosts {
+        Connection {
+            options: ConnectOptions::default(),
+            defaults: HostDefaults::default(),
+            escalation: None,
+            forks: DEFAULT_FORKS,
+        }
     } else {
-        tracing::info!("{summary}");
+        connection(&args.connection)?
+    };
+    olympus::app::exec::exec(ExecRequest {
+        pattern: args.pattern.clone(),
+        command: args.command.join(" "),
+        sources: args.sources.sources(),
+        connection,
+        timeout: args.timeout.map(Duration::from_secs),
+        report,
+        list_hosts: args.list_hosts,
+        progress,
+        summary_to_stderr: terminal,
+        stop: olympus::stop::Stop::new(),
+        on_signals: true,
+    })
+}
+
+/// vars_prompt answers asked on the terminal.
+struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn ask(&self, p: &Prompt<'_>) -> Option<String> {
+        let shown = match p.default {
+            Some(d) if !p.private => format!("{} [{d}]: ", p.text),
+            _ => format!("{}: ", p.text),
+        };
+        if p.private {
+            rpassword::prompt_password(&shown).ok()
+        } else {
+            eprint!("{shown}");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .ok()
+                .map(|_| line.trim_end_matches(['\n', '\r']).to_string())
+        }
     }
-    if stop.is_raised() {
-        return exit::INTERRUPTED;
-    }
-    output::exec::exit_code(&results)
 }
 
 fn cmd_run(
     args: RunArgs,
     verbose: u8,
     color: ColorChoice,
-    config: &olympus::config::AnsibleConfig,
-) -> i32 {
-    use olympus::engine::play::{self, RunOptions, Runner};
+    config: olympus::config::AnsibleConfig,
+) -> Result<Outcome, Error> {
     // Vaulted playbook files and values are read with these passwords.
-    if let Err(e) = args.sources.install_vault() {
-        eprintln!("error: {e}");
-        return exit::BAD_INPUT;
-    }
-    // Every problem of every playbook is reported at once: what the parser refused and
-    // what preflight finds in the rest.
-    let mut books = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    for p in &args.playbooks {
-        match olympus::playbook::load_partial(p, &config.roles_path) {
-            Ok((pb, errors)) => {
-                problems.extend(errors.iter().map(ToString::to_string));
-                if let Err(e) = olympus::engine::preflight::check(&pb) {
-                    match e {
-                        play::RunError::Many(all) => {
-                            problems.extend(all.iter().map(ToString::to_string))
-                        }
-                        one => problems.push(one.to_string()),
-                    }
-                }
-                books.push(pb);
-            }
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    match problems.len() {
-        0 => {}
-        1 => {
-            eprintln!("error: {}", problems[0]);
-            return exit::BAD_INPUT;
-        }
-        n => {
-            eprintln!("error: {n} problems:\n{}", problems.join("\n"));
-            return exit::BAD_INPUT;
-        }
-    }
-    if args.syntax_check {
-        for p in &args.playbooks {
-            println!("playbook: {}", p.display());
-        }
-        return exit::OK;
-    }
-    let inv = match load_inventory(&args.sources) {
-        Ok(inv) => std::sync::Arc::new(inv),
-        Err(code) => return code,
+    args.sources.install_vault()?;
+    let listing = Listing {
+        syntax_check: args.syntax_check,
+        hosts: args.list_hosts,
+        tasks: args.list_tasks,
     };
-    let limit = match limit_from(&args.sources) {
-        Ok(l) => l,
-        Err(code) => return code,
+    // Listings and syntax checks ask for no connection password.
+    let connection = if listing.syntax_check || listing.hosts || listing.tasks {
+        Connection {
+            options: ConnectOptions::default(),
+            defaults: HostDefaults::default(),
+            escalation: None,
+            forks: DEFAULT_FORKS,
+        }
+    } else {
+        connection(&args.connection)?
     };
-    let mut extra_vars = olympus::yaml::Vars::new();
-    for e in &args.extra_vars {
-        match play::parse_extra_vars(e) {
-            Ok(v) => extra_vars.extend(v),
-            Err(err) => {
-                eprintln!("error: -e {e}: {err}");
-                return exit::BAD_INPUT;
-            }
-        }
-    }
-    // vars_prompt: asked on a terminal unless -e already answers it.
-    for pb in &books {
-        for p in &pb.plays {
-            for entry in &p.vars_prompt {
-                let Some(name) = play::prompt_name(entry) else {
-                    continue;
-                };
-                if extra_vars.contains_key(&name) || !std::io::stdin().is_terminal() {
-                    continue;
-                }
-                let text = |k: &str| {
-                    entry.get(k).map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                };
-                let prompt = text("prompt").unwrap_or_else(|| name.clone());
-                let private = entry
-                    .get("private")
-                    .map(olympus::template::ansible_bool)
-                    .unwrap_or(true);
-                let default = text("default");
-                let shown = match &default {
-                    Some(d) if !private => format!("{prompt} [{d}]: "),
-                    _ => format!("{prompt}: "),
-                };
-                let answer = if private {
-                    rpassword::prompt_password(&shown).ok()
-                } else {
-                    eprint!("{shown}");
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .ok()
-                        .map(|_| line.trim_end_matches(['\n', '\r']).to_string())
-                };
-                let answer = match (answer, default) {
-                    (Some(a), Some(d)) if a.is_empty() => d,
-                    (Some(a), _) => a,
-                    (None, Some(d)) => d,
-                    (None, None) => String::new(),
-                };
-                extra_vars.insert(name, serde_json::Value::from(answer));
-            }
-        }
-    }
-    if !args.list_hosts
-        && !args.list_tasks
-        && let Err(e) = olympus::engine::targets::check(&inv, &books, &extra_vars, limit.as_deref())
-    {
-        eprintln!("error: {e}");
-        return exit::BAD_INPUT;
-    }
-    if args.list_hosts || args.list_tasks {
-        for pb in &books {
-            println!("\nplaybook: {}", pb.path.display());
-            for (i, p) in pb.plays.iter().enumerate() {
-                let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
-                println!(
-                    "\n  play #{} ({}): {name}\tTAGS: [{}]",
-                    i + 1,
-                    p.hosts,
-                    p.common.tags.join(", ")
-                );
-                if args.list_hosts {
-                    let pattern = match play::host_pattern(
-                        &olympus::template::Templar::new(),
-                        p,
-                        &extra_vars,
-                    ) {
-                        Ok(pattern) => pattern,
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return exit::BAD_INPUT;
-                        }
-                    };
-                    match inv.select(&pattern, limit.as_deref()) {
-                        Ok(sel) => {
-                            println!("    hosts ({}):", sel.hosts.len());
-                            for h in &sel.hosts {
-                                println!("      {}", h.name);
-                            }
-                        }
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return exit::BAD_INPUT;
-                        }
-                    }
-                }
-                if args.list_tasks {
-                    println!("    tasks:");
-                    for (n, tags) in play::task_names(p, &args.tags, &args.skip_tags) {
-                        println!("      {n}\tTAGS: [{}]", tags.join(", "));
-                    }
-                }
-            }
-        }
-        return exit::OK;
-    }
-    let connect = match connect_options(&args.connection) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let mut connect = connect;
-    connect.stop = Some(olympus::stop::Stop::new());
-    let escalation = escalation_from(&args.connection, connect.become_password.clone());
-    let opts = RunOptions {
+    let given = args.roles_path.iter().flat_map(|p| p.split(':'));
+    let mut roles_path: Vec<PathBuf> = given.filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    roles_path.extend(config.roles_path.iter().cloned());
+    let req = RunRequest {
+        playbooks: args.playbooks.clone(),
+        sources: args.sources.sources(),
+        roles_path,
+        gather_explicit: config.gathering.as_deref() == Some("explicit"),
+        listing,
         check: args.check,
         diff: args.diff,
-        forks: args.connection.forks.unwrap_or(DEFAULT_FORKS),
-        extra_vars,
-        limit,
+        extra_vars: args.extra_vars.clone(),
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         force_handlers: args.force_handlers,
         start_at_task: args.start_at_task.clone(),
-        connect,
-        defaults: HostDefaults {
-            user: args.connection.user.clone(),
-            private_key: args.connection.private_key.clone(),
+        connection,
+        report: match args.output {
+            ExecOutputFormat::Text => RunReport::Text {
+                color: color.for_stdout(),
+            },
+            ExecOutputFormat::Json => RunReport::Json,
         },
-        escalation,
-        connection_budget: Some(olympus::limits::raise_open_files()),
+        junit: args.junit.clone(),
         verbosity: verbose,
-        gather_explicit: config.gathering.as_deref() == Some("explicit"),
+        stop: olympus::stop::Stop::new(),
+        on_signals: true,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    let text_reporter;
-    let json_reporter;
-    let reporter: &dyn olympus::engine::events::Reporter = match args.output {
-        ExecOutputFormat::Text => {
-            text_reporter =
-                output::play::TextReporter::new(std::io::stdout(), color.for_stdout(), verbose);
-            &text_reporter
-        }
-        ExecOutputFormat::Json => {
-            json_reporter = output::play::JsonReporter::new(std::io::stdout());
-            &json_reporter
-        }
-    };
-    let junit = args.junit.clone().map(output::play::JunitReporter::new);
-    let tee;
-    let reporter: &dyn olympus::engine::events::Reporter = match &junit {
-        Some(j) => {
-            tee = output::play::Tee(vec![reporter, j]);
-            &tee
-        }
-        None => reporter,
-    };
-    if let Some(stop) = opts.connect.stop.clone() {
-        runtime.spawn(olympus::stop::on_signals(stop));
-    }
-    let mut code = exit::OK;
-    for pb in &books {
-        let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);
-        match runtime.block_on(runner.run(pb)) {
-            Ok(result) => {
-                code = code.max(result.exit_code());
-                if result.aborted {
-                    break;
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::BAD_INPUT;
-            }
-        }
-    }
-    code
+    let prompter = std::io::stdin().is_terminal().then_some(&TerminalPrompter);
+    olympus::app::run::run(req, prompter.map(|p| p as &dyn Prompter)).map(|ran| ran.outcome)
 }
 
-fn cmd_completions(shell: Shell) -> i32 {
+fn cmd_completions(shell: Shell) -> Result<Outcome, Error> {
     let mut cmd = Cli::command();
     let shell = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
@@ -1020,7 +733,7 @@ fn cmd_completions(shell: Shell) -> i32 {
         Shell::Fish => clap_complete::Shell::Fish,
     };
     clap_complete::generate(shell, &mut cmd, "olympus", &mut std::io::stdout());
-    exit::OK
+    Ok(Outcome::Ok)
 }
 
 #[cfg(test)]

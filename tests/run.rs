@@ -1152,3 +1152,105 @@ fn reboot_waits_for_a_host_that_goes_away_and_comes_back() {
         fleet.sshd_log(0)
     );
 }
+
+/// A run started from code, as `heal` starts one: limited to one host, with extra vars,
+/// silent, its recap returned; and a second one stopped by its switch mid-task.
+#[test]
+fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
+    use olympus::app::run::{Listing, Report, RunRequest, run};
+    use olympus::app::setup::{Connection, Sources};
+    use olympus::connection::{ConnectOptions, HostDefaults};
+    use olympus::exit::Outcome;
+    use olympus::stop::Stop;
+
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let request = |playbook: &Path, limit: &str, extra: Vec<String>, stop: Stop| RunRequest {
+        playbooks: vec![playbook.to_path_buf()],
+        sources: Sources {
+            inventory: vec![fleet.inventory.display().to_string()],
+            limit: Some(limit.to_string()),
+        },
+        roles_path: Vec::new(),
+        gather_explicit: false,
+        listing: Listing::default(),
+        check: false,
+        diff: false,
+        extra_vars: extra,
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        force_handlers: false,
+        start_at_task: None,
+        connection: Connection {
+            options: ConnectOptions {
+                known_hosts: Some(fleet.known_hosts.clone()),
+                use_agent: false,
+                ..ConnectOptions::default()
+            },
+            defaults: HostDefaults::default(),
+            escalation: None,
+            forks: 5,
+        },
+        report: Report::Silent,
+        junit: None,
+        verbosity: 0,
+        stop,
+        on_signals: false,
+    };
+
+    let marker = dir.path().join("marker");
+    let pb = dir.path().join("heal.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: write\n      \
+             copy: {{dest: '{}-{{{{ inventory_hostname }}}}', content: '{{{{ lag }}}}'}}\n",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    let target = fleet.hosts[1].name.clone();
+    let ran = run(
+        request(&pb, &target, vec![r#"{"lag": 301}"#.into()], Stop::new()),
+        None,
+    )
+    .expect("run");
+    assert_eq!(ran.outcome, Outcome::Ok);
+    assert_eq!(ran.recap.keys().collect::<Vec<_>>(), vec![&target]);
+    assert_eq!(ran.recap[&target].changed, 1);
+    let written = |host: &str| std::fs::read_to_string(format!("{}-{host}", marker.display()));
+    assert_eq!(written(&target).expect("the limited host's file"), "301");
+    assert!(written(&fleet.hosts[0].name).is_err(), "outside the limit");
+
+    // Stopped mid-task: the sleep is cut short and the task after it never runs.
+    let pb = dir.path().join("slow.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: sleep 60\n    \
+             - file: {{path: '{}-after', state: touch}}\n",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    let stop = Stop::new();
+    let raiser = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            stop.raise();
+        })
+    };
+    let started = std::time::Instant::now();
+    let ran = run(request(&pb, "all", Vec::new(), stop), None).expect("run");
+    raiser.join().expect("raiser");
+    assert_eq!(ran.outcome, Outcome::Interrupted);
+    assert!(
+        std::fs::metadata(format!("{}-after", marker.display())).is_err(),
+        "no task starts after the stop"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(55),
+        "the remote sleep was stopped, not waited for"
+    );
+}

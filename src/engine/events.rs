@@ -53,6 +53,19 @@ pub struct Counters {
     pub ignored: u32,
 }
 
+impl Counters {
+    /// Adds `other`'s counts (a host's recap over several playbooks).
+    pub fn add(&mut self, other: &Counters) {
+        self.ok = self.ok.saturating_add(other.ok);
+        self.changed = self.changed.saturating_add(other.changed);
+        self.unreachable = self.unreachable.saturating_add(other.unreachable);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.rescued = self.rescued.saturating_add(other.rescued);
+        self.ignored = self.ignored.saturating_add(other.ignored);
+    }
+}
+
 /// Events, in the order they happen.
 #[derive(Debug)]
 pub enum Event<'a> {

@@ -94,20 +94,21 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// One code, the most serious first (as ansible-core's strategies pick): 8 a play was
-    /// stopped by `any_errors_fatal`/`max_fail_percentage`; 4 a host was unreachable; 2 a host
-    /// failed; 0 ok.
-    pub fn exit_code(&self) -> i32 {
+    /// What the run came to, the most serious first (as ansible-core's strategies pick):
+    /// interrupted, a play stopped by `any_errors_fatal`/`max_fail_percentage`, a host
+    /// unreachable, a host failed, ok. The exit code is [`crate::exit::code`]'s to decide.
+    pub fn outcome(&self) -> crate::exit::Outcome {
+        use crate::exit::Outcome;
         if self.interrupted {
-            99
+            Outcome::Interrupted
         } else if self.aborted {
-            8
+            Outcome::Stopped
         } else if self.recap.values().any(|c| c.unreachable > 0) {
-            4
+            Outcome::Unreachable
         } else if self.recap.values().any(|c| c.failed > 0) {
-            2
+            Outcome::Failed
         } else {
-            0
+            Outcome::Ok
         }
     }
 }
@@ -1351,7 +1352,8 @@ mod tests {
     #[test]
     fn exit_codes() {
         let mut r = RunResult::default();
-        assert_eq!(r.exit_code(), 0);
+        use crate::exit::Outcome;
+        assert_eq!(r.outcome(), Outcome::Ok);
         r.recap.insert(
             "a".into(),
             Counters {
@@ -1359,7 +1361,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(r.exit_code(), 2);
+        assert_eq!(r.outcome(), Outcome::Failed);
         r.recap.insert(
             "b".into(),
             Counters {
@@ -1367,8 +1369,16 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(r.exit_code(), 4, "unreachable outranks failed");
+        assert_eq!(
+            r.outcome(),
+            Outcome::Unreachable,
+            "unreachable outranks failed"
+        );
         r.aborted = true;
-        assert_eq!(r.exit_code(), 8, "a stopped play outranks both");
+        assert_eq!(
+            r.outcome(),
+            Outcome::Stopped,
+            "a stopped play outranks both"
+        );
     }
 }

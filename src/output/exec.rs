@@ -289,13 +289,14 @@ pub fn summary(results: &[HostResult]) -> String {
 }
 
 /// Exit status: 0 all ok; 4 some host unreachable; else 2 some command failed.
-pub fn exit_code(results: &[HostResult]) -> i32 {
+pub fn outcome(results: &[HostResult]) -> crate::exit::Outcome {
+    use crate::exit::Outcome;
     if results.iter().any(|r| r.status == Status::Unreachable) {
-        super::exit::UNREACHABLE
+        Outcome::Unreachable
     } else if results.iter().any(|r| r.status == Status::Failed) {
-        super::exit::FAILED
+        Outcome::Failed
     } else {
-        super::exit::OK
+        Outcome::Ok
     }
 }
 
@@ -351,7 +352,7 @@ mod tests {
             text,
             "==== h[1,3] (2 hosts) rc=0 ====\nsame\n==== h2 (1 host) rc=0 ====\nother\n==== h4 (1 host) UNREACHABLE ====\nconnection refused\n"
         );
-        assert_eq!(exit_code(&results), 4);
+        assert_eq!(outcome(&results), crate::exit::Outcome::Unreachable);
         assert_eq!(summary(&results), "4 hosts: 3 ok, 0 failed, 1 unreachable");
     }
 
@@ -366,11 +367,15 @@ mod tests {
             .decode(v["stdout_base64"].as_str().expect("b64").as_bytes())
             .expect("decode");
         assert_eq!(raw, b"\xff\xfeok");
-        assert_eq!(exit_code(&results), 2);
+        assert_eq!(outcome(&results), crate::exit::Outcome::Failed);
         let both = vec![
             res("h1", Status::Failed, Some(1), b""),
             res("h2", Status::Unreachable, None, b""),
         ];
-        assert_eq!(exit_code(&both), 4, "unreachable outranks failed");
+        assert_eq!(
+            outcome(&both),
+            crate::exit::Outcome::Unreachable,
+            "unreachable outranks failed"
+        );
     }
 }

@@ -1,31 +1,13 @@
-//! What olympus shows people and machines: colours, log set-up, exit codes.
+//! What olympus shows people and machines: colours and log set-up.
 //!
-//! Owns: deciding whether to colour, setting up `tracing` for the terminal or for
-//! unattended runs, and the meaning of exit codes. Must not: decide what runs or how; it is
+//! Owns: deciding whether to colour and setting up `tracing` for the terminal or for
+//! unattended runs (exit codes live in [`crate::exit`]). Must not: decide what runs or how; it is
 //! given results and renders them.
 
 use std::io::IsTerminal;
 
 pub mod exec;
 pub mod play;
-
-/// Exit codes olympus uses, stable for scripts and CI.
-pub mod exit {
-    /// Everything went as asked.
-    pub const OK: i32 = 0;
-    /// An internal error: a bug in olympus or an environment problem it cannot name better.
-    pub const INTERNAL: i32 = 1;
-    /// A command or task failed on some host.
-    pub const FAILED: i32 = 2;
-    /// Bad input: a file that does not parse, an unknown option or pattern error.
-    pub const BAD_INPUT: i32 = 3;
-    /// Some host could not be reached (outranks FAILED).
-    pub const UNREACHABLE: i32 = 4;
-    /// A play was stopped by `any_errors_fatal` or `max_fail_percentage` (outranks both).
-    pub const STOPPED: i32 = 8;
-    /// The run was interrupted (SIGINT/SIGTERM), as Ansible's user interrupt.
-    pub const INTERRUPTED: i32 = 99;
-}
 
 /// `--color auto|always|never`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,294 @@
+//! `olympus run` as a library call: a [`RunRequest`] (playbooks, inventory, options, how to
+//! report, a [`Stop`] that cancels it) to an [`Outcome`].
+//!
+//! Owns: the run's steps — playbooks read and checked (every problem at once), the
+//! listings (`--syntax-check`, `--list-hosts`, `--list-tasks`), `-e` and `vars_prompt`
+//! answers, the hosts checked, the runner and its reporters. Must not: read the command
+//! line or a terminal (prompts are the caller's [`Prompter`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::setup::{self, Connection, Sources};
+use crate::engine::events::{Counters, Reporter};
+use crate::engine::play::{self, RunOptions, Runner};
+use crate::exit::{Error, Outcome};
+use crate::output;
+use crate::stop::Stop;
+
+/// How the run reports.
+#[derive(Debug, Clone, Copy)]
+pub enum Report {
+    /// Ansible-style lines on stdout.
+    Text { color: bool },
+    /// One JSON document on stdout.
+    Json,
+    /// Nothing on stdout: the caller reads the [`Ran`] it gets back (a run started by code).
+    Silent,
+}
+
+/// What a run came to: the outcome, and every host's recap counters over all its playbooks.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub recap: BTreeMap<String, Counters>,
+}
+
+/// What to list instead of running.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listing {
+    pub syntax_check: bool,
+    pub hosts: bool,
+    pub tasks: bool,
+}
+
+/// Everything a run needs.
+pub struct RunRequest {
+    pub playbooks: Vec<PathBuf>,
+    pub sources: Sources,
+    /// Where roles are looked for after `roles/` beside each playbook.
+    pub roles_path: Vec<PathBuf>,
+    /// ansible.cfg's `gathering = explicit`.
+    pub gather_explicit: bool,
+    pub listing: Listing,
+    pub check: bool,
+    pub diff: bool,
+    /// `-e` values as written (`k=v`, YAML/JSON, `@FILE`).
+    pub extra_vars: Vec<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub force_handlers: bool,
+    pub start_at_task: Option<String>,
+    pub connection: Connection,
+    pub report: Report,
+    /// Also write a JUnit XML report there.
+    pub junit: Option<PathBuf>,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// Raised, the run stops (its remote commands too) and the outcome is `Interrupted`.
+    pub stop: Stop,
+    /// Raise `stop` on SIGINT/SIGTERM (a command line's run; not a run started by `heal`).
+    pub on_signals: bool,
+}
+
+/// One `vars_prompt` entry, for the caller to answer.
+pub struct Prompt<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+    pub private: bool,
+    pub default: Option<&'a str>,
+}
+
+/// Answers `vars_prompt` entries `-e` does not (on a terminal; `None`: no answer).
+pub trait Prompter {
+    fn ask(&self, prompt: &Prompt<'_>) -> Option<String>;
+}
+
+/// Runs the playbooks of `req`, in order (a stopped or interrupted one ends the run).
+pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Error> {
+    // Every problem of every playbook is reported at once: what the parser refused and
+    // what preflight finds in the rest.
+    let mut books = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    for p in &req.playbooks {
+        match crate::playbook::load_partial(p, &req.roles_path) {
+            Ok((pb, errors)) => {
+                problems.extend(errors.iter().map(ToString::to_string));
+                if let Err(e) = crate::engine::preflight::check(&pb) {
+                    match e {
+                        play::RunError::Many(all) => {
+                            problems.extend(all.iter().map(ToString::to_string))
+                        }
+                        one => problems.push(one.to_string()),
+                    }
+                }
+                books.push(pb);
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    match problems.len() {
+        0 => {}
+        1 => return Err(Error::BadInput(problems.remove(0))),
+        n => {
+            return Err(Error::BadInput(format!(
+                "{n} problems:\n{}",
+                problems.join("\n")
+            )));
+        }
+    }
+    if req.listing.syntax_check {
+        for p in &req.playbooks {
+            println!("playbook: {}", p.display());
+        }
+        return Ok(Ran::listed());
+    }
+    let inv = Arc::new(req.sources.load()?);
+    let limit = req.sources.limit()?;
+    let mut extra_vars = crate::yaml::Vars::new();
+    for e in &req.extra_vars {
+        let v =
+            play::parse_extra_vars(e).map_err(|err| Error::BadInput(format!("-e {e}: {err}")))?;
+        extra_vars.extend(v);
+    }
+    // vars_prompt: the caller asks, unless -e already answers.
+    if let Some(prompter) = prompter {
+        for pb in &books {
+            for p in &pb.plays {
+                for entry in &p.vars_prompt {
+                    let Some(name) = play::prompt_name(entry) else {
+                        continue;
+                    };
+                    if extra_vars.contains_key(&name) {
+                        continue;
+                    }
+                    let text = |k: &str| {
+                        entry.get(k).map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                    };
+                    let shown = text("prompt").unwrap_or_else(|| name.clone());
+                    let private = entry
+                        .get("private")
+                        .map(crate::template::ansible_bool)
+                        .unwrap_or(true);
+                    let default = text("default");
+                    let answer = prompter.ask(&Prompt {
+                        name: &name,
+                        text: &shown,
+                        private,
+                        default: default.as_deref(),
+                    });
+                    let answer = match (answer, default) {
+                        (Some(a), Some(d)) if a.is_empty() => d,
+                        (Some(a), _) => a,
+                        (None, Some(d)) => d,
+                        (None, None) => String::new(),
+                    };
+                    extra_vars.insert(name, Value::from(answer));
+                }
+            }
+        }
+    }
+    if req.listing.hosts || req.listing.tasks {
+        return list(&req, &books, &inv, &extra_vars, limit.as_deref()).map(|()| Ran::listed());
+    }
+    crate::engine::targets::check(&inv, &books, &extra_vars, limit.as_deref())
+        .map_err(|e| Error::BadInput(e.to_string()))?;
+    let mut connect = req.connection.options.clone();
+    connect.stop = Some(req.stop.clone());
+    let opts = RunOptions {
+        check: req.check,
+        diff: req.diff,
+        forks: req.connection.forks,
+        extra_vars,
+        limit,
+        tags: req.tags.clone(),
+        skip_tags: req.skip_tags.clone(),
+        force_handlers: req.force_handlers,
+        start_at_task: req.start_at_task.clone(),
+        connect,
+        defaults: req.connection.defaults.clone(),
+        escalation: req.connection.escalation.clone(),
+        connection_budget: Some(crate::limits::raise_open_files()),
+        verbosity: req.verbosity,
+        gather_explicit: req.gather_explicit,
+    };
+    let runtime = setup::runtime()?;
+    let text_reporter;
+    let json_reporter;
+    let reporter: &dyn Reporter = match req.report {
+        Report::Text { color } => {
+            text_reporter =
+                output::play::TextReporter::new(std::io::stdout(), color, req.verbosity);
+            &text_reporter
+        }
+        Report::Json => {
+            json_reporter = output::play::JsonReporter::new(std::io::stdout());
+            &json_reporter
+        }
+        Report::Silent => &crate::engine::events::Silent,
+    };
+    let junit = req.junit.clone().map(output::play::JunitReporter::new);
+    let tee;
+    let reporter: &dyn Reporter = match &junit {
+        Some(j) => {
+            tee = output::play::Tee(vec![reporter, j]);
+            &tee
+        }
+        None => reporter,
+    };
+    if req.on_signals {
+        runtime.spawn(crate::stop::on_signals(req.stop.clone()));
+    }
+    let mut ran = Ran::listed();
+    for pb in &books {
+        let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);
+        let result = runtime
+            .block_on(runner.run(pb))
+            .map_err(|e| Error::BadInput(e.to_string()))?;
+        ran.outcome = ran.outcome.max(result.outcome());
+        for (host, c) in &result.recap {
+            ran.recap.entry(host.clone()).or_default().add(c);
+        }
+        if result.aborted || result.interrupted {
+            break;
+        }
+    }
+    Ok(ran)
+}
+
+impl Ran {
+    /// A listing's result: nothing ran.
+    fn listed() -> Ran {
+        Ran {
+            outcome: Outcome::Ok,
+            recap: BTreeMap::new(),
+        }
+    }
+}
+
+/// `--list-hosts` / `--list-tasks`, as ansible-playbook prints them.
+fn list(
+    req: &RunRequest,
+    books: &[crate::playbook::Playbook],
+    inv: &crate::inventory::Inventory,
+    extra_vars: &crate::yaml::Vars,
+    limit: Option<&[String]>,
+) -> Result<(), Error> {
+    for pb in books {
+        println!("\nplaybook: {}", pb.path.display());
+        for (i, p) in pb.plays.iter().enumerate() {
+            let name = p.name.clone().unwrap_or_else(|| p.hosts.clone());
+            println!(
+                "\n  play #{} ({}): {name}\tTAGS: [{}]",
+                i + 1,
+                p.hosts,
+                p.common.tags.join(", ")
+            );
+            if req.listing.hosts {
+                let pattern = play::host_pattern(&crate::template::Templar::new(), p, extra_vars)
+                    .map_err(|e| Error::BadInput(e.to_string()))?;
+                let sel = inv
+                    .select(&pattern, limit)
+                    .map_err(|e| Error::BadInput(e.to_string()))?;
+                println!("    hosts ({}):", sel.hosts.len());
+                for h in &sel.hosts {
+                    println!("      {}", h.name);
+                }
+            }
+            if req.listing.tasks {
+                println!("    tasks:");
+                for (n, tags) in play::task_names(p, &req.tags, &req.skip_tags) {
+                    println!("      {n}\tTAGS: [{}]", tags.join(", "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
