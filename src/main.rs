@@ -623,12 +623,7 @@ fn cmd_exec(args: ExecArgs, quiet: bool, color: ColorChoice) -> Result<Outcome, 
     };
     // Hosts are listed before any password is asked for.
     let connection = if args.list_hosts {
-        Connection {
-            options: ConnectOptions::default(),
-            defaults: HostDefaults::default(),
-            escalation: None,
-            forks: DEFAULT_FORKS,
-        }
+        Connection::for_listing()
     } else {
         connection(&args.connection)?
     };
@@ -684,12 +679,7 @@ fn cmd_run(
     };
     // Listings and syntax checks ask for no connection password.
     let connection = if listing.syntax_check || listing.hosts || listing.tasks {
-        Connection {
-            options: ConnectOptions::default(),
-            defaults: HostDefaults::default(),
-            escalation: None,
-            forks: DEFAULT_FORKS,
-        }
+        Connection::for_listing()
     } else {
         connection(&args.connection)?
     };

@@ -51,6 +51,18 @@ pub struct Connection {
     pub forks: usize,
 }
 
+impl Connection {
+    /// Settings for a listing that reaches no host (so no password is asked for).
+    pub fn for_listing() -> Connection {
+        Connection {
+            options: ConnectOptions::default(),
+            defaults: HostDefaults::default(),
+            escalation: None,
+            forks: DEFAULT_FORKS,
+        }
+    }
+}
+
 /// An OpenSSH client configuration: the file given, else `~/.ssh/config` (its warnings
 /// logged).
 pub fn ssh_config_from(path: Option<&Path>) -> Result<SshConfig, Error> {
