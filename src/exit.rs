@@ -16,6 +16,8 @@ pub const BAD_INPUT: i32 = 3;
 pub const UNREACHABLE: i32 = 4;
 /// A play was stopped by `any_errors_fatal` or `max_fail_percentage` (outranks both).
 pub const STOPPED: i32 = 8;
+/// The kill switch is engaged: the run was refused, or halted at a task boundary.
+pub const HALTED: i32 = 5;
 /// The run was interrupted (SIGINT/SIGTERM), as Ansible's user interrupt.
 pub const INTERRUPTED: i32 = 99;
 
@@ -29,6 +31,8 @@ pub enum Outcome {
     Unreachable,
     /// `max_fail_percentage` or `any_errors_fatal` stopped a play.
     Stopped,
+    /// The kill switch halted the run at a task boundary.
+    Halted,
     /// SIGINT or SIGTERM stopped the run.
     Interrupted,
 }
@@ -42,6 +46,9 @@ pub enum Error {
     /// An environment problem or a bug.
     #[error("{0}")]
     Internal(String),
+    /// The kill switch is engaged: the run was refused before any host was touched.
+    #[error("{0}")]
+    Locked(String),
 }
 
 /// The process's exit code for a command's result: the one place exit codes are decided.
@@ -51,6 +58,7 @@ pub fn code(result: &Result<Outcome, Error>) -> i32 {
         Ok(Outcome::Failed) => FAILED,
         Ok(Outcome::Unreachable) => UNREACHABLE,
         Ok(Outcome::Stopped) => STOPPED,
+        Ok(Outcome::Halted) | Err(Error::Locked(_)) => HALTED,
         Ok(Outcome::Interrupted) => INTERRUPTED,
         Err(Error::BadInput(_)) => BAD_INPUT,
         Err(Error::Internal(_)) => INTERNAL,
@@ -67,7 +75,10 @@ mod tests {
             .into_iter()
             .max();
         assert_eq!(worst, Some(Outcome::Unreachable));
-        assert!(Outcome::Interrupted > Outcome::Stopped);
+        assert!(Outcome::Interrupted > Outcome::Halted);
+        assert!(Outcome::Halted > Outcome::Stopped);
+        assert_eq!(code(&Ok(Outcome::Halted)), 5);
+        assert_eq!(code(&Err(Error::Locked("x".into()))), 5);
         assert_eq!(code(&Ok(Outcome::Stopped)), 8);
         assert_eq!(code(&Err(Error::BadInput("x".into()))), 3);
     }

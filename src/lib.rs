@@ -16,6 +16,7 @@ pub mod modules;
 pub mod output;
 pub mod playbook;
 pub mod pyrepr;
+pub mod state;
 pub mod stop;
 pub mod suggest;
 pub mod template;

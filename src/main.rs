@@ -11,7 +11,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use olympus::app::exec::{ExecRequest, Report as ExecReport};
 use olympus::app::inventory::{InventoryRequest, View};
-use olympus::app::run::{Listing, Prompt, Prompter, Report as RunReport, RunRequest};
+use olympus::app::lock::Action;
+use olympus::app::run::{KillSwitch, Listing, Prompt, Prompter, Report as RunReport, RunRequest};
 use olympus::app::setup::{Connection, DEFAULT_FORKS, Sources};
 use olympus::connection::{
     ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret,
@@ -31,7 +32,10 @@ hosts at once. Managed hosts need only sh and coreutils.",
   olympus inventory -i hosts.ini --list --limit 'web:&prod'
   olympus completions bash > /etc/bash_completion.d/olympus
 
-Exit codes: 0 ok, 1 internal error, 3 bad input (a file that does not parse, a bad option or pattern)."
+  olympus lock --reason 'incident 42'   # the kill switch; olympus unlock releases it
+
+Exit codes: 0 ok, 1 internal error, 3 bad input (a file that does not parse, a bad option or pattern),
+5 the kill switch is engaged; `run` adds its own (olympus run --help)."
 )]
 struct Cli {
     /// More output: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
@@ -72,8 +76,9 @@ enum Command {
   olympus run site.yml -i hosts.ini --check --diff -e version=1.2.3
 
 Exit codes: 0 ok; 2 a host failed; 4 a host was unreachable; 8 a play was stopped by
-max_fail_percentage or any_errors_fatal (the most serious one is given: 8, then 4, then 2);
-3 bad input (playbook, inventory, option); 1 internal error.")]
+max_fail_percentage or any_errors_fatal; 5 the kill switch is engaged (the run was refused,
+or halted at a task boundary); 99 interrupted (the most serious one is given: 99, 5, 8, 4,
+2); 3 bad input (playbook, inventory, option); 1 internal error.")]
     Run(RunArgs),
     /// Run one shell command on every host a pattern selects.
     #[command(after_help = "Examples:
@@ -93,6 +98,18 @@ when both happened); 3 bad input (inventory, pattern or option).")]
   olympus inventory -i hosts.ini --graph web --vars
   olympus inventory -i web1,web2:2222, --list")]
     Inventory(InventoryArgs),
+    /// Engage the kill switch: no `run` starts, and runs in progress stop at their next task.
+    #[command(after_help = "Examples:
+  olympus lock --reason 'replication incident, hands off db'
+  olympus lock --status
+  olympus lock --status --output json
+
+The switch is kept in the state directory (--state-dir, OLYMPUS_STATE_DIR, else
+$XDG_STATE_HOME/olympus or ~/.local/state/olympus): every olympus that must obey it has to
+use the same one. `olympus unlock` releases it.")]
+    Lock(LockArgs),
+    /// Release the kill switch.
+    Unlock(UnlockArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   olympus completions bash > ~/.local/share/bash-completion/completions/olympus
@@ -224,6 +241,36 @@ impl ConnectionArgs {
     }
 }
 
+/// Where olympus keeps its state (the kill switch).
+#[derive(Args, Debug)]
+struct StateArgs {
+    /// The state directory [default: $XDG_STATE_HOME/olympus, else ~/.local/state/olympus].
+    #[arg(long, value_name = "DIR", env = "OLYMPUS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct LockArgs {
+    /// Why (required to engage): shown to everyone the switch stops.
+    #[arg(long, value_name = "TEXT", required_unless_present = "status")]
+    reason: Option<String>,
+    /// Only show whether the switch is engaged, by whom, when and why.
+    #[arg(long, conflicts_with = "reason")]
+    status: bool,
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args, Debug)]
+struct UnlockArgs {
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Playbook files to run, in order.
@@ -274,6 +321,12 @@ struct RunArgs {
     /// colon-separated list is split.
     #[arg(long = "roles-path", value_name = "DIR")]
     roles_path: Vec<String>,
+    /// Run even though the kill switch is engaged (recorded in the state), and do not stop
+    /// when it is engaged during the run.
+    #[arg(long)]
+    override_lock: bool,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -436,6 +489,14 @@ fn main() -> ExitCode {
                 args.connection.apply(&config);
                 cmd_exec(args, cli.quiet > 0, color)
             }
+            Command::Lock(args) => {
+                let action = match args.reason {
+                    Some(reason) if !args.status => Action::Engage { reason },
+                    _ => Action::Status,
+                };
+                cmd_lock(&action, &args.state, args.output)
+            }
+            Command::Unlock(args) => cmd_lock(&Action::Release, &args.state, args.output),
             Command::Completions { .. } => Ok(Outcome::Ok),
         }),
     };
@@ -683,6 +744,19 @@ fn cmd_run(
     } else {
         connection(&args.connection)?
     };
+    // The kill switch is read from the state only when hosts are to be touched.
+    let kill_switch = if listing.syntax_check || listing.hosts || listing.tasks {
+        None
+    } else {
+        Some(KillSwitch {
+            // Fails closed: a run that cannot read the switch does not start.
+            store: olympus::app::lock::open(args.state.state_dir.as_deref()).map_err(|e| {
+                Error::Locked(format!("cannot read the kill switch, so nothing runs: {e}"))
+            })?,
+            override_lock: args.override_lock,
+            poll: Duration::from_secs(1),
+        })
+    };
     let given = args.roles_path.iter().flat_map(|p| p.split(':'));
     let mut roles_path: Vec<PathBuf> = given.filter(|p| !p.is_empty()).map(PathBuf::from).collect();
     roles_path.extend(config.roles_path.iter().cloned());
@@ -710,9 +784,22 @@ fn cmd_run(
         verbosity: verbose,
         stop: olympus::stop::Stop::new(),
         on_signals: true,
+        kill_switch,
     };
     let prompter = std::io::stdin().is_terminal().then_some(&TerminalPrompter);
     olympus::app::run::run(req, prompter.map(|p| p as &dyn Prompter)).map(|ran| ran.outcome)
+}
+
+fn cmd_lock(
+    action: &Action,
+    state: &StateArgs,
+    output: ExecOutputFormat,
+) -> Result<Outcome, Error> {
+    let store = olympus::app::lock::open(state.state_dir.as_deref())?;
+    let by = olympus::state::who();
+    let json = matches!(output, ExecOutputFormat::Json);
+    print!("{}", olympus::app::lock::act(&*store, action, &by, json)?);
+    Ok(Outcome::Ok)
 }
 
 fn cmd_completions(shell: Shell) -> Result<Outcome, Error> {

@@ -77,6 +77,27 @@ pub async fn on_signals(stop: Stop) {
     }
 }
 
+/// A run's halt switch, softer than [`Stop`]: raised (by the kill switch), no new task,
+/// handler, batch or play starts, and what is running finishes. It carries why.
+#[derive(Clone, Debug, Default)]
+pub struct Halt(Arc<std::sync::OnceLock<String>>);
+
+impl Halt {
+    pub fn new() -> Halt {
+        Halt::default()
+    }
+
+    /// Raises the switch with its reason (the first reason stays).
+    pub fn raise(&self, why: impl Into<String>) {
+        let _ = self.0.set(why.into());
+    }
+
+    /// Why it was raised, once it is.
+    pub fn why(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
 /// Waits for the switch when there is one; never completes otherwise.
 pub async fn raised(stop: Option<&Stop>) {
     match stop {
@@ -88,6 +109,16 @@ pub async fn raised(stop: Option<&Stop>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_halt_keeps_its_first_reason() {
+        let halt = Halt::new();
+        let seen = halt.clone();
+        assert_eq!(seen.why(), None);
+        halt.raise("engaged by a");
+        halt.raise("engaged by b");
+        assert_eq!(seen.why(), Some("engaged by a"));
+    }
 
     #[tokio::test]
     async fn raising_wakes_every_waiter_and_cuts_sleeps() {

@@ -1196,6 +1196,7 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         verbosity: 0,
         stop,
         on_signals: false,
+        kill_switch: None,
     };
 
     let marker = dir.path().join("marker");
@@ -1253,4 +1254,190 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         started.elapsed() < std::time::Duration::from_secs(55),
         "the remote sleep was stopped, not waited for"
     );
+}
+
+/// `olympus SUBCOMMAND` on the fleet's state directory (lock, unlock).
+fn state_cmd(fleet: &Fleet, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(args)
+        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
+        .output()
+        .expect("olympus")
+}
+
+/// The kill switch as an operator meets it: engaged, `run` is refused before any host is
+/// touched (exit 5, who/when/why named); `--override-lock` runs and is recorded; released,
+/// runs go again.
+#[test]
+fn an_engaged_kill_switch_refuses_runs_until_released_or_overridden() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let marker = dir.path().join("ran");
+    let pb = dir.path().join("site.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - file: {{path: '{}-{{{{ inventory_hostname }}}}', state: touch}}\n",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    let ran = |host: &str| std::path::Path::new(&format!("{}-{host}", marker.display())).exists();
+    let status = |fleet: &Fleet| -> Value {
+        let out = state_cmd(fleet, &["lock", "--status", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    assert_eq!(status(&fleet)["engaged"], false);
+
+    let out = state_cmd(&fleet, &["lock"]);
+    assert_eq!(out.status.code(), Some(3), "a reason is required");
+    let out = state_cmd(&fleet, &["lock", "--reason", "incident 7: hands off"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("kill switch engaged by "), "{text}");
+    let st = status(&fleet);
+    assert_eq!(st["engaged"], true);
+    assert_eq!(st["lock"]["reason"], "incident 7: hands off");
+    assert!(
+        st["lock"]["by"].as_str().is_some_and(|b| b.contains('@')),
+        "{st}"
+    );
+
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the kill switch is engaged by")
+            && stderr.contains("incident 7: hands off")
+            && stderr.contains("--override-lock"),
+        "{stderr}"
+    );
+    assert!(!ran(&fleet.hosts[0].name) && !ran(&fleet.hosts[1].name));
+    // Listings touch no host: they are not refused.
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .arg("--list-hosts")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .arg("--override-lock")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("running anyway (--override-lock, recorded)"),
+        "{stderr}"
+    );
+    assert!(ran(&fleet.hosts[0].name) && ran(&fleet.hosts[1].name));
+
+    let out = state_cmd(&fleet, &["unlock"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kill switch released"));
+    assert_eq!(status(&fleet)["engaged"], false);
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Engaged while a run is in progress, the switch lets the running task finish on every
+/// host and starts no task after it: "HALTED BY THE KILL SWITCH", the recap, exit 5.
+#[test]
+fn a_kill_switch_engaged_mid_run_halts_it_at_the_next_task() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let d = dir.path().display();
+    let pb = dir.path().join("slow.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    \
+             - shell: touch {d}/started-{{{{ inventory_hostname }}}}; sleep 4\n    \
+             - file: {{path: '{d}/after-{{{{ inventory_hostname }}}}', state: touch}}\n"
+        ),
+    )
+    .expect("write");
+    let child = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .args(["--color", "never"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let started = |h: &str| dir.path().join(format!("started-{h}")).exists();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fleet.hosts.iter().all(|h| started(&h.name)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first task never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = state_cmd(&fleet, &["lock", "--reason", "stop the rollout"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    assert!(
+        stdout.contains("HALTED BY THE KILL SWITCH: engaged by")
+            && stdout.contains("stop the rollout"),
+        "{stdout}"
+    );
+    for h in &fleet.hosts {
+        assert!(!dir.path().join(format!("after-{}", h.name)).exists());
+        // The running task finished (changed), nothing failed or was interrupted.
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", h.name)) && l.contains("ok="))
+            .unwrap_or_else(|| panic!("no recap line for {}: {stdout}", h.name));
+        assert!(
+            line.contains("ok=1 ") && line.contains("changed=1 ") && line.contains("failed=0 "),
+            "{line}"
+        );
+    }
+}
+
+/// Many `olympus lock` at once: one engages, the others find it engaged; the database
+/// stays sound.
+#[test]
+fn concurrent_locks_engage_once() {
+    let state = tempfile::tempdir().expect("tmp");
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_olympus"))
+                .args(["lock", "--reason", &format!("reason {i}")])
+                .env("OLYMPUS_STATE_DIR", state.path())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("lock")
+        })
+        .collect();
+    let mut engaged = 0;
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.starts_with("kill switch engaged by") {
+            engaged += 1;
+        } else {
+            assert!(text.starts_with("kill switch already engaged by"), "{text}");
+        }
+    }
+    assert_eq!(engaged, 1);
+    let store = olympus::state::SqliteStore::open(state.path()).expect("open");
+    assert!(store.integrity_ok().expect("integrity_check"));
 }

@@ -7,6 +7,7 @@
 
 pub mod exec;
 pub mod inventory;
+pub mod lock;
 pub mod run;
 pub mod setup;
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -17,7 +18,8 @@ use crate::engine::events::{Counters, Reporter};
 use crate::engine::play::{self, RunOptions, Runner};
 use crate::exit::{Error, Outcome};
 use crate::output;
-use crate::stop::Stop;
+use crate::state::Store;
+use crate::stop::{Halt, Stop};
 
 /// How the run reports.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +74,19 @@ pub struct RunRequest {
     pub stop: Stop,
     /// Raise `stop` on SIGINT/SIGTERM (a command line's run; not a run started by `heal`).
     pub on_signals: bool,
+    /// The kill switch the run obeys; `None`: none.
+    pub kill_switch: Option<KillSwitch>,
+}
+
+/// The kill switch a run obeys: engaged when the run starts, the run is refused
+/// ([`Error::Locked`]) unless overridden; engaged while it runs, no task starts after the
+/// store says so (the running ones finish) and the outcome is [`Outcome::Halted`].
+pub struct KillSwitch {
+    pub store: Arc<dyn Store>,
+    /// `--override-lock`: run anyway (recorded in the store) and do not watch the lock.
+    pub override_lock: bool,
+    /// How often the store is read while the run goes on.
+    pub poll: Duration,
 }
 
 /// One `vars_prompt` entry, for the caller to answer.
@@ -180,6 +195,10 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
     }
     crate::engine::targets::check(&inv, &books, &extra_vars, limit.as_deref())
         .map_err(|e| Error::BadInput(e.to_string()))?;
+    let halt = match &req.kill_switch {
+        Some(ks) => obey(ks, &req.playbooks)?,
+        None => None,
+    };
     let mut connect = req.connection.options.clone();
     connect.stop = Some(req.stop.clone());
     let opts = RunOptions {
@@ -198,6 +217,7 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         connection_budget: Some(crate::limits::raise_open_files()),
         verbosity: req.verbosity,
         gather_explicit: req.gather_explicit,
+        halt: halt.clone(),
     };
     let runtime = setup::runtime()?;
     let text_reporter;
@@ -226,6 +246,9 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
     if req.on_signals {
         runtime.spawn(crate::stop::on_signals(req.stop.clone()));
     }
+    if let (Some(halt), Some(ks)) = (halt, &req.kill_switch) {
+        runtime.spawn(watch(ks.store.clone(), ks.poll, halt, req.stop.clone()));
+    }
     let mut ran = Ran::listed();
     for pb in &books {
         let runner = Runner::new(inv.clone(), &opts, reporter, &pb.path);
@@ -241,6 +264,54 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         }
     }
     Ok(ran)
+}
+
+/// Refuses the run when the kill switch is engaged, unless overridden (then recorded); the
+/// halt switch to watch the lock with, when it is to be watched.
+fn obey(ks: &KillSwitch, playbooks: &[PathBuf]) -> Result<Option<Halt>, Error> {
+    let state = |e: crate::state::StateError| {
+        Error::Locked(format!(
+            "cannot read the kill switch, so nothing runs: {e}\n  hint: --state-dir or OLYMPUS_STATE_DIR names another state directory"
+        ))
+    };
+    let held = ks.store.lock().map_err(state)?;
+    if ks.override_lock {
+        if let Some(lock) = held {
+            let books: Vec<String> = playbooks.iter().map(|p| p.display().to_string()).collect();
+            ks.store
+                .record_override(&crate::state::who(), &format!("run {}", books.join(" ")))
+                .map_err(state)?;
+            tracing::warn!(
+                "the kill switch is {}; running anyway (--override-lock, recorded)",
+                lock.describe()
+            );
+        }
+        return Ok(None);
+    }
+    match held {
+        Some(lock) => Err(Error::Locked(format!(
+            "the kill switch is {}; nothing was run\n  hint: `olympus unlock` releases it, or `olympus run --override-lock` runs anyway (recorded)",
+            lock.describe()
+        ))),
+        None => Ok(Some(Halt::new())),
+    }
+}
+
+/// Reads the lock every `poll` until the run ends; engaged (or unreadable: a kill switch
+/// fails closed), raises `halt` with why.
+async fn watch(store: Arc<dyn Store>, poll: Duration, halt: Halt, stop: Stop) {
+    while stop.sleep(poll).await {
+        let s = store.clone();
+        let why = match tokio::task::spawn_blocking(move || s.lock()).await {
+            Ok(Ok(None)) => continue,
+            Ok(Ok(Some(lock))) => lock.describe(),
+            Ok(Err(e)) => format!("the kill switch cannot be read: {e}"),
+            Err(e) => format!("the kill switch cannot be read: {e}"),
+        };
+        tracing::warn!("halting the run: {why}");
+        halt.raise(why);
+        return;
+    }
 }
 
 impl Ran {

@@ -103,6 +103,11 @@ pub enum Event<'a> {
     Interrupted {
         hosts: &'a [String],
     },
+    /// The run's halt switch (the kill switch) ended it at a task boundary: no task started
+    /// after it, the running ones finished.
+    Halted {
+        reason: &'a str,
+    },
     Recap(&'a BTreeMap<String, Counters>),
 }
 

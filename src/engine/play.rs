@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub verbosity: u8,
     /// ansible.cfg `gathering = explicit`: a play gathers facts only when it says so.
     pub gather_explicit: bool,
+    /// Raised (by the kill switch), no new task starts; running ones finish.
+    pub halt: Option<crate::stop::Halt>,
 }
 
 /// How a play ended, for the plays after it.
@@ -91,6 +93,8 @@ pub struct RunResult {
     pub aborted: bool,
     /// The run was stopped by its stop switch (SIGINT/SIGTERM) before it finished.
     pub interrupted: bool,
+    /// Why the run was halted at a task boundary (the kill switch), when it was.
+    pub halted: Option<String>,
 }
 
 impl RunResult {
@@ -101,6 +105,8 @@ impl RunResult {
         use crate::exit::Outcome;
         if self.interrupted {
             Outcome::Interrupted
+        } else if self.halted.is_some() {
+            Outcome::Halted
         } else if self.aborted {
             Outcome::Stopped
         } else if self.recap.values().any(|c| c.unreachable > 0) {
@@ -242,6 +248,17 @@ impl<'a> Runner<'a> {
         self.opts.connect.stop.as_ref().is_some_and(Stop::is_raised)
     }
 
+    /// Why the run's halt switch was raised (the kill switch), once it is.
+    fn halted(&self) -> Option<&str> {
+        self.opts.halt.as_ref().and_then(|h| h.why())
+    }
+
+    /// No new task, handler, batch or play starts: interrupted or halted. (What is running
+    /// goes on when halted; [`Self::interrupted`] alone stops hosts not started yet.)
+    fn at_an_end(&self) -> bool {
+        self.interrupted() || self.halted().is_some()
+    }
+
     /// Waits `d`, cut short when the run is stopped; an error then.
     async fn wait(&self, host: &str, d: Duration) -> Result<(), ItemError> {
         let slept = match &self.opts.connect.stop {
@@ -277,7 +294,7 @@ impl<'a> Runner<'a> {
         // Hosts that failed or were unreachable leave the rest of the run, as in Ansible.
         let mut gone: BTreeSet<String> = BTreeSet::new();
         for play in &pb.plays {
-            if self.interrupted() {
+            if self.at_an_end() {
                 break;
             }
             let (end, out) = self.run_play(play, &gone).await?;
@@ -300,6 +317,10 @@ impl<'a> Runner<'a> {
         .await;
         let recap = self.recap.lock().map(|r| r.clone()).unwrap_or_default();
         let interrupted = self.interrupted();
+        let halted = self.halted().map(str::to_string);
+        if let (Some(reason), false) = (&halted, interrupted) {
+            self.reporter.event(Event::Halted { reason });
+        }
         if interrupted {
             let hosts: Vec<String> = self
                 .interrupted_hosts
@@ -313,6 +334,7 @@ impl<'a> Runner<'a> {
             recap,
             aborted,
             interrupted,
+            halted,
         })
     }
 
@@ -543,7 +565,7 @@ impl<'a> Runner<'a> {
             );
             self.templar.set_play_globals(play_globals);
             self.run_batch(&st).await?;
-            if self.interrupted() {
+            if self.at_an_end() {
                 return Ok((PlayEnd::Next, left));
             }
             let failed = st.failed.lock().map(|f| f.clone()).unwrap_or_default();
@@ -750,7 +772,7 @@ impl<'a> Runner<'a> {
     }
 
     fn stopped(&self, st: &PlayState<'_>) -> bool {
-        self.interrupted()
+        self.at_an_end()
             || st.end_play.lock().map(|e| *e).unwrap_or(false)
             || st.aborted.lock().map(|a| a.is_some()).unwrap_or(false)
     }
@@ -773,7 +795,7 @@ impl<'a> Runner<'a> {
             .map(|h| h.clone())
             .unwrap_or_default();
         for handler in st.play.handlers.iter().chain(included.iter().map(|h| &**h)) {
-            if self.interrupted() {
+            if self.at_an_end() {
                 break;
             }
             let hname = handler.name.clone().unwrap_or_default();

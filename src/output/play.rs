@@ -272,6 +272,15 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 }
                 self.write(&s);
             }
+            Event::Halted { reason } => {
+                self.bar_clear();
+                self.write(&self.paint(
+                    RED,
+                    &format!(
+                        "\nHALTED BY THE KILL SWITCH: {reason}\n(no task started after it; the running ones finished)\n"
+                    ),
+                ));
+            }
             Event::Recap(recap) => {
                 self.bar_clear();
                 let mut s = self.banner("PLAY RECAP");
@@ -471,6 +480,8 @@ struct JsonState<W: Write> {
     done: bool,
     /// Set when the run was stopped by a signal: the hosts whose commands were stopped.
     interrupted: Option<Vec<String>>,
+    /// Set when the kill switch halted the run: why.
+    halted: Option<String>,
 }
 
 fn status_str(o: &HostOutcome) -> &'static str {
@@ -541,6 +552,10 @@ impl<W: Write> JsonState<W> {
             let text = json(&serde_json::json!({ "hosts": hosts }));
             self.put(&format!(",\n\"interrupted\": {text}"));
         }
+        if let Some(reason) = self.halted.take() {
+            let text = json(&serde_json::json!({ "reason": reason }));
+            self.put(&format!(",\n\"halted\": {text}"));
+        }
         self.put("}\n");
         let _ = self.out.flush();
     }
@@ -560,6 +575,7 @@ impl<W: Write + Send> JsonReporter<W> {
                 first_host: true,
                 done: false,
                 interrupted: None,
+                halted: None,
             }),
         }
     }
@@ -649,6 +665,7 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 }
             }
             Event::Interrupted { hosts } => st.interrupted = Some(hosts.to_vec()),
+            Event::Halted { reason } => st.halted = Some(reason.to_string()),
             Event::Recap(recap) => st.finish(Some(recap)),
             Event::Item(_)
             | Event::Included { .. }
@@ -689,6 +706,7 @@ impl Reporter for Tee<'_> {
                 Event::NoMoreHosts => Event::NoMoreHosts,
                 Event::PlayAborted { reason } => Event::PlayAborted { reason },
                 Event::Interrupted { hosts } => Event::Interrupted { hosts },
+                Event::Halted { reason } => Event::Halted { reason },
                 Event::Recap(r) => Event::Recap(r),
             });
         }

@@ -385,7 +385,7 @@ impl Fleet {
     }
 
     /// `olympus SUBCOMMAND -i INVENTORY` aimed at this fleet: its known_hosts, no
-    /// ~/.ssh/config, no ssh-agent.
+    /// ~/.ssh/config, no ssh-agent, a state directory (kill switch) of its own.
     pub fn olympus(&self, subcommand: &str, inventory: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_olympus"));
         c.arg(subcommand)
@@ -394,7 +394,9 @@ impl Fleet {
             .arg("--known-hosts")
             .arg(&self.known_hosts)
             .args(["--ssh-config", "/dev/null"])
-            .env_remove("SSH_AUTH_SOCK");
+            .env_remove("SSH_AUTH_SOCK")
+            // The fleet's own kill switch, never the machine's.
+            .env("OLYMPUS_STATE_DIR", self.dir.path().join("state"));
         c
     }
 

@@ -1,0 +1,79 @@
+//! `olympus lock`, `olympus unlock`, `olympus lock --status`: the kill switch as a library
+//! call, answered as text or JSON.
+//!
+//! Owns: opening the state for a command and the words that report the switch. Must not:
+//! decide how a run obeys it ([`super::run::KillSwitch`] does).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::exit::Error;
+use crate::state::{self, Engaged, SqliteStore, Store};
+
+/// The state in `dir` (`--state-dir`/`OLYMPUS_STATE_DIR`; `None`: the default place).
+pub fn open(dir: Option<&Path>) -> Result<Arc<dyn Store>, Error> {
+    let dir = state::dir(dir);
+    SqliteStore::open(&dir)
+        .map(|s| Arc::new(s) as Arc<dyn Store>)
+        .map_err(|e| {
+            Error::BadInput(format!(
+                "{e}\n  hint: --state-dir or OLYMPUS_STATE_DIR names another state directory"
+            ))
+        })
+}
+
+/// What to do with the switch.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Engage { reason: String },
+    Release,
+    Status,
+}
+
+/// Does `action` on the switch in `store` as `by`; what to print (one JSON object when
+/// `json`).
+pub fn act(store: &dyn Store, action: &Action, by: &str, json: bool) -> Result<String, Error> {
+    let failed = |e: state::StateError| Error::Internal(e.to_string());
+    let (engaged, text) = match action {
+        Action::Engage { reason } => {
+            if reason.trim().is_empty() {
+                return Err(Error::BadInput(
+                    "the kill switch needs a reason: olympus lock --reason 'why'".into(),
+                ));
+            }
+            match store.engage(by, reason).map_err(failed)? {
+                Engaged::Now(l) => {
+                    let t = format!("kill switch {}", l.describe());
+                    (Some(l), t)
+                }
+                Engaged::Already(l) => {
+                    let t = format!("kill switch already {} (left as it was)", l.describe());
+                    (Some(l), t)
+                }
+            }
+        }
+        Action::Release => match store.release(by).map_err(failed)? {
+            Some(l) => (
+                None,
+                format!("kill switch released (it was {})", l.describe()),
+            ),
+            None => (None, "kill switch was not engaged".to_string()),
+        },
+        Action::Status => match store.lock().map_err(failed)? {
+            Some(l) => {
+                let t = format!("kill switch {}", l.describe());
+                (Some(l), t)
+            }
+            None => (None, "kill switch not engaged".to_string()),
+        },
+    };
+    if json {
+        let doc = serde_json::json!({
+            "engaged": engaged.is_some(),
+            "lock": engaged,
+            "state": store.location(),
+        });
+        return Ok(format!("{doc}\n"));
+    }
+    Ok(format!("{text}\nstate: {}\n", store.location()))
+}
