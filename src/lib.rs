@@ -10,6 +10,7 @@ pub mod connection;
 pub mod engine;
 pub mod exit;
 pub mod fnmatch;
+pub mod heal;
 pub mod inventory;
 pub mod limits;
 pub mod modules;

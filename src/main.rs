@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use olympus::app::exec::{ExecRequest, Report as ExecReport};
+use olympus::app::heal::HealRequest;
 use olympus::app::inventory::{InventoryRequest, View};
 use olympus::app::lock::Action;
 use olympus::app::run::{KillSwitch, Listing, Prompt, Prompter, Report as RunReport, RunRequest};
@@ -110,6 +111,18 @@ use the same one. `olympus unlock` releases it.")]
     Lock(LockArgs),
     /// Release the kill switch.
     Unlock(UnlockArgs),
+    /// Read monitoring, decide which playbook runs on which hosts, run it (docs/heal.md).
+    #[command(after_help = "Examples:
+  olympus heal rules.yml --once -i inventory/            # from cron or a systemd timer
+  olympus heal rules.yml --once -i inventory/ --dry-run  # what would run, and why
+  olympus history --since 1d --rule mysql-replication-lag
+
+Exit codes: 0 the pass did its job (whether or not it acted, and whatever the actions came
+to: see `olympus history`); 1 a check's source could not be read; 3 bad input (rules,
+inventory, option).")]
+    Heal(HealArgs),
+    /// Show what heal and the kill switch did, oldest first.
+    History(HistoryArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   olympus completions bash > ~/.local/share/bash-completion/completions/olympus
@@ -257,6 +270,49 @@ struct LockArgs {
     /// Only show whether the switch is engaged, by whom, when and why.
     #[arg(long, conflicts_with = "reason")]
     status: bool,
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args, Debug)]
+struct HealArgs {
+    /// The rules file (docs/heal.md).
+    rules: PathBuf,
+    /// Evaluate every check once, act, and exit (for cron and systemd timers).
+    #[arg(long)]
+    once: bool,
+    /// Not implemented yet: run `heal --once` from a timer instead.
+    #[arg(long)]
+    watch: bool,
+    /// Decide and show what would run and why; record and run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+    output: ExecOutputFormat,
+    /// Look for roles in DIR too (as `run --roles-path`).
+    #[arg(long = "roles-path", value_name = "DIR")]
+    roles_path: Vec<String>,
+    #[command(flatten)]
+    sources: InventorySources,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// Only what happened in this last stretch of time (30m, 12h, 1d).
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Only this check.
+    #[arg(long, value_name = "NAME")]
+    rule: Option<String>,
+    /// Only this host.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
     #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
     output: ExecOutputFormat,
     #[command(flatten)]
@@ -497,6 +553,12 @@ fn main() -> ExitCode {
                 cmd_lock(&action, &args.state, args.output)
             }
             Command::Unlock(args) => cmd_lock(&Action::Release, &args.state, args.output),
+            Command::Heal(mut args) => {
+                args.sources.apply(&config);
+                args.connection.apply(&config);
+                cmd_heal(args, &config)
+            }
+            Command::History(args) => cmd_history(args),
             Command::Completions { .. } => Ok(Outcome::Ok),
         }),
     };
@@ -757,8 +819,7 @@ fn cmd_run(
             poll: Duration::from_secs(1),
         })
     };
-    let given = args.roles_path.iter().flat_map(|p| p.split(':'));
-    let mut roles_path: Vec<PathBuf> = given.filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    let mut roles_path = split_roles_path(&args.roles_path);
     roles_path.extend(config.roles_path.iter().cloned());
     let req = RunRequest {
         playbooks: args.playbooks.clone(),
@@ -769,6 +830,7 @@ fn cmd_run(
         check: args.check,
         diff: args.diff,
         extra_vars: args.extra_vars.clone(),
+        data_vars: Default::default(),
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
         force_handlers: args.force_handlers,
@@ -800,6 +862,106 @@ fn cmd_lock(
     let json = matches!(output, ExecOutputFormat::Json);
     print!("{}", olympus::app::lock::act(&*store, action, &by, json)?);
     Ok(Outcome::Ok)
+}
+
+fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<Outcome, Error> {
+    if args.watch {
+        return Err(Error::BadInput(
+            "heal --watch is not implemented yet; run `olympus heal RULES --once` from a systemd timer or cron".into(),
+        ));
+    }
+    if !args.once {
+        return Err(Error::BadInput(
+            "heal needs --once (evaluate every check once, act, exit)".into(),
+        ));
+    }
+    args.sources.install_vault()?;
+    let mut roles_path = split_roles_path(&args.roles_path);
+    roles_path.extend(config.roles_path.iter().cloned());
+    let req = HealRequest {
+        rules: args.rules.clone(),
+        sources: args.sources.sources(),
+        roles_path,
+        connection: if args.dry_run {
+            Connection::for_listing()
+        } else {
+            connection(&args.connection)?
+        },
+        store: olympus::app::lock::open(args.state.state_dir.as_deref())?,
+        dry_run: args.dry_run,
+        stop: olympus::stop::Stop::new(),
+        lock_poll: Duration::from_secs(1),
+        on_signals: true,
+    };
+    let pass = olympus::app::heal::once(&req)?;
+    match args.output {
+        ExecOutputFormat::Text => print!("{}", output::heal::pass_text(&pass)),
+        ExecOutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&pass).map_err(|e| Error::Internal(e.to_string()))?
+        ),
+    }
+    let failed: Vec<String> = pass
+        .checks
+        .iter()
+        .filter(|c| c.error.is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    if failed.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        Err(Error::Internal(format!(
+            "{} of {} checks could not be evaluated: {}",
+            failed.len(),
+            pass.checks.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {
+    let since = match &args.since {
+        None => None,
+        Some(s) => {
+            let d = olympus::heal::rules::parse_duration(s).ok_or_else(|| {
+                Error::BadInput(format!(
+                    "--since {s}: expected a duration such as 30m, 12h or 1d"
+                ))
+            })?;
+            let back = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+            Some(
+                jiff::Timestamp::now()
+                    .checked_sub(back)
+                    .unwrap_or(jiff::Timestamp::MIN),
+            )
+        }
+    };
+    let store = olympus::app::lock::open(args.state.state_dir.as_deref())?;
+    let entries = olympus::app::heal::history(
+        &*store,
+        &olympus::state::HistoryFilter {
+            since,
+            rule: args.rule.clone(),
+            host: args.host.clone(),
+        },
+    )?;
+    match args.output {
+        ExecOutputFormat::Text => print!("{}", output::heal::history_text(&entries)),
+        ExecOutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&entries).map_err(|e| Error::Internal(e.to_string()))?
+        ),
+    }
+    Ok(Outcome::Ok)
+}
+
+fn split_roles_path(given: &[String]) -> Vec<PathBuf> {
+    given
+        .iter()
+        .flat_map(|p| p.split(':'))
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn cmd_completions(shell: Shell) -> Result<Outcome, Error> {

@@ -200,6 +200,17 @@ pub fn unsafe_text(s: &str) -> String {
     format!("{{{{ {} }}}}", parts.join(" ~ "))
 }
 
+/// `v` with every string (keys are never rendered) made [`unsafe_text`]: a value that comes
+/// from outside the playbook (monitoring data) renders as exactly itself wherever it is used.
+pub fn unsafe_value(v: &mut Value) {
+    match v {
+        Value::String(s) => *s = unsafe_text(s),
+        Value::Array(items) => items.iter_mut().for_each(unsafe_value),
+        Value::Object(m) => m.values_mut().for_each(unsafe_value),
+        _ => {}
+    }
+}
+
 struct NodeValueVisitor;
 
 impl<'de> Visitor<'de> for NodeValueVisitor {

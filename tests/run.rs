@@ -1177,6 +1177,7 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         check: false,
         diff: false,
         extra_vars: extra,
+        data_vars: Default::default(),
         tags: Vec::new(),
         skip_tags: Vec::new(),
         force_handlers: false,

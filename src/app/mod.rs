@@ -6,6 +6,7 @@
 //! anything on a terminal (the caller answers prompts, through [`run::Prompter`]).
 
 pub mod exec;
+pub mod heal;
 pub mod inventory;
 pub mod lock;
 pub mod run;

@@ -60,6 +60,9 @@ pub struct RunRequest {
     pub diff: bool,
     /// `-e` values as written (`k=v`, YAML/JSON, `@FILE`).
     pub extra_vars: Vec<String>,
+    /// Extra variables that are data, never rendered as templates (monitoring values given
+    /// by `heal`); they outrank `extra_vars`.
+    pub data_vars: crate::yaml::Vars,
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
     pub force_handlers: bool,
@@ -148,6 +151,11 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         let v =
             play::parse_extra_vars(e).map_err(|err| Error::BadInput(format!("-e {e}: {err}")))?;
         extra_vars.extend(v);
+    }
+    for (k, v) in &req.data_vars {
+        let mut v = v.clone();
+        crate::yaml::unsafe_value(&mut v);
+        extra_vars.insert(k.clone(), v);
     }
     // vars_prompt: the caller asks, unless -e already answers.
     if let Some(prompter) = prompter {

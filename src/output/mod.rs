@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 
 pub mod exec;
+pub mod heal;
 pub mod play;
 
 /// `--color auto|always|never`.

@@ -6,6 +6,7 @@
 //! schema ([`sqlite`]). Must not: decide what an engaged lock means for a run (the `app`
 //! layer does) or print.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub mod sqlite;
@@ -62,6 +63,82 @@ pub enum StateError {
     },
 }
 
+/// One evaluation of one heal rule, as recorded: what the source said, what was decided
+/// for each host, and the rule's consecutive-evaluation counts after it.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationRecord {
+    pub at: jiff::Timestamp,
+    pub rule: String,
+    /// Why the source could not be evaluated, when it could not.
+    pub error: Option<String>,
+    pub decisions: Vec<DecisionRecord>,
+    /// Every host whose condition holds, with how many evaluations in a row it has (hosts
+    /// not listed start again from zero).
+    pub streaks: BTreeMap<String, Streak>,
+}
+
+/// A condition holding on a host, evaluation after evaluation: one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Streak {
+    /// Evaluations in a row.
+    pub count: u32,
+    /// When heal acted on this event (it acts at most once per event).
+    pub acted_at: Option<jiff::Timestamp>,
+}
+
+/// What heal decided for one host in one evaluation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DecisionRecord {
+    /// The inventory host, or the label value that names no inventory host.
+    pub host: String,
+    pub value: serde_json::Value,
+    /// `act`, `waiting`, `cooldown`, `max_hosts`, `rate_limit`, `budget`, `locked`,
+    /// `busy`, `unmatched`.
+    pub decision: String,
+    pub detail: String,
+}
+
+/// How an action ended: `running` until it does.
+pub const ACTION_OUTCOMES: &[&str] = &[
+    "running",
+    "ok",
+    "failed",
+    "unreachable",
+    "halted",
+    "interrupted",
+    "error",
+];
+
+/// Which history to show.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub since: Option<jiff::Timestamp>,
+    pub rule: Option<String>,
+    pub host: Option<String>,
+}
+
+/// One line of history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub at: jiff::Timestamp,
+    /// `decision`, `action`, `evaluation` (a source that could not be read) or `lock`.
+    pub kind: String,
+    pub rule: Option<String>,
+    pub host: Option<String>,
+    /// The decision, the action's outcome, or the lock event.
+    pub what: String,
+    pub detail: String,
+}
+
+/// Held while a `heal` acts; dropped (or the process gone), the next one may.
+pub struct HealLock(#[allow(dead_code)] Box<dyn Send>);
+
+impl HealLock {
+    pub fn new(guard: impl Send + 'static) -> HealLock {
+        HealLock(Box::new(guard))
+    }
+}
+
 /// Where olympus keeps what it remembers. Implementations are safe to share between
 /// threads and between processes using the same store.
 pub trait Store: Send + Sync {
@@ -75,6 +152,35 @@ pub trait Store: Send + Sync {
     fn release(&self, by: &str) -> Result<Option<Lock>, StateError>;
     /// Records that `by` ran `what` past the engaged lock (`--override-lock`).
     fn record_override(&self, by: &str, what: &str) -> Result<(), StateError>;
+
+    /// The one heal that may evaluate and act now; `None` while another holds it.
+    fn try_heal_lock(&self) -> Result<Option<HealLock>, StateError>;
+    /// Actions still `running` (their heal died: the caller holds the heal lock) become
+    /// `interrupted`; how many.
+    fn interrupt_stale_actions(&self) -> Result<u32, StateError>;
+    /// A rule's consecutive-evaluation counts per host.
+    fn streaks(&self, rule: &str) -> Result<BTreeMap<String, Streak>, StateError>;
+    /// Records an evaluation, its decisions and the rule's new counts, at once; its id.
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError>;
+    /// When the rule last started an action on the host.
+    fn last_action(&self, rule: &str, host: &str) -> Result<Option<jiff::Timestamp>, StateError>;
+    /// Actions started since `t`, all rules.
+    fn actions_since(&self, t: jiff::Timestamp) -> Result<u32, StateError>;
+    /// Failed actions (`failed`, `unreachable`, `error`) since the kill switch was last
+    /// released (since the beginning when it never was).
+    fn failed_actions_since_release(&self) -> Result<u32, StateError>;
+    /// Records an action as `running`; its id.
+    fn start_action(
+        &self,
+        evaluation: i64,
+        rule: &str,
+        host: &str,
+        playbook: &str,
+    ) -> Result<i64, StateError>;
+    /// Records how an action ended (one of [`ACTION_OUTCOMES`]).
+    fn finish_action(&self, id: i64, outcome: &str, detail: &str) -> Result<(), StateError>;
+    /// What happened, oldest first.
+    fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StateError>;
 }
 
 /// The state directory: the one given (`--state-dir`, `OLYMPUS_STATE_DIR`), else

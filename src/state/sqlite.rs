@@ -11,7 +11,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Engaged, Lock, StateError, Store};
+use std::collections::BTreeMap;
+
+use super::{
+    Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, StateError, Store,
+    Streak,
+};
 
 /// Each entry brings the schema from its index to the next version.
 const MIGRATIONS: &[&str] = &[
@@ -29,6 +34,43 @@ const MIGRATIONS: &[&str] = &[
          event TEXT NOT NULL CHECK (event IN ('engaged', 'released', 'overridden')),
          detail TEXT NOT NULL
      );",
+    // 1 → 2: heal's evaluations, decisions, consecutive counts and actions.
+    "CREATE TABLE evaluations (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         at INTEGER NOT NULL,
+         rule TEXT NOT NULL,
+         error TEXT
+     );
+     CREATE INDEX evaluations_at ON evaluations (at);
+     CREATE TABLE decisions (
+         evaluation INTEGER NOT NULL REFERENCES evaluations (id),
+         host TEXT NOT NULL,
+         value TEXT NOT NULL,
+         decision TEXT NOT NULL,
+         detail TEXT NOT NULL
+     );
+     CREATE INDEX decisions_evaluation ON decisions (evaluation);
+     CREATE TABLE streaks (
+         rule TEXT NOT NULL,
+         host TEXT NOT NULL,
+         count INTEGER NOT NULL,
+         acted_at INTEGER,
+         PRIMARY KEY (rule, host)
+     );
+     CREATE TABLE actions (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         evaluation INTEGER NOT NULL REFERENCES evaluations (id),
+         rule TEXT NOT NULL,
+         host TEXT NOT NULL,
+         playbook TEXT NOT NULL,
+         started_at INTEGER NOT NULL,
+         finished_at INTEGER,
+         outcome TEXT NOT NULL CHECK (outcome IN
+             ('running', 'ok', 'failed', 'unreachable', 'halted', 'interrupted', 'error')),
+         detail TEXT NOT NULL DEFAULT ''
+     );
+     CREATE INDEX actions_rule_host ON actions (rule, host, started_at);
+     CREATE INDEX actions_started ON actions (started_at);",
 ];
 
 /// How long a process waits for another one's transaction before giving up.
@@ -59,8 +101,21 @@ impl SqliteStore {
         };
         let mut conn = Connection::open(&path).map_err(db)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
+        // Switching a new database to WAL takes an exclusive lock and answers "busy" at once
+        // (no busy handler) while another process does the same: try again for a while.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         migrate(&mut conn, &path)?;
@@ -201,6 +256,250 @@ impl Store for SqliteStore {
 
     fn record_override(&self, by: &str, what: &str) -> Result<(), StateError> {
         self.with(|c| log(c, now(), by, "overridden", what))
+    }
+
+    fn try_heal_lock(&self) -> Result<Option<HealLock>, StateError> {
+        use rustix::fs::{FlockOperation, flock};
+        let path = self.path.with_file_name("heal.lock");
+        let dir_err = |source| StateError::Dir {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(dir_err)?;
+        // flock: released by the kernel when the process ends, however it ends.
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(HealLock::new(file))),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(dir_err(e.into())),
+        }
+    }
+
+    fn interrupt_stale_actions(&self) -> Result<u32, StateError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET outcome = 'interrupted', finished_at = ?1,
+                     detail = 'the heal running it ended before it did'
+                 WHERE outcome = 'running'",
+                params![now().as_second()],
+            )
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn streaks(&self, rule: &str) -> Result<BTreeMap<String, Streak>, StateError> {
+        self.with(|c| {
+            let mut q = c.prepare("SELECT host, count, acted_at FROM streaks WHERE rule = ?1")?;
+            let rows = q.query_map(params![rule], |r| {
+                let acted: Option<i64> = r.get(2)?;
+                Ok((
+                    r.get(0)?,
+                    Streak {
+                        count: r.get(1)?,
+                        acted_at: acted.and_then(|t| jiff::Timestamp::from_second(t).ok()),
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO evaluations (at, rule, error) VALUES (?1, ?2, ?3)",
+                params![e.at.as_second(), e.rule, e.error],
+            )?;
+            let id = tx.last_insert_rowid();
+            for d in &e.decisions {
+                tx.execute(
+                    "INSERT INTO decisions (evaluation, host, value, decision, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, d.host, d.value.to_string(), d.decision, d.detail],
+                )?;
+            }
+            // A source that could not be read leaves the counts as they were.
+            if e.error.is_none() {
+                tx.execute("DELETE FROM streaks WHERE rule = ?1", params![e.rule])?;
+                for (host, st) in &e.streaks {
+                    tx.execute(
+                        "INSERT INTO streaks (rule, host, count, acted_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![e.rule, host, st.count, st.acted_at.map(|t| t.as_second())],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    fn last_action(&self, rule: &str, host: &str) -> Result<Option<jiff::Timestamp>, StateError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT max(started_at) FROM actions WHERE rule = ?1 AND host = ?2",
+                params![rule, host],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.and_then(|s| jiff::Timestamp::from_second(s).ok()))
+        })
+    }
+
+    fn actions_since(&self, t: jiff::Timestamp) -> Result<u32, StateError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) FROM actions WHERE started_at >= ?1",
+                params![t.as_second()],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn failed_actions_since_release(&self) -> Result<u32, StateError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) FROM actions
+                 WHERE outcome IN ('failed', 'unreachable', 'error')
+                   AND id > coalesce((SELECT max(a.id) FROM actions a, lock_events l
+                                      WHERE l.event = 'released' AND a.started_at < l.at), 0)",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn start_action(
+        &self,
+        evaluation: i64,
+        rule: &str,
+        host: &str,
+        playbook: &str,
+    ) -> Result<i64, StateError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+                params![evaluation, rule, host, playbook, now().as_second()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn finish_action(&self, id: i64, outcome: &str, detail: &str) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET outcome = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+                params![id, outcome, detail, now().as_second()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryEntry>, StateError> {
+        let since = f.since.map_or(i64::MIN, |t| t.as_second());
+        self.with(|c| {
+            let mut out = Vec::new();
+            let entry = |at: i64, kind: &str, rule, host, what, detail| HistoryEntry {
+                at: jiff::Timestamp::from_second(at).unwrap_or_default(),
+                kind: kind.to_string(),
+                rule,
+                host,
+                what,
+                detail,
+            };
+            // Decisions other than acting (the action says that), and unreadable sources.
+            let mut q = c.prepare(
+                "SELECT e.at, e.rule, d.host, d.decision, d.detail, d.value
+                 FROM decisions d JOIN evaluations e ON e.id = d.evaluation
+                 WHERE e.at >= ?1 AND d.decision != 'act'
+                   AND (?2 IS NULL OR e.rule = ?2) AND (?3 IS NULL OR d.host = ?3)",
+            )?;
+            let rows = q.query_map(params![since, f.rule, f.host], |r| {
+                let detail: String = r.get(4)?;
+                let value: String = r.get(5)?;
+                Ok(entry(
+                    r.get(0)?,
+                    "decision",
+                    Some(r.get(1)?),
+                    Some(r.get(2)?),
+                    r.get(3)?,
+                    format!("value {value}: {detail}"),
+                ))
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+            if f.host.is_none() {
+                let mut q = c.prepare(
+                    "SELECT at, rule, error FROM evaluations
+                     WHERE error IS NOT NULL AND at >= ?1 AND (?2 IS NULL OR rule = ?2)",
+                )?;
+                let rows = q.query_map(params![since, f.rule], |r| {
+                    Ok(entry(
+                        r.get(0)?,
+                        "evaluation",
+                        Some(r.get(1)?),
+                        None,
+                        "error".to_string(),
+                        r.get(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            let mut q = c.prepare(
+                "SELECT started_at, rule, host, outcome, playbook, detail, finished_at FROM actions
+                 WHERE started_at >= ?1 AND (?2 IS NULL OR rule = ?2) AND (?3 IS NULL OR host = ?3)",
+            )?;
+            let rows = q.query_map(params![since, f.rule, f.host], |r| {
+                let playbook: String = r.get(4)?;
+                let detail: String = r.get(5)?;
+                let finished: Option<i64> = r.get(6)?;
+                let started: i64 = r.get(0)?;
+                let took = finished.map_or(String::new(), |t| format!(" in {}s", t - started));
+                Ok(entry(
+                    started,
+                    "action",
+                    Some(r.get(1)?),
+                    Some(r.get(2)?),
+                    r.get(3)?,
+                    if detail.is_empty() {
+                        format!("{playbook}{took}")
+                    } else {
+                        format!("{playbook}{took}: {detail}")
+                    },
+                ))
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+            if f.rule.is_none() && f.host.is_none() {
+                let mut q =
+                    c.prepare("SELECT at, by, event, detail FROM lock_events WHERE at >= ?1")?;
+                let rows = q.query_map(params![since], |r| {
+                    let by: String = r.get(1)?;
+                    let detail: String = r.get(3)?;
+                    Ok(entry(
+                        r.get(0)?,
+                        "lock",
+                        None,
+                        None,
+                        r.get(2)?,
+                        format!("by {by}: {detail}"),
+                    ))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            out.sort_by_key(|e| e.at);
+            Ok(out)
+        })
     }
 }
 

@@ -4,3 +4,4 @@ pub mod ansible;
 pub mod booted;
 pub mod fleet;
 pub mod play;
+pub mod prometheus;

@@ -1,0 +1,422 @@
+//! `olympus heal RULES --once` and `olympus history` as library calls.
+//!
+//! Owns: one pass over a rules file — the heal lock (one heal acts at a time), actions left
+//! `running` by a heal that died marked interrupted, every check's source read and its
+//! decisions recorded, the actions run as playbook runs limited to their host (their values
+//! as data), their outcomes recorded, and the failed-action budget that engages the kill
+//! switch. Must not: decide (that is `heal::decide`) or print (the caller shows the
+//! [`Pass`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::run::{KillSwitch, Listing, Ran, Report, RunRequest};
+use super::setup::{Connection, Sources};
+use crate::exit::{Error, Outcome};
+use crate::heal::decide::{self, Budget, Firing};
+use crate::heal::rules::{Check, Rules};
+use crate::heal::source;
+use crate::inventory::Inventory;
+use crate::state::{self, DecisionRecord, EvaluationRecord, Store};
+use crate::stop::Stop;
+
+pub struct HealRequest {
+    pub rules: PathBuf,
+    pub sources: Sources,
+    pub roles_path: Vec<PathBuf>,
+    pub connection: Connection,
+    pub store: Arc<dyn Store>,
+    /// Decide and show, record and run nothing.
+    pub dry_run: bool,
+    /// Raised (SIGTERM), running actions stop and are recorded interrupted.
+    pub stop: Stop,
+    /// How often a running action reads the kill switch.
+    pub lock_poll: Duration,
+    /// Raise `stop` on SIGINT/SIGTERM.
+    pub on_signals: bool,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pass {
+    /// Another heal held the heal lock: this one did nothing.
+    pub skipped: bool,
+    pub dry_run: bool,
+    /// Actions a heal that died left running, now recorded interrupted.
+    pub stale_interrupted: u32,
+    /// The kill switch as this pass found or left it.
+    pub locked: Option<String>,
+    pub checks: Vec<CheckPass>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckPass {
+    pub name: String,
+    /// Why the source could not be read.
+    pub error: Option<String>,
+    pub decisions: Vec<DecisionRecord>,
+    pub actions: Vec<ActionResult>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionResult {
+    pub host: String,
+    pub playbook: String,
+    /// One of `state::ACTION_OUTCOMES` (never `running`).
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// One pass over the rules. `Err` only when heal itself cannot work (rules, inventory or
+/// state unusable); a source that cannot be read is in the [`Pass`].
+pub fn once(req: &HealRequest) -> Result<Pass, Error> {
+    let rules = Rules::load(&req.rules).map_err(|e| Error::BadInput(e.to_string()))?;
+    let inv = req.sources.load()?;
+    // Signals are watched once for the whole pass, whatever runs it starts.
+    let signals = if req.on_signals {
+        let rt = super::setup::runtime()?;
+        rt.spawn(crate::stop::on_signals(req.stop.clone()));
+        Some(rt)
+    } else {
+        None
+    };
+    let state_err = |e: state::StateError| Error::Internal(e.to_string());
+    let mut pass = Pass {
+        skipped: false,
+        dry_run: req.dry_run,
+        stale_interrupted: 0,
+        locked: None,
+        checks: Vec::new(),
+    };
+    let _held = if req.dry_run {
+        None
+    } else {
+        match req.store.try_heal_lock().map_err(state_err)? {
+            Some(l) => Some(l),
+            None => {
+                tracing::warn!("another heal is acting on this state; this pass does nothing");
+                pass.skipped = true;
+                return Ok(pass);
+            }
+        }
+    };
+    if !req.dry_run {
+        pass.stale_interrupted = req.store.interrupt_stale_actions().map_err(state_err)?;
+        if pass.stale_interrupted > 0 {
+            tracing::warn!(
+                "{} action(s) left running by a heal that ended first are recorded interrupted (not retried)",
+                pass.stale_interrupted
+            );
+        }
+    }
+    let now = jiff::Timestamp::now();
+    let mut budget = Budget {
+        locked: req.store.lock().map_err(state_err)?.map(|l| l.describe()),
+        ..Budget::default()
+    };
+    if budget.locked.is_none() && !req.dry_run {
+        budget.locked = spend_failures(&*req.store, &rules)?;
+    }
+    if let Some(max) = rules.guards.max_actions_per_hour {
+        let hour_ago = now
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(now);
+        let started = req.store.actions_since(hour_ago).map_err(state_err)?;
+        budget.actions_left = Some(max.saturating_sub(started));
+    }
+    let hosts = HostNames::of(&inv);
+    let mut planned: Vec<(usize, i64, decide::Act)> = Vec::new();
+    for (i, check) in rules.checks.iter().enumerate() {
+        let mut cp = CheckPass {
+            name: check.name.clone(),
+            error: None,
+            decisions: Vec::new(),
+            actions: Vec::new(),
+        };
+        let before = req.store.streaks(&check.name).map_err(state_err)?;
+        let mut record = EvaluationRecord {
+            at: now,
+            rule: check.name.clone(),
+            ..EvaluationRecord::default()
+        };
+        match source::query(&check.source) {
+            Err(e) => {
+                tracing::error!("check {}: {e}", check.name);
+                cp.error = Some(e.clone());
+                record.error = Some(e);
+                record.streaks = before;
+            }
+            Ok(samples) => {
+                let firing: Vec<Firing> = samples
+                    .into_iter()
+                    .map(|s| {
+                        let label = s.labels.get(&check.hosts_from).cloned().unwrap_or_default();
+                        Firing {
+                            host: hosts.find(&label),
+                            label,
+                            value: s.value,
+                            labels: s.labels,
+                        }
+                    })
+                    .collect();
+                let last = |h: &str| req.store.last_action(&check.name, h).ok().flatten();
+                let o = decide::decide(check, &firing, &before, now, &last, &mut budget);
+                record.decisions = o.decisions;
+                record.streaks = o.streaks;
+                cp.decisions = record.decisions.clone();
+                if !req.dry_run {
+                    let id = req.store.record_evaluation(&record).map_err(state_err)?;
+                    planned.extend(o.acts.into_iter().map(|a| (i, id, a)));
+                }
+            }
+        }
+        if cp.error.is_some() && !req.dry_run {
+            req.store.record_evaluation(&record).map_err(state_err)?;
+        }
+        pass.checks.push(cp);
+    }
+    // The actions: one playbook run per host, at once, each recorded before it starts.
+    let results: Vec<(usize, ActionResult)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = planned
+            .iter()
+            .map(|(i, evaluation, act)| {
+                let check = &rules.checks[*i];
+                let rules = &rules;
+                scope.spawn(move || (*i, act_on(req, rules, check, *evaluation, act)))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (i, r) in results {
+        pass.checks[i].actions.push(r);
+    }
+    pass.locked = req.store.lock().map_err(state_err)?.map(|l| l.describe());
+    drop(signals);
+    Ok(pass)
+}
+
+/// Engages the kill switch when failed actions reached `max_failed_actions`; why, when it
+/// did.
+fn spend_failures(store: &dyn Store, rules: &Rules) -> Result<Option<String>, Error> {
+    let state_err = |e: state::StateError| Error::Internal(e.to_string());
+    let Some(max) = rules.guards.max_failed_actions else {
+        return Ok(None);
+    };
+    let failed = store.failed_actions_since_release().map_err(state_err)?;
+    if failed < max {
+        return Ok(None);
+    }
+    let reason = format!(
+        "{failed} heal actions failed since the switch was last released (max_failed_actions {max} in {})",
+        rules.path.display()
+    );
+    let by = format!("{} (olympus heal)", state::who());
+    let lock = match store.engage(&by, &reason).map_err(state_err)? {
+        state::Engaged::Now(l) | state::Engaged::Already(l) => l,
+    };
+    tracing::error!("kill switch {}", lock.describe());
+    Ok(Some(lock.describe()))
+}
+
+/// Runs one action and records it; never fails (its failure is its outcome).
+fn act_on(
+    req: &HealRequest,
+    rules: &Rules,
+    check: &Check,
+    evaluation: i64,
+    act: &decide::Act,
+) -> ActionResult {
+    let playbook = check.action.playbook.display().to_string();
+    let mut result = ActionResult {
+        host: act.host.clone(),
+        playbook: playbook.clone(),
+        outcome: "error".into(),
+        detail: String::new(),
+    };
+    let id = match req
+        .store
+        .start_action(evaluation, &check.name, &act.host, &playbook)
+    {
+        Ok(id) => id,
+        Err(e) => {
+            result.detail = format!("not started: the action cannot be recorded: {e}");
+            tracing::error!("{}: {}", check.name, result.detail);
+            return result;
+        }
+    };
+    tracing::info!("{}: running {playbook} on {}", check.name, act.host);
+    let (outcome, detail) = match action_vars(check, act) {
+        Err(e) => ("error".to_string(), e),
+        Ok(data_vars) => {
+            let run = super::run::run(
+                RunRequest {
+                    playbooks: vec![check.action.playbook.clone()],
+                    sources: Sources {
+                        inventory: req.sources.inventory.clone(),
+                        limit: Some(act.host.clone()),
+                    },
+                    roles_path: req.roles_path.clone(),
+                    gather_explicit: false,
+                    listing: Listing::default(),
+                    check: false,
+                    diff: false,
+                    extra_vars: Vec::new(),
+                    data_vars,
+                    tags: Vec::new(),
+                    skip_tags: Vec::new(),
+                    force_handlers: false,
+                    start_at_task: None,
+                    connection: req.connection.clone(),
+                    report: Report::Silent,
+                    junit: None,
+                    verbosity: 0,
+                    stop: req.stop.clone(),
+                    on_signals: false,
+                    kill_switch: Some(KillSwitch {
+                        store: req.store.clone(),
+                        override_lock: false,
+                        poll: req.lock_poll,
+                    }),
+                },
+                None,
+            );
+            outcome_of(run)
+        }
+    };
+    if let Err(e) = req.store.finish_action(id, &outcome, &detail) {
+        tracing::error!("{}: the action's end cannot be recorded: {e}", check.name);
+    }
+    tracing::info!(
+        "{}: {playbook} on {}: {outcome} {detail}",
+        check.name,
+        act.host
+    );
+    if matches!(outcome.as_str(), "failed" | "unreachable" | "error") {
+        // The budget is spent as failures happen: the switch stops the others too.
+        if let Err(e) = spend_failures(&*req.store, rules) {
+            tracing::error!("{e}");
+        }
+    }
+    result.outcome = outcome;
+    result.detail = detail;
+    result
+}
+
+/// The action's extra vars: its own (authored templates, rendered with the event's
+/// `value`, `labels`, `host` and `rule` as data), and `heal` with the event itself.
+fn action_vars(check: &Check, act: &decide::Act) -> Result<crate::yaml::Vars, String> {
+    let mut tv = crate::template::TemplateVars::new(crate::yaml::Vars::new());
+    let labels = json!(act.labels);
+    tv.insert_data("value".into(), act.value.clone());
+    tv.insert_data("labels".into(), labels.clone());
+    tv.insert_data("host".into(), Value::from(act.host.clone()));
+    tv.insert_data("rule".into(), Value::from(check.name.clone()));
+    let tv = Arc::new(tv);
+    let templar = crate::template::Templar::new();
+    let mut out = crate::yaml::Vars::new();
+    for (k, v) in &check.action.vars {
+        let rendered = templar
+            .render(v, &tv)
+            .map_err(|e| format!("action vars: {k}: {e}"))?;
+        out.insert(k.clone(), rendered);
+    }
+    out.insert(
+        "heal".into(),
+        json!({"rule": check.name, "host": act.host, "value": act.value, "labels": labels}),
+    );
+    Ok(out)
+}
+
+fn outcome_of(run: Result<Ran, Error>) -> (String, String) {
+    match run {
+        Err(Error::Locked(why)) => ("halted".into(), why),
+        Err(e) => ("error".into(), e.to_string()),
+        Ok(ran) => {
+            let what = match ran.outcome {
+                Outcome::Ok => "ok",
+                Outcome::Failed | Outcome::Stopped => "failed",
+                Outcome::Unreachable => "unreachable",
+                Outcome::Halted => "halted",
+                Outcome::Interrupted => "interrupted",
+            };
+            let recap: Vec<String> = ran
+                .recap
+                .iter()
+                .map(|(h, c)| {
+                    format!(
+                        "{h}: ok={} changed={} failed={} unreachable={}",
+                        c.ok, c.changed, c.failed, c.unreachable
+                    )
+                })
+                .collect();
+            (what.into(), recap.join("; "))
+        }
+    }
+}
+
+/// Inventory hosts by what a monitoring label may call them: the name or `ansible_host`,
+/// with `:port` taken off the label.
+struct HostNames(BTreeMap<String, String>);
+
+impl HostNames {
+    fn of(inv: &Inventory) -> HostNames {
+        let mut m = BTreeMap::new();
+        for h in inv.hosts() {
+            if let Some(Value::String(addr)) = inv
+                .host_vars(&h.name)
+                .and_then(|v| v.get("ansible_host").cloned())
+            {
+                m.entry(addr).or_insert_with(|| h.name.clone());
+            }
+        }
+        // A name beats another host's ansible_host.
+        for h in inv.hosts() {
+            m.insert(h.name.clone(), h.name.clone());
+        }
+        HostNames(m)
+    }
+
+    fn find(&self, label: &str) -> Option<String> {
+        let bare = strip_port(label);
+        self.0.get(label).or_else(|| self.0.get(bare)).cloned()
+    }
+}
+
+/// `db1:9104` → `db1`, `[::1]:9100` → `::1`, `10.0.0.1` as it is.
+fn strip_port(label: &str) -> &str {
+    if let Some(rest) = label.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match label.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
+        _ => label,
+    }
+}
+
+/// `olympus history`: what heal and the kill switch did, oldest first.
+pub fn history(
+    store: &dyn Store,
+    filter: &state::HistoryFilter,
+) -> Result<Vec<state::HistoryEntry>, Error> {
+    store
+        .history(filter)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_come_off_labels() {
+        assert_eq!(strip_port("db1:9104"), "db1");
+        assert_eq!(strip_port("10.0.0.1:9100"), "10.0.0.1");
+        assert_eq!(strip_port("[::1]:9100"), "::1");
+        assert_eq!(strip_port("db1"), "db1");
+        assert_eq!(strip_port("fe80::1"), "fe80::1");
+    }
+}

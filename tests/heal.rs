@@ -1,0 +1,422 @@
+//! `olympus heal` the way an operator's timer meets it: a real Prometheus (fed by a real
+//! Pushgateway) says what is wrong where, rules decide, playbooks run over real sshd on the
+//! fleet, and `olympus history` shows what happened.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::fleet::Fleet;
+use common::prometheus::Prometheus;
+use serde_json::Value;
+
+const LAG: &str = "mysql_slave_lag_seconds";
+
+struct Setup {
+    fleet: Fleet,
+    prom: Prometheus,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(hosts: usize) -> Setup {
+        let dir = tempfile::tempdir().expect("tmp");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        Setup {
+            fleet: Fleet::start(hosts),
+            prom: Prometheus::start(),
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes the rules file (`PROM` is this Prometheus) and a playbook beside it.
+    fn rules(&self, rules: &str, playbook: &str) -> PathBuf {
+        std::fs::write(self.path("fix.yml"), playbook).expect("playbook");
+        let p = self.path("rules.yml");
+        std::fs::write(&p, rules.replace("PROM", &self.prom.url)).expect("rules");
+        p
+    }
+
+    fn heal(&self, rules: &Path, extra: &[&str]) -> Output {
+        self.fleet
+            .olympus("heal", &self.fleet.inventory)
+            .arg(rules)
+            .arg("--once")
+            .args(extra)
+            .output()
+            .expect("heal")
+    }
+
+    fn olympus(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_olympus"))
+            .args(args)
+            .env("OLYMPUS_STATE_DIR", self.fleet.dir.path().join("state"))
+            .output()
+            .expect("olympus")
+    }
+
+    fn history(&self) -> Vec<Value> {
+        let out = self.olympus(&["history", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("json")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn actions(&self) -> Vec<(String, String)> {
+        self.history()
+            .iter()
+            .filter(|e| e["kind"] == "action")
+            .map(|e| {
+                (
+                    e["host"].as_str().unwrap_or_default().to_string(),
+                    e["what"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The playbook every action runs: it writes what it was given into a file per host.
+fn writer(dir: &Path) -> String {
+    format!(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: '{}/fixed-{{{{ inventory_hostname }}}}'\n        content: '{{{{ lag }}}} {{{{ heal.labels.job }}}}'\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn heal_runs_the_playbook_on_exactly_the_affected_hosts_once_per_event() {
+    let s = Setup::new(3);
+    let [h1, h2, h3] = [0, 1, 2].map(|i| s.fleet.hosts[i].name.clone());
+    let addr3 = s.fleet.hosts[2].addr.to_string();
+    // A label an attacker could set: if it were rendered, a file would appear.
+    let marker = s.path("rendered");
+    let hostile = format!("{{{{ lookup('pipe', 'touch {}') }}}}", marker.display());
+    s.prom.set(LAG, &hostile, &format!("{h1}:9104"), 301.0);
+    s.prom.set(LAG, "mysql", &format!("{h2}:9104"), 12.0);
+    // Named by its address (ansible_host), not its inventory name.
+    s.prom.set(LAG, "mysql", &format!("{addr3}:9104"), 400.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 2);
+    let rules = s.rules(
+        "checks:\n  - name: mysql-replication-lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    for: 2\n    action: {playbook: fix.yml, vars: {lag: '{{ value }}'}}\n    cooldown: 30m\n    max_hosts: 2\nguards: {max_actions_per_hour: 10, max_failed_actions: 3}\n",
+        &writer(s.dir.path()),
+    );
+    let fixed = |h: &str| std::fs::read_to_string(s.path(&format!("fixed-{h}"))).ok();
+
+    // First evaluation: the condition held once; `for: 2` waits.
+    let out = s.heal(&rules, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "mysql-replication-lag: {h1} [value 301]: waiting: held 1 of 2"
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("mysql-replication-lag: {h3} [value 400]: waiting")),
+        "{t}"
+    );
+    assert!(fixed(&h1).is_none() && fixed(&h3).is_none());
+
+    // A dry run says what would run and changes nothing.
+    let out = s.heal(&rules, &["--dry-run"]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("{h1} [value 301]: act (dry run: would): runs")),
+        "{t}"
+    );
+    assert!(fixed(&h1).is_none());
+
+    // Second: both act, with the values as data.
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("{h1} [value 301]: act: runs")) && t.contains("→ ok"),
+        "{t}"
+    );
+    assert_eq!(
+        fixed(&h1).as_deref(),
+        Some(format!("301 {hostile}").as_str())
+    );
+    assert_eq!(fixed(&h3).as_deref(), Some("400 mysql"));
+    assert_eq!(fixed(&h2), None, "below the threshold");
+    assert!(
+        !marker.exists(),
+        "a monitoring label was rendered as a template"
+    );
+
+    // Third: the same event is not acted on again.
+    std::fs::remove_file(s.path(&format!("fixed-{h1}"))).expect("rm");
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("{h1} [value 301]: acted: acted on this event at")),
+        "{t}"
+    );
+    assert_eq!(fixed(&h1), None);
+
+    let mut actions = s.actions();
+    actions.sort();
+    let mut want = vec![
+        (h1.clone(), "ok".to_string()),
+        (h3.clone(), "ok".to_string()),
+    ];
+    want.sort();
+    assert_eq!(actions, want);
+    let h = s.history();
+    assert!(
+        h.iter()
+            .any(|e| e["kind"] == "decision" && e["what"] == "waiting" && e["host"] == h1.as_str()),
+        "{h:?}"
+    );
+    // Filters.
+    let out = s.olympus(&["history", "--host", &h3, "--since", "1h"]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("mysql-replication-lag {h3}")) && !t.contains(&h1),
+        "{t}"
+    );
+}
+
+#[test]
+fn guards_blast_radius_cooldown_and_the_kill_switch() {
+    let s = Setup::new(3);
+    let names: Vec<String> = s.fleet.hosts.iter().map(|h| h.name.clone()).collect();
+    for h in &names {
+        s.prom.set(LAG, "mysql", &format!("{h}:9104"), 500.0);
+    }
+    s.prom.wait_for(&format!("{LAG} > 300"), 3);
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml, vars: {lag: '{{ value }}'}}\n    cooldown: 1h\n    max_hosts: 2\n",
+        &writer(s.dir.path()),
+    );
+    // Three hosts fire, at most two may be touched: none is.
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert_eq!(
+        t.matches(": max_hosts: 3 hosts fire at once").count(),
+        3,
+        "{t}"
+    );
+    assert!(s.actions().is_empty());
+
+    // One host left firing: it is acted on.
+    s.prom.clear("mysql", &format!("{}:9104", names[1]));
+    s.prom.clear("mysql", &format!("{}:9104", names[2]));
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let out = s.heal(&rules, &[]);
+    assert!(text(&out).contains(": act: runs"), "{}", text(&out));
+    // It clears, then fires again within the cooldown: a new event, held back.
+    s.prom.clear("mysql", &format!("{}:9104", names[0]));
+    s.prom.wait_for(&format!("{LAG} > 300"), 0);
+    let out = s.heal(&rules, &[]);
+    assert!(text(&out).contains("lag: nothing fires"), "{}", text(&out));
+    s.prom
+        .set(LAG, "mysql", &format!("{}:9104", names[0]), 600.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert!(
+        t.contains(": cooldown: last acted at") && t.contains("cooling down until"),
+        "{t}"
+    );
+
+    // An engaged kill switch: heal evaluates and records, and runs nothing.
+    let out = s.olympus(&["lock", "--reason", "maintenance"]);
+    assert_eq!(out.status.code(), Some(0));
+    s.prom
+        .set(LAG, "mysql", &format!("{}:9104", names[1]), 700.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 2);
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "{} [value 700]: locked: the kill switch is engaged by",
+            names[1]
+        )) && t.contains("maintenance"),
+        "{t}"
+    );
+    assert_eq!(s.actions().len(), 1, "only the first action ran");
+    let h = s.history();
+    assert!(
+        h.iter()
+            .any(|e| e["kind"] == "lock" && e["what"] == "engaged"),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn failed_actions_past_the_budget_engage_the_kill_switch() {
+    let s = Setup::new(2);
+    let names: Vec<String> = s.fleet.hosts.iter().map(|h| h.name.clone()).collect();
+    for h in &names {
+        s.prom.set("up_broken", "app", &format!("{h}:80"), 1.0);
+    }
+    s.prom.wait_for("up_broken == 1", 2);
+    let rules = s.rules(
+        "checks:\n  - name: app-broken\n    source: {prometheus: 'PROM', query: 'up_broken == 1'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\nguards: {max_failed_actions: 2}\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - fail: {msg: the fix does not work}\n",
+    );
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "heal did its job: {t}");
+    assert_eq!(t.matches("→ failed").count(), 2, "{t}");
+    let out = s.olympus(&["lock", "--status", "--output", "json"]);
+    let st: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(st["engaged"], true, "{st}");
+    assert!(
+        st["lock"]["reason"].as_str().is_some_and(
+            |r| r.contains("2 heal actions failed") && r.contains("max_failed_actions 2")
+        ),
+        "{st}"
+    );
+    assert!(
+        st["lock"]["by"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("(olympus heal)")),
+        "{st}"
+    );
+    // `olympus run` is refused too.
+    let out = s
+        .fleet
+        .olympus("run", &s.fleet.inventory)
+        .arg(s.path("fix.yml"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+}
+
+#[test]
+fn two_heals_at_once_act_once() {
+    let s = Setup::new(1);
+    let h = s.fleet.hosts[0].name.clone();
+    s.prom.set(LAG, "mysql", &format!("{h}:9104"), 999.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml, vars: {lag: '{{ value }}'}}\n",
+        &writer(s.dir.path()),
+    );
+    let spawn = || {
+        s.fleet
+            .olympus("heal", &s.fleet.inventory)
+            .arg(&rules)
+            .arg("--once")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("heal")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)));
+    assert_eq!(
+        s.actions(),
+        vec![(h, "ok".to_string())],
+        "{}\n{}",
+        text(&a),
+        text(&b)
+    );
+}
+
+#[test]
+fn a_heal_killed_mid_action_leaves_it_recorded_interrupted_and_not_retried() {
+    let s = Setup::new(1);
+    let h = s.fleet.hosts[0].name.clone();
+    s.prom.set(LAG, "mysql", &format!("{h}:9104"), 999.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let started = s.path("started");
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: touch {}; sleep 30\n",
+            started.display()
+        ),
+    );
+    let mut child = s
+        .fleet
+        .olympus("heal", &s.fleet.inventory)
+        .arg(&rules)
+        .arg("--once")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("heal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the action never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert_eq!(s.actions(), vec![(h.clone(), "running".to_string())]);
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert!(
+        t.contains(
+            "1 action(s) left running by a heal that ended first: recorded interrupted, not retried"
+        ) && t.contains(": acted: acted on this event at"),
+        "{t}"
+    );
+    assert_eq!(s.actions(), vec![(h, "interrupted".to_string())]);
+}
+
+#[test]
+fn bad_rules_are_refused_with_their_place_and_unread_sources_exit_1() {
+    let s = Setup::new(1);
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {alertmanager: 'http://127.0.0.1:9093'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        &writer(s.dir.path()),
+    );
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("rules.yml:3:14: the 'alertmanager' source is not implemented by olympus yet"),
+        "{t}"
+    );
+    // Prometheus gone: the pass records it and exits 1.
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'http://127.0.0.1:1', query: 'up'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        &writer(s.dir.path()),
+    );
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("lag: cannot evaluate: http://127.0.0.1:1/api/v1/query"),
+        "{t}"
+    );
+    let h = s.history();
+    assert!(
+        h.iter()
+            .any(|e| e["kind"] == "evaluation" && e["what"] == "error"),
+        "{h:?}"
+    );
+}
