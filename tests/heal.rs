@@ -420,3 +420,164 @@ fn bad_rules_are_refused_with_their_place_and_unread_sources_exit_1() {
         "{h:?}"
     );
 }
+
+/// A stub Prometheus (the edge case real Prometheus cannot be made to do quickly: a new
+/// random answer on every query) on a loopback port: each answer names a random subset of
+/// `hosts` with a random value.
+fn flapping_prometheus(hosts: Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut result: Vec<Value> = Vec::new();
+            for h in &hosts {
+                if next() % 2 == 0 {
+                    result.push(serde_json::json!({
+                        "metric": {"instance": format!("{h}:9100")},
+                        "value": [1.0, (next() % 1000).to_string()],
+                    }));
+                }
+            }
+            let body = serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// 1,000 passes against a source that flaps at random keep every guard, and leave the
+/// database sound.
+#[test]
+fn a_thousand_flapping_evaluations_keep_every_guard() {
+    use olympus::app::heal::{HealRequest, once};
+    use olympus::app::setup::{Connection, Sources};
+    use olympus::state::{SqliteStore, Store};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+    let url = flapping_prometheus(hosts.clone());
+    let inv = dir.path().join("hosts.ini");
+    let lines: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("{h} ansible_connection=local"))
+        .collect();
+    std::fs::write(&inv, lines.join("\n")).expect("inventory");
+    std::fs::write(
+        dir.path().join("fix.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - fail: {msg: unlucky}\n      when: heal.value % 5 == 0\n",
+    )
+    .expect("playbook");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        format!(
+            "checks:\n  - name: a\n    source: {{prometheus: '{url}', query: q}}\n    hosts_from: instance\n    for: 2\n    max_hosts: 2\n    action: {{playbook: fix.yml}}\n  - name: b\n    source: {{prometheus: '{url}', query: q}}\n    hosts_from: instance\n    max_hosts: 3\n    action: {{playbook: fix.yml}}\nguards: {{max_actions_per_hour: 40, max_failed_actions: 3}}\n"
+        ),
+    )
+    .expect("rules");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("state")).expect("state"));
+    let req = HealRequest {
+        rules: rules.clone(),
+        sources: Sources {
+            inventory: vec![inv.display().to_string()],
+            limit: None,
+        },
+        roles_path: Vec::new(),
+        connection: Connection::for_listing(),
+        store: store.clone(),
+        dry_run: false,
+        stop: olympus::stop::Stop::new(),
+        lock_poll: std::time::Duration::from_millis(200),
+        on_signals: false,
+    };
+    // (check, host) → fired in the check's previous evaluation; fired in every evaluation
+    // since its last action.
+    let mut fired_before: BTreeMap<(String, String), bool> = BTreeMap::new();
+    let mut held_since_act: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut actions = 0;
+    let mut unlocks = 0;
+    for i in 0..1000 {
+        let locked_before = store.lock().expect("lock").is_some();
+        let pass = once(&req).expect("pass");
+        let mut acted_hosts = BTreeSet::new();
+        for c in &pass.checks {
+            assert!(c.error.is_none(), "{:?}", c.error);
+            let acts: Vec<&str> = c
+                .decisions
+                .iter()
+                .filter(|d| d.decision == "act")
+                .map(|d| d.host.as_str())
+                .collect();
+            let max = if c.name == "a" { 2 } else { 3 };
+            assert!(acts.len() <= max, "pass {i}: {} acted on {acts:?}", c.name);
+            if c.decisions.iter().any(|d| d.decision == "max_hosts") {
+                assert!(acts.is_empty(), "pass {i}: acted past max_hosts");
+            }
+            assert!(
+                !locked_before || acts.is_empty(),
+                "pass {i}: acted while locked"
+            );
+            let firing: BTreeSet<&str> = c.decisions.iter().map(|d| d.host.as_str()).collect();
+            for h in &hosts {
+                let key = (c.name.clone(), h.clone());
+                let now = firing.contains(h.as_str());
+                if acts.contains(&h.as_str()) {
+                    assert!(
+                        acted_hosts.insert(h.clone()),
+                        "pass {i}: {h} acted on twice"
+                    );
+                    if c.name == "a" {
+                        assert!(
+                            fired_before.get(&key).copied().unwrap_or(false),
+                            "pass {i}: for: 2 not held"
+                        );
+                    }
+                    assert!(
+                        !held_since_act.contains(&key),
+                        "pass {i}: acted twice on one event"
+                    );
+                    held_since_act.insert(key.clone());
+                } else if !now {
+                    held_since_act.remove(&key);
+                }
+                fired_before.insert(key, now);
+            }
+            actions += c.actions.len();
+        }
+        let failed = store.failed_actions_since_release().expect("failed");
+        assert!(
+            failed < 3 || store.lock().expect("lock").is_some(),
+            "pass {i}: {failed} failures and no kill switch"
+        );
+        // An operator releases the switch now and then, so the budget is spent again.
+        if i % 100 == 99 && store.release("operator@test").expect("release").is_some() {
+            unlocks += 1;
+        }
+    }
+    assert!(actions <= 40, "{actions} actions in the hour, max 40");
+    assert!(
+        actions > 0 && unlocks > 0,
+        "the run exercised actions ({actions}) and the budget ({unlocks})"
+    );
+    assert!(store.integrity_ok().expect("integrity_check"));
+}
