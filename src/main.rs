@@ -14,6 +14,7 @@ use olympus::app::heal::HealRequest;
 use olympus::app::inventory::{InventoryRequest, View};
 use olympus::app::lock::Action;
 use olympus::app::run::{KillSwitch, Listing, Prompt, Prompter, Report as RunReport, RunRequest};
+use olympus::app::schedule::Scheduler;
 use olympus::app::setup::{Connection, DEFAULT_FORKS, Sources};
 use olympus::connection::{
     ConnectOptions, Escalation, EscalationMethod, HostDefaults, HostKeyChecking, Secret,
@@ -123,6 +124,9 @@ inventory, option).")]
     Heal(HealArgs),
     /// Show what heal and the kill switch did, oldest first.
     History(HistoryArgs),
+    /// Run `heal --once` every few minutes from a systemd timer or cron.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   olympus completions bash > ~/.local/share/bash-completion/completions/olympus
@@ -300,6 +304,74 @@ struct HealArgs {
     connection: ConnectionArgs,
     #[command(flatten)]
     state: StateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Write (and enable) a systemd service and timer, or a crontab line, that run
+    /// `olympus heal RULES --once`.
+    #[command(after_help = "Examples:
+  olympus schedule install heal/rules.yml -i inventory/ --every 5m            # systemd, system-wide
+  olympus schedule install heal/rules.yml -i inventory/ --every 1m --user     # systemd --user
+  olympus schedule install heal/rules.yml -i inventory/ --every 5m --cron     # /etc/cron.d
+  olympus schedule install heal/rules.yml --every 5m --unit-dir ./units       # write only
+
+The job runs in the current directory (ansible.cfg is found as now) with this state directory,
+so `olympus lock` here stops it.")]
+    Install(ScheduleInstallArgs),
+    /// Remove what `schedule install` wrote for RULES (or --name).
+    Remove(ScheduleRemoveArgs),
+    /// Show olympus's scheduled jobs.
+    Show(ScheduleWhere),
+}
+
+#[derive(Args, Debug)]
+struct ScheduleWhere {
+    /// A systemd timer [default when systemd runs].
+    #[arg(long, conflicts_with = "cron")]
+    systemd: bool,
+    /// cron: /etc/cron.d, or your crontab with --user [default without systemd].
+    #[arg(long)]
+    cron: bool,
+    /// Your own: `systemctl --user` units or your crontab.
+    #[arg(long)]
+    user: bool,
+    /// Write the systemd units into DIR and enable nothing.
+    #[arg(long, value_name = "DIR", conflicts_with = "cron")]
+    unit_dir: Option<PathBuf>,
+    /// The cron.d directory [default: /etc/cron.d].
+    #[arg(long, value_name = "DIR", conflicts_with = "systemd")]
+    cron_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ScheduleInstallArgs {
+    /// The rules file.
+    rules: PathBuf,
+    /// How often: minutes dividing an hour (5m), hours dividing a day (2h), or 1d.
+    #[arg(long, value_name = "DURATION")]
+    every: String,
+    /// Inventory sources for heal (as `-i`); ansible.cfg's applies too.
+    #[arg(short = 'i', long = "inventory", value_name = "SOURCE")]
+    inventory: Vec<String>,
+    /// The job's name [default: olympus-heal-<rules file name>].
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    place: ScheduleWhere,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args, Debug)]
+struct ScheduleRemoveArgs {
+    /// The rules file the job was installed for.
+    #[arg(required_unless_present = "name")]
+    rules: Option<PathBuf>,
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    place: ScheduleWhere,
 }
 
 #[derive(Args, Debug)]
@@ -559,6 +631,7 @@ fn main() -> ExitCode {
                 cmd_heal(args, &config)
             }
             Command::History(args) => cmd_history(args),
+            Command::Schedule(cmd) => cmd_schedule(cmd),
             Command::Completions { .. } => Ok(Outcome::Ok),
         }),
     };
@@ -952,6 +1025,102 @@ fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {
             serde_json::to_string(&entries).map_err(|e| Error::Internal(e.to_string()))?
         ),
     }
+    Ok(Outcome::Ok)
+}
+
+fn scheduler(w: &ScheduleWhere) -> Scheduler {
+    use std::path::Path;
+    let systemd =
+        w.systemd || w.unit_dir.is_some() || (!w.cron && Path::new("/run/systemd/system").is_dir());
+    if systemd {
+        let dir = w.unit_dir.clone().unwrap_or_else(|| {
+            if w.user {
+                std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .unwrap_or_else(|| olympus::connection::ssh_config::home_dir().join(".config"))
+                    .join("systemd/user")
+            } else {
+                PathBuf::from("/etc/systemd/system")
+            }
+        });
+        Scheduler::Systemd {
+            dir,
+            user: w.user,
+            enable: w.unit_dir.is_none(),
+        }
+    } else if w.user {
+        Scheduler::CronUser
+    } else {
+        Scheduler::CronD {
+            dir: w
+                .cron_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/etc/cron.d")),
+        }
+    }
+}
+
+fn cmd_schedule(cmd: ScheduleCommand) -> Result<Outcome, Error> {
+    use olympus::app::schedule;
+    let absolute = |p: &std::path::Path| {
+        std::path::absolute(p).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())))
+    };
+    let said = match cmd {
+        ScheduleCommand::Install(args) => {
+            let every = olympus::heal::rules::parse_duration(&args.every).ok_or_else(|| {
+                Error::BadInput(format!(
+                    "--every {}: expected a duration such as 5m",
+                    args.every
+                ))
+            })?;
+            if !args.rules.is_file() {
+                return Err(Error::BadInput(format!(
+                    "{}: no such rules file",
+                    args.rules.display()
+                )));
+            }
+            // Checked now, not at 3 a.m.
+            olympus::heal::rules::Rules::load(&args.rules)
+                .map_err(|e| Error::BadInput(e.to_string()))?;
+            let inventory = args
+                .inventory
+                .iter()
+                .map(|i| {
+                    if std::path::Path::new(i).exists() {
+                        absolute(std::path::Path::new(i)).map(|p| p.display().to_string())
+                    } else {
+                        Ok(i.clone())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let job = schedule::Job {
+                name: args
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| schedule::default_name(&args.rules)),
+                exe: std::env::current_exe()
+                    .map_err(|e| Error::Internal(format!("where is olympus? {e}")))?,
+                rules: absolute(&args.rules)?,
+                inventory,
+                state_dir: absolute(&olympus::state::dir(args.state.state_dir.as_deref()))?,
+                workdir: std::env::current_dir()
+                    .map_err(|e| Error::Internal(format!("current directory: {e}")))?,
+                every,
+            };
+            schedule::install(&job, &scheduler(&args.place))?
+        }
+        ScheduleCommand::Remove(args) => {
+            let name = match (&args.name, &args.rules) {
+                (Some(n), _) => n.clone(),
+                (None, Some(r)) => schedule::default_name(r),
+                (None, None) => return Err(Error::BadInput("give RULES or --name".into())),
+            };
+            schedule::remove(&name, &scheduler(&args.place))?
+        }
+        ScheduleCommand::Show(w) => schedule::show(&scheduler(&w))?,
+    };
+    print!("{said}");
     Ok(Outcome::Ok)
 }
 

@@ -581,3 +581,150 @@ fn a_thousand_flapping_evaluations_keep_every_guard() {
     );
     assert!(store.integrity_ok().expect("integrity_check"));
 }
+
+/// `olympus schedule`: systemd units that `systemd-analyze verify` accepts without a word, and
+/// a crontab line that Debian's `crontab` installs and that, run as cron runs it, starts heal
+/// on the chosen state directory.
+#[test]
+fn schedule_writes_units_systemd_accepts_and_a_cron_line_that_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    // A directory and a rules file whose names need quoting everywhere.
+    let project = dir.path().join("my project");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    for p in [dir.path(), &project] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::fs::write(project.join("fix.yml"), "- hosts: all\n  tasks: []\n").expect("pb");
+    let rules = project.join("lag 100%.yml");
+    std::fs::write(
+        &rules,
+        "checks:\n  - name: lag\n    source: {prometheus: 'http://127.0.0.1:1', query: up}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+    )
+    .expect("rules");
+    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let olympus = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_olympus"))
+            .args(args)
+            .current_dir(&project)
+            .output()
+            .expect("olympus")
+    };
+    let units = dir.path().join("units");
+    let units_s = units.display().to_string();
+    let out = olympus(&[
+        "schedule",
+        "install",
+        "lag 100%.yml",
+        "-i",
+        "h1,",
+        "--every",
+        "5m",
+        "--unit-dir",
+        &units_s,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let service = units.join("olympus-heal-lag-100-.service");
+    let timer = units.join("olympus-heal-lag-100-.timer");
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .args([&service, &timer])
+        .output()
+        .expect("systemd-analyze (systemd is installed by tests/run-all.sh)");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty() && verify.stdout.is_empty(),
+        "{}",
+        text(&verify)
+    );
+    let unit = std::fs::read_to_string(&timer).expect("timer");
+    assert!(unit.contains("OnCalendar=*-*-* *:00/5:00") && unit.contains("Persistent=true"));
+    let out = olympus(&["schedule", "show", "--unit-dir", &units_s]);
+    assert!(
+        text(&out).starts_with("olympus-heal-lag-100-.timer: *-*-* *:00/5:00"),
+        "{}",
+        text(&out)
+    );
+    let out = olympus(&[
+        "schedule",
+        "install",
+        "lag 100%.yml",
+        "--every",
+        "7m",
+        "--unit-dir",
+        &units_s,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "7 minutes is not a calendar both can say"
+    );
+    let out = olympus(&["schedule", "remove", "lag 100%.yml", "--unit-dir", &units_s]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!service.exists() && !timer.exists());
+
+    // cron, as an unprivileged user's own crontab.
+    let state = dir.path().join("state");
+    let state_s = state.display().to_string();
+    let as_nobody = |args: &[&str]| {
+        Command::new("runuser")
+            .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_olympus")])
+            .args(args)
+            .current_dir(&project)
+            .output()
+            .expect("runuser")
+    };
+    let out = as_nobody(&[
+        "schedule",
+        "install",
+        "lag 100%.yml",
+        "--every",
+        "10m",
+        "--cron",
+        "--user",
+        "--state-dir",
+        &state_s,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tab = Command::new("crontab")
+        .args(["-l", "-u", "nobody"])
+        .output()
+        .expect("crontab");
+    let tab = String::from_utf8_lossy(&tab.stdout).into_owned();
+    let line = tab
+        .lines()
+        .skip_while(|l| *l != "# olympus schedule: olympus-heal-lag-100-")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job line: {tab}"))
+        .to_string();
+    assert!(line.starts_with("*/10 * * * * cd "), "{line}");
+    // Run it the way cron does: the command after five fields, `\%` made `%`, by sh.
+    let command: String = line
+        .splitn(6, ' ')
+        .nth(5)
+        .expect("command")
+        .replace("\\%", "%");
+    let ran = Command::new("runuser")
+        .args(["-u", "nobody", "--", "sh", "-c", &command])
+        .output()
+        .expect("sh");
+    assert!(ran.status.success(), "{}", text(&ran));
+    // heal ran on that state: the unreachable source is recorded.
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["history", "--state-dir", &state_s, "--output", "json"])
+        .output()
+        .expect("history");
+    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        h.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["kind"] == "evaluation" && e["rule"] == "lag")),
+        "{h}"
+    );
+    let out = as_nobody(&["schedule", "remove", "lag 100%.yml", "--cron", "--user"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tab = Command::new("crontab")
+        .args(["-l", "-u", "nobody"])
+        .output()
+        .expect("crontab");
+    assert!(!String::from_utf8_lossy(&tab.stdout).contains("olympus"));
+}
