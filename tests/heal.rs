@@ -97,7 +97,7 @@ fn text(o: &Output) -> String {
 /// The playbook every action runs: it writes what it was given into a file per host.
 fn writer(dir: &Path) -> String {
     format!(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: '{}/fixed-{{{{ inventory_hostname }}}}'\n        content: '{{{{ lag }}}} {{{{ heal.labels.job }}}}'\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: '{}/fixed-{{{{ inventory_hostname }}}}'\n        content: \"{{{{ lag }}}} {{{{ heal.labels.job | default('') }}}}\"\n",
         dir.display()
     )
 }
@@ -391,14 +391,14 @@ fn a_heal_killed_mid_action_leaves_it_recorded_interrupted_and_not_retried() {
 fn bad_rules_are_refused_with_their_place_and_unread_sources_exit_1() {
     let s = Setup::new(1);
     let rules = s.rules(
-        "checks:\n  - name: lag\n    source: {alertmanager: 'http://127.0.0.1:9093'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        "checks:\n  - name: lag\n    source: {graphite: 'http://127.0.0.1:9093'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
         &writer(s.dir.path()),
     );
     let out = s.heal(&rules, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(
-        t.contains("rules.yml:3:14: the 'alertmanager' source is not implemented by olympus yet"),
+        t.contains("rules.yml:3:14: the 'graphite' source is not implemented by olympus yet"),
         "{t}"
     );
     // Prometheus gone: the pass records it and exits 1.
@@ -727,4 +727,59 @@ fn schedule_writes_units_systemd_accepts_and_a_cron_line_that_runs() {
         .output()
         .expect("crontab");
     assert!(!String::from_utf8_lossy(&tab.stdout).contains("olympus"));
+}
+
+/// An alert in a real Alertmanager names the host; silenced or other alerts do not act.
+#[test]
+fn an_alertmanager_alert_runs_the_playbook_on_its_host() {
+    let s = Setup::new(2);
+    let am = common::prometheus::Alertmanager::start();
+    let [h1, h2] = [0, 1].map(|i| s.fleet.hosts[i].name.clone());
+    am.fire(
+        &[
+            ("alertname", "ReplicationLag"),
+            ("instance", &format!("{h1}:9104")),
+            ("severity", "critical"),
+        ],
+        "412",
+    );
+    am.fire(
+        &[
+            ("alertname", "ReplicationLag"),
+            ("instance", &format!("{h2}:9104")),
+            ("severity", "warning"),
+        ],
+        "50",
+    );
+    am.fire(
+        &[
+            ("alertname", "DiskFull"),
+            ("instance", &format!("{h2}:9100")),
+            ("severity", "critical"),
+        ],
+        "99",
+    );
+    am.wait_for(3);
+    let rules = s.rules(
+        &format!(
+            "checks:\n  - name: lag\n    source: {{alertmanager: '{}', alertname: ReplicationLag, filter: ['severity=\"critical\"']}}\n    hosts_from: instance\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ value }}}}'}}}}\n",
+            am.url
+        ),
+        &writer(s.dir.path()),
+    );
+    let out = s.heal(&rules, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("lag: {h1} [value 412]: act: runs")),
+        "{t}"
+    );
+    assert!(!t.contains(&h2), "{t}");
+    assert_eq!(
+        std::fs::read_to_string(s.path(&format!("fixed-{h1}")))
+            .ok()
+            .as_deref(),
+        Some("412 ")
+    );
+    assert!(!s.path(&format!("fixed-{h2}")).exists());
 }

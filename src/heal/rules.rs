@@ -61,6 +61,9 @@ pub struct Check {
 pub enum Source {
     /// A Prometheus instant query: every sample of the vector result is a firing condition.
     Prometheus { url: String, query: String },
+    /// Alertmanager's active alerts (`/api/v2/alerts`, not silenced or inhibited), narrowed
+    /// by `alertname` and Alertmanager matchers (`severity="critical"`).
+    Alertmanager { url: String, filter: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +75,7 @@ pub struct Action {
 }
 
 /// Sources olympus knows of but does not implement yet (refused by name).
-const LATER_SOURCES: &[&str] = &["alertmanager", "graphite", "http", "command", "log"];
+const LATER_SOURCES: &[&str] = &["graphite", "http", "command", "log"];
 
 impl Rules {
     pub fn load(path: &Path) -> Result<Rules, RulesError> {
@@ -235,7 +238,8 @@ impl Reader<'_> {
     }
 
     fn source(&self, node: &Node) -> Result<Source, RulesError> {
-        let mut known: Vec<&str> = vec!["prometheus", "query"];
+        let mut known: Vec<&str> =
+            vec!["prometheus", "query", "alertmanager", "alertname", "filter"];
         known.extend(LATER_SOURCES);
         let entries = self.map(node, "a source", &known)?;
         if let Some((k, _, pos)) = entries
@@ -245,28 +249,71 @@ impl Reader<'_> {
             return Err(self.err(
                 *pos,
                 format!(
-                    "the '{k}' source is not implemented by olympus yet; implemented: prometheus"
+                    "the '{k}' source is not implemented by olympus yet; implemented: prometheus, alertmanager"
                 ),
             ));
         }
         let get = |k: &str| entries.iter().find(|(key, _, _)| key == k).map(|e| e.1);
-        let (Some(url), Some(query)) = (get("prometheus"), get("query")) else {
-            return Err(self.err(
-                node.pos,
-                "a prometheus source needs 'prometheus' (its URL) and 'query'",
-            ));
+        let url = |n: &Node, what: &str| -> Result<String, RulesError> {
+            let url = self.string(n, what)?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(self.err(
+                    n.pos,
+                    format!("{what} must be an http:// or https:// URL, not '{url}'"),
+                ));
+            }
+            Ok(url.trim_end_matches('/').to_string())
         };
-        let url = self.string(url, "prometheus")?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(self.err(
+        match (get("prometheus"), get("alertmanager")) {
+            (Some(p), None) => {
+                let Some(query) = get("query") else {
+                    return Err(self.err(node.pos, "a prometheus source needs 'query'"));
+                };
+                if let Some((k, _, pos)) = entries
+                    .iter()
+                    .find(|(k, _, _)| k == "alertname" || k == "filter")
+                {
+                    return Err(self.err(*pos, format!("'{k}' belongs to an alertmanager source")));
+                }
+                Ok(Source::Prometheus {
+                    url: url(p, "prometheus")?,
+                    query: self.string(query, "query")?,
+                })
+            }
+            (None, Some(a)) => {
+                if let Some(q) = get("query") {
+                    return Err(self.err(q.pos, "'query' belongs to a prometheus source"));
+                }
+                let mut filter = Vec::new();
+                if let Some(n) = get("alertname") {
+                    let name = self.string(n, "alertname")?;
+                    filter.push(format!("alertname={}", serde_json::Value::from(name)));
+                }
+                if let Some(n) = get("filter") {
+                    let NodeValue::Seq(items) = &n.value else {
+                        return Err(self.err(
+                            n.pos,
+                            "filter must be a list of Alertmanager matchers such as 'severity=\"critical\"'",
+                        ));
+                    };
+                    for item in items {
+                        filter.push(self.string(item, "a filter matcher")?);
+                    }
+                }
+                Ok(Source::Alertmanager {
+                    url: url(a, "alertmanager")?,
+                    filter,
+                })
+            }
+            (Some(_), Some(_)) => Err(self.err(
                 node.pos,
-                format!("prometheus must be an http:// or https:// URL, not '{url}'"),
-            ));
+                "a source is either prometheus or alertmanager, not both",
+            )),
+            (None, None) => Err(self.err(
+                node.pos,
+                "a source needs 'prometheus' (with 'query') or 'alertmanager'",
+            )),
         }
-        Ok(Source::Prometheus {
-            url: url.trim_end_matches('/').to_string(),
-            query: self.string(query, "query")?,
-        })
     }
 
     fn action(&self, node: &Node) -> Result<Action, RulesError> {
@@ -400,6 +447,24 @@ mod tests {
             let e = load(&text).expect_err("refused").to_string();
             assert!(e.contains(want), "{e}\nwanted: {want}");
         }
+    }
+
+    #[test]
+    fn an_alertmanager_source_reads() {
+        let r = load(
+            "checks:\n  - name: lag\n    source: {alertmanager: 'http://127.0.0.1:9093/', alertname: ReplicationLag, filter: ['severity=\"critical\"']}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        )
+        .expect("rules");
+        assert_eq!(
+            r.checks[0].source,
+            Source::Alertmanager {
+                url: "http://127.0.0.1:9093".into(),
+                filter: vec![
+                    "alertname=\"ReplicationLag\"".into(),
+                    "severity=\"critical\"".into()
+                ],
+            }
+        );
     }
 
     #[test]

@@ -28,30 +28,91 @@ const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 pub fn query(source: &Source) -> Result<Vec<Sample>, String> {
     match source {
         Source::Prometheus { url, query } => prometheus(url, query),
+        Source::Alertmanager { url, filter } => alertmanager(url, filter),
     }
 }
 
-fn prometheus(url: &str, query: &str) -> Result<Vec<Sample>, String> {
+fn get(endpoint: &str, query: &[(&str, &str)]) -> Result<(u16, String), String> {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
             .build(),
     );
-    let endpoint = format!("{url}/api/v1/query");
-    let mut answer = agent
-        .get(&endpoint)
-        .query("query", query)
-        .call()
-        .map_err(|e| format!("{endpoint}: {e}"))?;
-    let status = answer.status();
+    let mut req = agent.get(endpoint);
+    for (k, v) in query {
+        req = req.query(k, v);
+    }
+    let mut answer = req.call().map_err(|e| format!("{endpoint}: {e}"))?;
+    let status = answer.status().as_u16();
     let body = answer
         .body_mut()
         .with_config()
         .limit(MAX_ANSWER)
         .read_to_string()
         .map_err(|e| format!("{endpoint}: {e}"))?;
-    parse_prometheus(&body).map_err(|e| format!("{endpoint}: HTTP {}: {e}", status.as_u16()))
+    Ok((status, body))
+}
+
+fn alertmanager(url: &str, filter: &[String]) -> Result<Vec<Sample>, String> {
+    let endpoint = format!("{url}/api/v2/alerts");
+    let mut query: Vec<(&str, &str)> = vec![
+        ("active", "true"),
+        ("silenced", "false"),
+        ("inhibited", "false"),
+    ];
+    query.extend(filter.iter().map(|f| ("filter", f.as_str())));
+    let (status, body) = get(&endpoint, &query)?;
+    if status != 200 {
+        return Err(format!(
+            "{endpoint}: HTTP {status}: {}",
+            body.chars().take(300).collect::<String>().trim()
+        ));
+    }
+    parse_alertmanager(&body).map_err(|e| format!("{endpoint}: {e}"))
+}
+
+/// Alertmanager's `/api/v2/alerts` answer: one sample per alert, its labels; its value the
+/// `value` annotation when it has one (a number when it reads as one), else 1.
+pub fn parse_alertmanager(body: &str) -> Result<Vec<Sample>, String> {
+    let doc: Value =
+        serde_json::from_str(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let Some(alerts) = doc.as_array() else {
+        return Err("the answer is not a list of alerts".into());
+    };
+    Ok(alerts
+        .iter()
+        .map(|a| {
+            let labels = a["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let value = match a["annotations"]["value"].as_str() {
+                Some(t) => number(t),
+                None => Value::from(1),
+            };
+            Sample { labels, value }
+        })
+        .collect())
+}
+
+/// A number when `text` is a finite one (integral: an integer), else the text.
+fn number(text: &str) -> Value {
+    match text.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+        Ok(f) if f.is_finite() => Value::from(f),
+        _ => Value::from(text),
+    }
+}
+
+fn prometheus(url: &str, query: &str) -> Result<Vec<Sample>, String> {
+    let endpoint = format!("{url}/api/v1/query");
+    let (status, body) = get(&endpoint, &[("query", query)])?;
+    parse_prometheus(&body).map_err(|e| format!("{endpoint}: HTTP {status}: {e}"))
 }
 
 /// Prometheus's `/api/v1/query` answer: a vector's samples, or why there are none.
@@ -90,14 +151,10 @@ pub fn parse_prometheus(body: &str) -> Result<Vec<Sample>, String> {
             let text = r["value"][1]
                 .as_str()
                 .ok_or("a sample has no value [time, \"value\"]")?;
-            let value = match text.parse::<f64>() {
-                Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                    Value::from(f as i64)
-                }
-                Ok(f) if f.is_finite() => Value::from(f),
-                _ => Value::from(text),
-            };
-            Ok(Sample { labels, value })
+            Ok(Sample {
+                labels,
+                value: number(text),
+            })
         })
         .collect()
 }
@@ -120,6 +177,21 @@ mod tests {
         assert_eq!(s[0].value, 301);
         assert_eq!(s[1].value, 12.5);
         assert_eq!(s[2].value, "NaN");
+    }
+
+    #[test]
+    fn alerts_become_samples() {
+        let s = parse_alertmanager(
+            r#"[{"labels":{"alertname":"Lag","instance":"db1:9104"},"annotations":{"value":"412"}},
+                {"labels":{"alertname":"Lag","instance":"db2:9104"},"annotations":{}}]"#,
+        )
+        .expect("parsed");
+        assert_eq!(s[0].labels["instance"], "db1:9104");
+        assert_eq!(
+            (s[0].value.clone(), s[1].value.clone()),
+            (Value::from(412), Value::from(1))
+        );
+        assert!(parse_alertmanager(r#"{"a":1}"#).is_err());
     }
 
     #[test]

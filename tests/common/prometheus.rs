@@ -176,3 +176,101 @@ impl Drop for Prometheus {
         }
     }
 }
+
+/// A real Alertmanager (Debian's) on a loopback port of its own, clustering off; a test posts
+/// alerts to it as Prometheus would.
+pub struct Alertmanager {
+    pub url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    pub fn start() -> Alertmanager {
+        for _ in 0..5 {
+            let mut a = Alertmanager::start_once();
+            if matches!(a.child.try_wait(), Ok(None)) {
+                return a;
+            }
+        }
+        panic!("alertmanager could not bind a port five times");
+    }
+
+    fn start_once() -> Alertmanager {
+        let dir = tempfile::tempdir().expect("tmp");
+        let port = free_port();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n",
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.path().join("alertmanager.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus-alertmanager (tests/run-all.sh installs Debian's)");
+        let a = Alertmanager {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
+        wait_up(&format!("{}/-/ready", a.url), "alertmanager");
+        a
+    }
+
+    /// Fires an alert with these labels (and a `value` annotation) until resolved.
+    pub fn fire(&self, labels: &[(&str, &str)], value: &str) {
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let body = serde_json::json!([{
+            "labels": labels,
+            "annotations": {"value": value},
+            "endsAt": "2100-01-01T00:00:00Z",
+        }]);
+        ureq::post(&format!("{}/api/v2/alerts", self.url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("post alert: {e}"));
+    }
+
+    /// Waits until Alertmanager lists `n` active alerts.
+    pub fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = ureq::get(&format!("{}/api/v2/alerts", self.url))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.as_array().map(Vec::len));
+            if got == Some(n) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "alertmanager never listed {n} alerts ({got:?})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
