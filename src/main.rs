@@ -49,9 +49,10 @@ struct Cli {
     /// Colour: auto (a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     color: Color,
-    /// Log format on stderr: text for people, json for unattended runs.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
+    /// Log format on stderr: text for people, json for unattended runs [default: text;
+    /// for heal, json when stderr is not a terminal].
+    #[arg(long, value_enum, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -287,9 +288,23 @@ struct HealArgs {
     /// Evaluate every check once, act, and exit (for cron and systemd timers).
     #[arg(long)]
     once: bool,
-    /// Not implemented yet: run `heal --once` from a timer instead.
-    #[arg(long)]
+    /// Run as a service: a pass every --interval (and at once on an Alertmanager webhook
+    /// POST to --listen); SIGHUP starts a pass now (rules are re-read every pass); SIGTERM
+    /// stops, recording any action it cuts short as interrupted.
+    #[arg(long, conflicts_with = "once")]
     watch: bool,
+    /// With --watch: time between passes.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "watch"
+    )]
+    interval: String,
+    /// With --watch: accept Alertmanager webhook POSTs on ADDR (e.g. 127.0.0.1:9095); each
+    /// starts a pass at once.
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    listen: Option<std::net::SocketAddr>,
     /// Decide and show what would run and why; record and run nothing.
     #[arg(long)]
     dry_run: bool,
@@ -599,7 +614,18 @@ fn main() -> ExitCode {
     };
     let verbosity =
         i8::try_from(cli.verbose).unwrap_or(i8::MAX) - i8::try_from(cli.quiet).unwrap_or(i8::MAX);
-    output::init_logging(verbosity, color, matches!(cli.log_format, LogFormat::Json));
+    // heal runs unattended: what it does is logged (info) and, off a terminal, as JSON lines.
+    let healing = matches!(cli.command, Command::Heal(_));
+    let verbosity = if healing && cli.quiet == 0 {
+        verbosity.max(1)
+    } else {
+        verbosity
+    };
+    let json = match cli.log_format {
+        Some(f) => matches!(f, LogFormat::Json),
+        None => healing && !std::io::stderr().is_terminal(),
+    };
+    output::init_logging(verbosity, color, json);
     let result = match cli.command {
         Command::Completions { shell } => cmd_completions(shell),
         command => ansible_config().and_then(|config| match command {
@@ -938,14 +964,9 @@ fn cmd_lock(
 }
 
 fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<Outcome, Error> {
-    if args.watch {
+    if !args.once && !args.watch {
         return Err(Error::BadInput(
-            "heal --watch is not implemented yet; run `olympus heal RULES --once` from a systemd timer or cron".into(),
-        ));
-    }
-    if !args.once {
-        return Err(Error::BadInput(
-            "heal needs --once (evaluate every check once, act, exit)".into(),
+            "heal needs --once (one pass, for a timer) or --watch (a service)".into(),
         ));
     }
     args.sources.install_vault()?;
@@ -964,16 +985,36 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
         dry_run: args.dry_run,
         stop: olympus::stop::Stop::new(),
         lock_poll: Duration::from_secs(1),
-        on_signals: true,
+        on_signals: !args.watch,
     };
-    let pass = olympus::app::heal::once(&req)?;
-    match args.output {
-        ExecOutputFormat::Text => print!("{}", output::heal::pass_text(&pass)),
-        ExecOutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&pass).map_err(|e| Error::Internal(e.to_string()))?
-        ),
+    let show = |pass: &olympus::app::heal::Pass| -> Result<(), Error> {
+        match args.output {
+            ExecOutputFormat::Text => print!("{}", output::heal::pass_text(pass)),
+            ExecOutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string(pass).map_err(|e| Error::Internal(e.to_string()))?
+            ),
+        }
+        let _ = std::io::stdout().flush();
+        Ok(())
+    };
+    if args.watch {
+        let interval = olympus::heal::rules::parse_duration(&args.interval)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Error::BadInput(format!(
+                    "--interval {}: expected a duration such as 30s or 5m",
+                    args.interval
+                ))
+            })?;
+        return olympus::app::heal::watch(&req, interval, args.listen, &mut |pass| {
+            if let Err(e) = show(pass) {
+                tracing::error!("{e}");
+            }
+        });
     }
+    let pass = olympus::app::heal::once(&req)?;
+    show(&pass)?;
     let failed: Vec<String> = pass
         .checks
         .iter()

@@ -783,3 +783,78 @@ fn an_alertmanager_alert_runs_the_playbook_on_its_host() {
     );
     assert!(!s.path(&format!("fixed-{h2}")).exists());
 }
+
+/// `heal --watch` as a service: Alertmanager's webhook starts a pass at once (the interval is
+/// an hour), SIGHUP starts another, SIGTERM stops it cleanly.
+#[test]
+fn heal_watch_acts_on_an_alertmanager_webhook_and_stops_on_sigterm() {
+    let s = Setup::new(1);
+    let h1 = s.fleet.hosts[0].name.clone();
+    let listen = format!("127.0.0.1:{}", common::prometheus::port());
+    let am = common::prometheus::Alertmanager::with_webhook(Some(&format!("http://{listen}/")));
+    let rules = s.rules(
+        &format!(
+            "checks:\n  - name: lag\n    source: {{alertmanager: '{}', alertname: ReplicationLag}}\n    hosts_from: instance\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ value }}}}'}}}}\n",
+            am.url
+        ),
+        &writer(s.dir.path()),
+    );
+    let log = s.path("watch.out");
+    let mut child = s
+        .fleet
+        .olympus("heal", &s.fleet.inventory)
+        .arg(&rules)
+        .args(["--watch", "--interval", "1h", "--listen", &listen])
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::fs::File::create(s.path("watch.err")).expect("log"))
+        .spawn()
+        .expect("heal --watch");
+    let output = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait = |what: &str, ok: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !ok(&output()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {}\n{}",
+                output(),
+                std::fs::read_to_string(s.path("watch.err")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait("the first pass", &|o| o.contains("lag: nothing fires"));
+    am.fire(
+        &[
+            ("alertname", "ReplicationLag"),
+            ("instance", &format!("{h1}:9104")),
+        ],
+        "333",
+    );
+    wait("the webhook's pass", &|o| {
+        o.contains(&format!("lag: {h1} [value 333]: act: runs"))
+    });
+    assert_eq!(
+        std::fs::read_to_string(s.path(&format!("fixed-{h1}")))
+            .ok()
+            .as_deref(),
+        Some("333 ")
+    );
+    let pid = child.id().to_string();
+    let kill = |sig: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+    };
+    kill("-HUP");
+    wait("the SIGHUP pass", &|o| {
+        o.contains(": acted: acted on this event at")
+    });
+    kill("-TERM");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(s.actions(), vec![(h1, "ok".to_string())]);
+}

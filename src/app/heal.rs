@@ -407,6 +407,150 @@ pub fn history(
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// Why a watching heal starts a pass before its interval is up.
+enum Wake {
+    Hangup,
+    Webhook(usize),
+}
+
+/// `heal --watch`: a pass now and every `interval`, or at once on SIGHUP or a webhook POST
+/// to `listen`; returns when SIGINT/SIGTERM (or `req.stop`) stops it, after the pass in
+/// flight has recorded what it cut short. Each pass is given to `report`.
+pub fn watch(
+    req: &HealRequest,
+    interval: Duration,
+    listen: Option<std::net::SocketAddr>,
+    report: &mut dyn FnMut(&Pass),
+) -> Result<Outcome, Error> {
+    // A rules file that is wrong at start is an error; later, a pass logs it and waits.
+    Rules::load(&req.rules).map_err(|e| Error::BadInput(e.to_string()))?;
+    let (wake, woken) = std::sync::mpsc::channel::<Wake>();
+    let rt = super::setup::runtime()?;
+    rt.spawn(crate::stop::on_signals(req.stop.clone()));
+    {
+        let wake = wake.clone();
+        rt.spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot watch for SIGHUP");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let _ = wake.send(Wake::Hangup);
+            }
+        });
+    }
+    if let Some(addr) = listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| Error::BadInput(format!("--listen {addr}: {e}")))?;
+        tracing::info!("accepting Alertmanager webhooks on http://{addr}/");
+        std::thread::spawn(move || webhooks(listener, wake));
+    }
+    tracing::info!(
+        "watching {} every {}s",
+        req.rules.display(),
+        interval.as_secs()
+    );
+    loop {
+        match once(req) {
+            Ok(pass) => report(&pass),
+            Err(e) => tracing::error!("this pass did nothing: {e}"),
+        }
+        if req.stop.is_raised() {
+            break;
+        }
+        let deadline = std::time::Instant::now() + interval;
+        while !req.stop.is_raised() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match woken.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(Wake::Hangup) => {
+                    tracing::info!("SIGHUP: a pass now, with the rules read again");
+                    break;
+                }
+                Ok(Wake::Webhook(n)) => {
+                    tracing::info!("webhook with {n} alert(s): a pass now");
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        if req.stop.is_raised() {
+            break;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(Outcome::Ok)
+}
+
+/// The most bytes of one webhook request read.
+const MAX_WEBHOOK: usize = 1024 * 1024;
+
+/// Serves Alertmanager's webhook: every POST with a JSON body holding `alerts` wakes the
+/// watcher (the pass then reads the sources; the body only says "now").
+fn webhooks(listener: std::net::TcpListener, wake: std::sync::mpsc::Sender<Wake>) {
+    use std::io::{Read, Write};
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        // Headers, then as much body as Content-Length says (capped).
+        let (head_end, length) = loop {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => break (None, 0),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (Some(i + 4), length);
+            }
+            if buf.len() > MAX_WEBHOOK {
+                break (None, 0);
+            }
+        };
+        let answer = match head_end {
+            Some(start) if length <= MAX_WEBHOOK => {
+                while buf.len() < start + length {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let post = buf.starts_with(b"POST ");
+                let body = buf
+                    .get(start..(start + length).min(buf.len()))
+                    .unwrap_or_default();
+                let alerts = serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|v| v["alerts"].as_array().map(Vec::len));
+                match (post, alerts) {
+                    (true, Some(n)) => {
+                        let _ = wake.send(Wake::Webhook(n));
+                        "200 OK"
+                    }
+                    (false, _) => "405 Method Not Allowed",
+                    (true, None) => "400 Bad Request",
+                }
+            }
+            Some(_) => "413 Payload Too Large",
+            None => "400 Bad Request",
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,11 @@ pub struct Prometheus {
     _dir: tempfile::TempDir,
 }
 
+/// A free loopback port (see [`free_port`]), for a server a test starts itself.
+pub fn port() -> u16 {
+    free_port()
+}
+
 /// A loopback port free now and never handed out before in this process (tests start
 /// their Prometheus at the same time; the kernel may offer a just-released port twice).
 fn free_port() -> u16 {
@@ -187,8 +192,13 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     pub fn start() -> Alertmanager {
+        Alertmanager::with_webhook(None)
+    }
+
+    /// Started, notifying `webhook` (a URL) of every alert at once when given.
+    pub fn with_webhook(webhook: Option<&str>) -> Alertmanager {
         for _ in 0..5 {
-            let mut a = Alertmanager::start_once();
+            let mut a = Alertmanager::start_once(webhook);
             if matches!(a.child.try_wait(), Ok(None)) {
                 return a;
             }
@@ -196,15 +206,17 @@ impl Alertmanager {
         panic!("alertmanager could not bind a port five times");
     }
 
-    fn start_once() -> Alertmanager {
+    fn start_once(webhook: Option<&str>) -> Alertmanager {
         let dir = tempfile::tempdir().expect("tmp");
         let port = free_port();
         let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n",
-        )
-        .expect("config");
+        let text = match webhook {
+            None => "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n".to_string(),
+            Some(url) => format!(
+                "route: {{receiver: heal, group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}\nreceivers: [{{name: heal, webhook_configs: [{{url: '{url}'}}]}}]\n"
+            ),
+        };
+        std::fs::write(&config, text).expect("config");
         let log = std::fs::File::create(dir.path().join("alertmanager.log"))
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null());
