@@ -858,3 +858,212 @@ fn heal_watch_acts_on_an_alertmanager_webhook_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(s.actions(), vec![(h1, "ok".to_string())]);
 }
+
+/// Rules and a playbook in a directory the fleet user can read; heal run once on them.
+fn heal_fleet(fleet: &Fleet, dir: &Path, name: &str, rules: &str) -> Output {
+    let p = dir.join(name);
+    std::fs::write(&p, rules).expect("rules");
+    fleet
+        .olympus("heal", &fleet.inventory)
+        .arg(&p)
+        .arg("--once")
+        .output()
+        .expect("heal")
+}
+
+fn shared_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
+#[test]
+fn a_nagios_plugin_run_on_each_host_decides_where_to_act() {
+    let plugin = "/usr/lib/nagios/plugins/check_file_age";
+    assert!(
+        Path::new(plugin).exists(),
+        "{plugin} is missing: tests/run-all.sh installs monitoring-plugins-basic"
+    );
+    let fleet = Fleet::start(3);
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("fix.yml"), writer(d)).expect("playbook");
+    // Each host's backup heartbeat: fresh (OK), 90 s old (WARNING), 300 s old (CRITICAL).
+    // The fleet's hosts share this machine, so each finds its own by its address.
+    for (i, age) in [(0, 0), (1, 90), (2, 300)] {
+        let f = d.join(format!("beat-{}", fleet.hosts[i].addr));
+        std::fs::write(&f, "").expect("beat");
+        let status = Command::new("touch")
+            .arg("-d")
+            .arg(format!("-{age} seconds"))
+            .arg(&f)
+            .status()
+            .expect("touch");
+        assert!(status.success());
+    }
+    let check = format!(
+        "{plugin} -w 60 -c 120 -f {}/beat-$(echo \"$SSH_CONNECTION\" | cut -d\" \" -f3)",
+        d.display()
+    );
+    let [h1, h2, h3] = [0, 1, 2].map(|i| fleet.hosts[i].name.clone());
+    let rules = format!(
+        "checks:\n  - name: backup-heartbeat\n    source: {{command: '{check}', hosts: all, timeout: 20s}}\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ labels.perf_age }}}}{{{{ labels.perf_age_uom }}}}'}}}}\n"
+    );
+    let out = heal_fleet(&fleet, d, "rules.yml", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!(
+            "backup-heartbeat: {h3} [value \"CRITICAL\"]: act: runs"
+        )),
+        "{t}"
+    );
+    assert!(
+        !t.contains(&format!(": {h1} ")) && !t.contains(&format!(": {h2} ")),
+        "{t}"
+    );
+    let fixed = std::fs::read_to_string(d.join(format!("fixed-{h3}"))).expect("acted on h3");
+    assert!(fixed.starts_with("30") && fixed.contains("s "), "{fixed}");
+    assert!(!d.join(format!("fixed-{h1}")).exists() && !d.join(format!("fixed-{h2}")).exists());
+
+    // With `states: [warning, critical]` the WARNING host fires too (h3 is now acted on).
+    let rules = rules
+        .replace("name: backup-heartbeat", "name: beat-warn")
+        .replace("timeout: 20s", "timeout: 20s, states: [warning, critical]");
+    let out = heal_fleet(&fleet, d, "warn.yml", &rules);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("beat-warn: {h2} [value \"WARNING\"]: act: runs")),
+        "{t}"
+    );
+    assert!(d.join(format!("fixed-{h2}")).exists());
+
+    // A host the plugin cannot run on is UNKNOWN only when asked for; an unreachable host
+    // is "unknown" (its streak kept), never a reason to act.
+    let rules = format!(
+        "checks:\n  - name: missing-plugin\n    source: {{command: '/nonexistent/check_x', hosts: '{h1}', states: [unknown]}}\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ labels.code }}}}'}}}}\n"
+    );
+    let out = heal_fleet(&fleet, d, "unknown.yml", &rules);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!("missing-plugin: {h1} [value \"UNKNOWN\"]: act")),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(format!("fixed-{h1}"))).expect("acted"),
+        "127 "
+    );
+}
+
+#[test]
+fn a_log_count_and_an_http_check_on_each_host() {
+    let mut fleet = Fleet::builder(3).sshd_per_host().start();
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("fix.yml"), writer(d)).expect("playbook");
+    let [h1, h2, h3] = [0, 1, 2].map(|i| fleet.hosts[i].name.clone());
+    let log = d.join("app.log");
+    std::fs::write(
+        &log,
+        "start\nERROR db timeout\nok\nERROR db timeout\nERROR db timeout\n",
+    )
+    .expect("log");
+    // Three matching lines in the last 1000: more than 2 fires; h1 only is asked.
+    let rules = format!(
+        "checks:\n  - name: app-errors\n    source: {{log: '{}', pattern: 'ERROR (db|cache) timeout', above: 2, hosts: '{h1}:{h2}'}}\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ value }}}}'}}}}\n",
+        log.display()
+    );
+    let out = heal_fleet(&fleet, d, "log.yml", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("app-errors: {h1} [value 3]: act: runs")),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(format!("fixed-{h1}"))).expect("acted"),
+        "3 "
+    );
+    assert!(
+        t.contains(&format!("app-errors: {h2} [value 3]: act: runs")),
+        "{t}"
+    );
+
+    // The HTTP check: each host's URL from its inventory variables; a 404 and a body that
+    // does not match fire, a good answer does not.
+    let port = common::prometheus::port();
+    let www = d.join("www");
+    std::fs::create_dir(&www).expect("www");
+    std::fs::write(www.join(format!("health-{h1}")), "status: ok\n").expect("h1");
+    std::fs::write(www.join(format!("health-{h2}")), "status: degraded\n").expect("h2");
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "http.server never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rules = format!(
+        "checks:\n  - name: health\n    source: {{http: 'http://127.0.0.1:{port}/health-{{{{ inventory_hostname }}}}', hosts: all, body: 'status: ok', status: [200], timeout: 5s}}\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ labels.reason }}}}'}}}}\n"
+    );
+    let out = heal_fleet(&fleet, d, "http.yml", &rules);
+    let t = text(&out);
+    assert!(!t.contains(&format!("health: {h1} ")), "{t}");
+    assert!(
+        t.contains(&format!("health: {h2} [value 200]: act: runs")),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("health: {h3} [value 404]: act: runs")),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join(format!("fixed-{h2}"))).expect("acted"),
+        "the body does not match status: ok "
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // A host whose sshd is down cannot be probed: recorded unknown, not acted on.
+    fleet.stop_host(2);
+    let rules = format!(
+        "checks:\n  - name: app-errors-2\n    source: {{log: '{}', pattern: 'ERROR', hosts: all}}\n    action: {{playbook: fix.yml}}\n",
+        log.display()
+    );
+    let out = heal_fleet(&fleet, d, "log2.yml", &rules);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "app-errors-2: {h3} [value null]: unknown: unreachable"
+        )),
+        "{t}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["history", "--rule", "app-errors-2", "--output", "json"])
+        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
+        .output()
+        .expect("history");
+    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        h.as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["host"] == h3.as_str() && e["what"] == "unknown"),
+        "{h}"
+    );
+}

@@ -18,7 +18,7 @@ use super::run::{KillSwitch, Listing, Ran, Report, RunRequest};
 use super::setup::{Connection, Sources};
 use crate::exit::{Error, Outcome};
 use crate::heal::decide::{self, Budget, Firing};
-use crate::heal::rules::{Check, Rules};
+use crate::heal::rules::{self, Check, Rules};
 use crate::heal::source;
 use crate::inventory::Inventory;
 use crate::state::{self, DecisionRecord, EvaluationRecord, Store};
@@ -143,28 +143,20 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
             rule: check.name.clone(),
             ..EvaluationRecord::default()
         };
-        match source::query(&check.source) {
+        match read_source(req, &inv, &hosts, check) {
             Err(e) => {
                 tracing::error!("check {}: {e}", check.name);
                 cp.error = Some(e.clone());
                 record.error = Some(e);
                 record.streaks = before;
             }
-            Ok(samples) => {
-                let firing: Vec<Firing> = samples
-                    .into_iter()
-                    .map(|s| {
-                        let label = s.labels.get(&check.hosts_from).cloned().unwrap_or_default();
-                        Firing {
-                            host: hosts.find(&label),
-                            label,
-                            value: s.value,
-                            labels: s.labels,
-                        }
-                    })
-                    .collect();
+            Ok((firing, unknown)) => {
                 let last = |h: &str| req.store.last_action(&check.name, h).ok().flatten();
-                let o = decide::decide(check, &firing, &before, now, &last, &mut budget);
+                let mut o = decide::decide(check, &firing, &before, now, &last, &mut budget);
+                for (host, why) in unknown {
+                    tracing::warn!("check {}: {host}: {why}", check.name);
+                    decide::unknown(&mut o, &before, &host, why);
+                }
                 record.decisions = o.decisions;
                 record.streaks = o.streaks;
                 cp.decisions = record.decisions.clone();
@@ -197,6 +189,178 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
     pass.locked = req.store.lock().map_err(state_err)?.map(|l| l.describe());
     drop(signals);
     Ok(pass)
+}
+
+/// Hosts a per-host source could not probe, and why.
+type Unknown = Vec<(String, String)>;
+
+/// What `check`'s source says fires (hosts named), and the hosts a per-host source could
+/// not probe, with why. `Err` when the source could not be read at all.
+fn read_source(
+    req: &HealRequest,
+    inv: &Inventory,
+    hosts: &HostNames,
+    check: &Check,
+) -> Result<(Vec<Firing>, Unknown), String> {
+    let Some(pattern) = check.source.hosts() else {
+        let samples = source::query(&check.source, check.timeout)?;
+        let firing = samples
+            .into_iter()
+            .map(|s| {
+                let label = s.labels.get(&check.hosts_from).cloned().unwrap_or_default();
+                Firing {
+                    host: hosts.find(&label),
+                    label,
+                    value: s.value,
+                    labels: s.labels,
+                }
+            })
+            .collect();
+        return Ok((firing, Vec::new()));
+    };
+    let selection = inv
+        .select(pattern, None)
+        .map_err(|e| format!("hosts: {e}"))?;
+    if selection.hosts.is_empty() {
+        return Err(format!("hosts: '{pattern}' matches no inventory host"));
+    }
+    let names: Vec<String> = selection.hosts.iter().map(|h| h.name.clone()).collect();
+    let answers: Vec<(String, Result<Option<source::Sample>, String>)> = match &check.source {
+        rules::Source::Http {
+            url,
+            status,
+            body,
+            max_latency,
+            ..
+        } => {
+            let body = body
+                .as_deref()
+                .map(regex::Regex::new)
+                .transpose()
+                .map_err(|e| format!("body: {e}"))?;
+            let expect = source::http::Expect {
+                status,
+                body: body.as_ref(),
+                max_latency: *max_latency,
+                timeout: check.timeout,
+            };
+            probe_urls(inv, &names, url, &expect, req.connection.forks)
+        }
+        other => {
+            let Some((script, probe)) = source::HostProbe::of(other) else {
+                return Err("this source is not read on hosts".into());
+            };
+            on_hosts(req, inv, &names, &script, check.timeout)?
+                .into_iter()
+                .map(|(host, answer)| {
+                    let read = answer.and_then(|(rc, out, err)| probe.read(&host, rc, &out, &err));
+                    (host, read)
+                })
+                .collect()
+        }
+    };
+    let mut firing = Vec::new();
+    let mut unknown = Vec::new();
+    for (host, answer) in answers {
+        match answer {
+            Ok(Some(s)) => firing.push(Firing {
+                host: Some(host.clone()),
+                label: host,
+                value: s.value,
+                labels: s.labels,
+            }),
+            Ok(None) => {}
+            Err(why) => unknown.push((host, why)),
+        }
+    }
+    if firing.is_empty() && !unknown.is_empty() && unknown.len() == names.len() {
+        let all: Vec<String> = unknown.iter().map(|(h, w)| format!("{h}: {w}")).collect();
+        return Err(format!("no host could be probed: {}", all.join("; ")));
+    }
+    Ok((firing, unknown))
+}
+
+/// Each host's URL (a template of its inventory variables) probed, `forks` at a time.
+fn probe_urls(
+    inv: &Inventory,
+    names: &[String],
+    url: &str,
+    expect: &source::http::Expect,
+    forks: usize,
+) -> Vec<(String, Result<Option<source::Sample>, String>)> {
+    let templar = crate::template::Templar::new();
+    let mut out = Vec::new();
+    for chunk in names.chunks(forks.max(1)) {
+        let done: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|host| {
+                    let templar = &templar;
+                    scope.spawn(move || {
+                        let mut vars = inv.host_vars(host).unwrap_or_default();
+                        vars.insert("inventory_hostname".into(), Value::from(host.clone()));
+                        vars.entry("ansible_host".to_string())
+                            .or_insert_with(|| Value::from(host.clone()));
+                        let tv = Arc::new(crate::template::TemplateVars::new(vars));
+                        let answer = templar
+                            .render_text(url, &tv)
+                            .map_err(|e| format!("http: {e}"))
+                            .map(|u| source::http::probe(host, &u, expect));
+                        (host.clone(), answer)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        out.extend(done);
+    }
+    out
+}
+
+/// A host's exit status, stdout and stderr, or why it gave none.
+type HostAnswer = Result<(Option<u32>, Vec<u8>, Vec<u8>), String>;
+
+/// `script` run on every host of `names` over SSH (one connection each, `forks` at once).
+fn on_hosts(
+    req: &HealRequest,
+    inv: &Inventory,
+    names: &[String],
+    script: &str,
+    timeout: Duration,
+) -> Result<Vec<(String, HostAnswer)>, String> {
+    let targets = crate::engine::targets(
+        inv,
+        names.iter().map(String::as_str),
+        &req.connection.defaults,
+        &req.connection.options,
+    )
+    .map_err(|e| e.to_string())?;
+    let adhoc_req = crate::engine::adhoc::AdhocRequest {
+        command: script.to_string(),
+        forks: req.connection.forks,
+        timeout: Some(timeout),
+        escalation: None,
+    };
+    let mut opts = req.connection.options.clone();
+    opts.stop = Some(req.stop.clone());
+    let runtime = super::setup::runtime().map_err(|e| e.to_string())?;
+    let results = runtime.block_on(crate::engine::adhoc::run(
+        targets,
+        &adhoc_req,
+        &opts,
+        |_| {},
+    ));
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            let answer = match (r.output, r.error) {
+                (Some(o), _) => Ok((o.rc, o.stdout, o.stderr)),
+                (None, Some(e)) => Err(format!("{}: {e}", r.status.as_str())),
+                (None, None) => Err(r.status.as_str().to_string()),
+            };
+            (r.host, answer)
+        })
+        .collect())
 }
 
 /// Engages the kill switch when failed actions reached `max_failed_actions`; why, when it

@@ -180,6 +180,16 @@ pub fn decide(
     out
 }
 
+/// A host a per-host source could not probe: its streak is kept as it was (nothing is
+/// known, so nothing counts for or against it) and the decision says why.
+pub fn unknown(out: &mut Outcome, before: &BTreeMap<String, Streak>, host: &str, why: String) {
+    if let Some(st) = before.get(host) {
+        out.streaks.insert(host.to_string(), *st);
+    }
+    out.decisions
+        .push(decision(host, &Value::Null, "unknown", why));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +204,7 @@ mod tests {
                 url: "http://p".into(),
                 query: "q".into(),
             },
+            timeout: Duration::from_secs(1),
             hosts_from: "instance".into(),
             for_evaluations,
             action: Action {

@@ -45,6 +45,8 @@ pub struct Check {
     pub name: String,
     pub pos: Pos,
     pub source: Source,
+    /// How long the source (each host's probe) may take.
+    pub timeout: Duration,
     /// The sample label that names the host (`instance`): `:port` stripped, matched against
     /// inventory names and `ansible_host`.
     pub hosts_from: String,
@@ -64,6 +66,94 @@ pub enum Source {
     /// Alertmanager's active alerts (`/api/v2/alerts`, not silenced or inhibited), narrowed
     /// by `alertname` and Alertmanager matchers (`severity="critical"`).
     Alertmanager { url: String, filter: Vec<String> },
+    /// Graphite's render API: every series whose last non-null datapoint passes a threshold.
+    Graphite {
+        url: String,
+        target: String,
+        /// Graphite's `from` (`-5min`).
+        from: String,
+        above: Option<f64>,
+        below: Option<f64>,
+    },
+    /// An HTTP GET per host of `hosts`, its URL a template of the host's variables; fires
+    /// on no answer, another status, a body the regex does not find, or a slow answer.
+    Http {
+        hosts: String,
+        url: String,
+        /// Statuses that are well (empty: any 2xx).
+        status: Vec<u16>,
+        body: Option<String>,
+        max_latency: Option<Duration>,
+    },
+    /// A command run on every host of `hosts` over SSH, read as a Nagios plugin: exit 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 (or anything else) UNKNOWN, perfdata after `|`.
+    Command {
+        hosts: String,
+        command: String,
+        /// The states that fire.
+        on: Vec<NagiosState>,
+    },
+    /// Lines matching an extended regular expression (POSIX ERE, `grep -E`), counted on
+    /// every host of `hosts`; fires when more than `above`.
+    Log {
+        hosts: String,
+        from: LogFrom,
+        pattern: String,
+        above: u64,
+    },
+}
+
+/// Where a log source counts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogFrom {
+    /// The last `lines` lines of a file.
+    File { path: String, lines: u32 },
+    /// A systemd unit's journal over the last `since`.
+    Journal { unit: String, since: Duration },
+}
+
+/// A Nagios plugin's state, from its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum NagiosState {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl NagiosState {
+    /// Exit status 0–3; anything else is UNKNOWN (as Nagios reads it).
+    pub fn of_exit(rc: u32) -> NagiosState {
+        match rc {
+            0 => NagiosState::Ok,
+            1 => NagiosState::Warning,
+            2 => NagiosState::Critical,
+            _ => NagiosState::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NagiosState::Ok => "OK",
+            NagiosState::Warning => "WARNING",
+            NagiosState::Critical => "CRITICAL",
+            NagiosState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl Source {
+    /// The host pattern a per-host source runs on; `None` for a source whose samples name
+    /// hosts by a label.
+    pub fn hosts(&self) -> Option<&str> {
+        match self {
+            Source::Http { hosts, .. }
+            | Source::Command { hosts, .. }
+            | Source::Log { hosts, .. } => Some(hosts),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,8 +164,22 @@ pub struct Action {
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Sources olympus knows of but does not implement yet (refused by name).
-const LATER_SOURCES: &[&str] = &["graphite", "http", "command", "log"];
+/// What a source is, by the key that names its kind; and the keys each kind takes.
+const SOURCE_KINDS: &[(&str, &[&str])] = &[
+    ("prometheus", &["query"]),
+    ("alertmanager", &["alertname", "filter"]),
+    ("graphite", &["target", "from", "above", "below"]),
+    ("http", &["hosts", "status", "body", "max_latency"]),
+    ("command", &["hosts", "states"]),
+    ("log", &["hosts", "pattern", "lines", "above"]),
+    ("journal", &["hosts", "pattern", "since", "above"]),
+];
+
+/// The label a per-host source's samples name their host by.
+pub const HOST_LABEL: &str = "host";
+
+/// How long a source's query (or a host's command) may take unless its `timeout` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Rules {
     pub fn load(path: &Path) -> Result<Rules, RulesError> {
@@ -211,8 +315,17 @@ impl Reader<'_> {
         let need =
             |k: &str| get(k).ok_or_else(|| self.err(node.pos, format!("a check needs '{k}'")));
         let name = self.string(need("name")?, "name")?;
-        let source = self.source(need("source")?)?;
-        let hosts_from = self.string(need("hosts_from")?, "hosts_from")?;
+        let (source, timeout) = self.source(need("source")?)?;
+        let hosts_from = match (source.hosts(), get("hosts_from")) {
+            (None, _) => self.string(need("hosts_from")?, "hosts_from")?,
+            (Some(_), None) => HOST_LABEL.to_string(),
+            (Some(_), Some(n)) => {
+                return Err(self.err(
+                    n.pos,
+                    "hosts_from does not apply to a source that runs on 'hosts': its events are about the host it ran on",
+                ));
+            }
+        };
         let action = self.action(need("action")?)?;
         let for_evaluations = match get("for") {
             Some(n) => self.count(n, "for", 1)?,
@@ -229,6 +342,7 @@ impl Reader<'_> {
             name,
             pos: node.pos,
             source,
+            timeout,
             hosts_from,
             for_evaluations,
             action,
@@ -237,23 +351,47 @@ impl Reader<'_> {
         })
     }
 
-    fn source(&self, node: &Node) -> Result<Source, RulesError> {
-        let mut known: Vec<&str> =
-            vec!["prometheus", "query", "alertmanager", "alertname", "filter"];
-        known.extend(LATER_SOURCES);
-        let entries = self.map(node, "a source", &known)?;
-        if let Some((k, _, pos)) = entries
-            .iter()
-            .find(|(k, _, _)| LATER_SOURCES.contains(&k.as_str()))
-        {
+    /// The source, and how long reading it may take.
+    fn source(&self, node: &Node) -> Result<(Source, Duration), RulesError> {
+        let Some(pairs) = node.as_map() else {
             return Err(self.err(
-                *pos,
-                format!(
-                    "the '{k}' source is not implemented by olympus yet; implemented: prometheus, alertmanager"
-                ),
+                node.pos,
+                format!("a source must be a mapping, not {}", node.value.kind()),
             ));
-        }
+        };
+        let kinds: Vec<&str> = SOURCE_KINDS.iter().map(|(k, _)| *k).collect();
+        let named: Vec<String> = pairs
+            .iter()
+            .filter_map(|(k, _)| k.as_key())
+            .filter(|k| kinds.contains(&k.as_str()))
+            .collect();
+        let kind = match named.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(self.err(
+                    node.pos,
+                    format!("a source needs one of: {}", kinds.join(", ")),
+                ));
+            }
+            [a, b, ..] => {
+                return Err(self.err(
+                    node.pos,
+                    format!("a source is one kind: {a} or {b}, not both"),
+                ));
+            }
+        };
+        let takes = SOURCE_KINDS
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, t)| *t)
+            .unwrap_or_default();
+        let mut known = vec![kind.as_str(), "timeout"];
+        known.extend(takes);
+        let entries = self.map(node, &format!("a {kind} source"), &known)?;
         let get = |k: &str| entries.iter().find(|(key, _, _)| key == k).map(|e| e.1);
+        let need = |k: &str| {
+            get(k).ok_or_else(|| self.err(node.pos, format!("a {kind} source needs '{k}'")))
+        };
         let url = |n: &Node, what: &str| -> Result<String, RulesError> {
             let url = self.string(n, what)?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -264,26 +402,35 @@ impl Reader<'_> {
             }
             Ok(url.trim_end_matches('/').to_string())
         };
-        match (get("prometheus"), get("alertmanager")) {
-            (Some(p), None) => {
-                let Some(query) = get("query") else {
-                    return Err(self.err(node.pos, "a prometheus source needs 'query'"));
-                };
-                if let Some((k, _, pos)) = entries
-                    .iter()
-                    .find(|(k, _, _)| k == "alertname" || k == "filter")
-                {
-                    return Err(self.err(*pos, format!("'{k}' belongs to an alertmanager source")));
+        let timeout = match get("timeout") {
+            Some(n) => {
+                let t = self.duration(n, "timeout")?;
+                if t.is_zero() || t > Duration::from_secs(3600) {
+                    return Err(self.err(n.pos, "timeout must be more than 0s and at most 1h"));
                 }
-                Ok(Source::Prometheus {
-                    url: url(p, "prometheus")?,
-                    query: self.string(query, "query")?,
-                })
+                t
             }
-            (None, Some(a)) => {
-                if let Some(q) = get("query") {
-                    return Err(self.err(q.pos, "'query' belongs to a prometheus source"));
-                }
+            None => DEFAULT_TIMEOUT,
+        };
+        let hosts = || self.string(need("hosts")?, "hosts");
+        let pattern = || -> Result<String, RulesError> {
+            let n = need("pattern")?;
+            let p = self.string(n, "pattern")?;
+            if p.contains('\n') || p.contains('\0') {
+                return Err(self.err(n.pos, "pattern must be one line"));
+            }
+            Ok(p)
+        };
+        let above_count = || match get("above") {
+            Some(n) => self.count(n, "above", 0).map(u64::from),
+            None => Ok(0),
+        };
+        let source = match kind.as_str() {
+            "prometheus" => Source::Prometheus {
+                url: url(need("prometheus")?, "prometheus")?,
+                query: self.string(need("query")?, "query")?,
+            },
+            "alertmanager" => {
                 let mut filter = Vec::new();
                 if let Some(n) = get("alertname") {
                     let name = self.string(n, "alertname")?;
@@ -300,20 +447,163 @@ impl Reader<'_> {
                         filter.push(self.string(item, "a filter matcher")?);
                     }
                 }
-                Ok(Source::Alertmanager {
-                    url: url(a, "alertmanager")?,
+                Source::Alertmanager {
+                    url: url(need("alertmanager")?, "alertmanager")?,
                     filter,
-                })
+                }
             }
-            (Some(_), Some(_)) => Err(self.err(
-                node.pos,
-                "a source is either prometheus or alertmanager, not both",
-            )),
-            (None, None) => Err(self.err(
-                node.pos,
-                "a source needs 'prometheus' (with 'query') or 'alertmanager'",
-            )),
-        }
+            "graphite" => {
+                let threshold = |k: &str| -> Result<Option<f64>, RulesError> {
+                    get(k)
+                        .map(|n| match n.value {
+                            NodeValue::Int(i) => Ok(i as f64),
+                            NodeValue::Float(f) if f.is_finite() => Ok(f),
+                            _ => Err(self.err(n.pos, format!("{k} must be a number"))),
+                        })
+                        .transpose()
+                };
+                let (above, below) = (threshold("above")?, threshold("below")?);
+                if above.is_none() && below.is_none() {
+                    return Err(self.err(
+                        node.pos,
+                        "a graphite source needs 'above' or 'below' (the threshold that fires)",
+                    ));
+                }
+                Source::Graphite {
+                    url: url(need("graphite")?, "graphite")?,
+                    target: self.string(need("target")?, "target")?,
+                    from: match get("from") {
+                        Some(n) => self.string(n, "from")?,
+                        None => "-5min".into(),
+                    },
+                    above,
+                    below,
+                }
+            }
+            "http" => {
+                let n = need("http")?;
+                let url = self.string(n, "http")?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(self.err(
+                        n.pos,
+                        format!("http must be an http:// or https:// URL, not '{url}'"),
+                    ));
+                }
+                let status = match get("status") {
+                    None => Vec::new(),
+                    Some(n) => {
+                        let items: Vec<&Node> = match &n.value {
+                            NodeValue::Seq(items) => items.iter().collect(),
+                            _ => vec![n],
+                        };
+                        let mut out = Vec::new();
+                        for i in items {
+                            match i.value {
+                                NodeValue::Int(c) if (100..=599).contains(&c) => out.push(c as u16),
+                                _ => {
+                                    return Err(self.err(
+                                        i.pos,
+                                        "status must be an HTTP status (100-599) or a list of them",
+                                    ));
+                                }
+                            }
+                        }
+                        out
+                    }
+                };
+                let body = match get("body") {
+                    None => None,
+                    Some(n) => {
+                        let re = self.string(n, "body")?;
+                        if let Err(e) = regex::Regex::new(&re) {
+                            return Err(self.err(n.pos, format!("body is not a regex: {e}")));
+                        }
+                        Some(re)
+                    }
+                };
+                Source::Http {
+                    hosts: hosts()?,
+                    url,
+                    status,
+                    body,
+                    max_latency: get("max_latency")
+                        .map(|n| self.duration(n, "max_latency"))
+                        .transpose()?,
+                }
+            }
+            "command" => {
+                let n = need("command")?;
+                let command = self.string(n, "command")?;
+                let on = match get("states") {
+                    None => vec![NagiosState::Critical],
+                    Some(n) => {
+                        let NodeValue::Seq(items) = &n.value else {
+                            return Err(self.err(
+                                n.pos,
+                                "states must be a list of the states that fire: warning, critical, unknown",
+                            ));
+                        };
+                        let mut on = Vec::new();
+                        for i in items {
+                            let s = self.string(i, "a state")?;
+                            on.push(match s.to_ascii_lowercase().as_str() {
+                                "warning" => NagiosState::Warning,
+                                "critical" => NagiosState::Critical,
+                                "unknown" => NagiosState::Unknown,
+                                _ => {
+                                    return Err(self.err(
+                                        i.pos,
+                                        format!(
+                                            "'{s}' is not a state that fires; expected warning, critical or unknown"
+                                        ),
+                                    ));
+                                }
+                            });
+                        }
+                        on
+                    }
+                };
+                Source::Command {
+                    hosts: hosts()?,
+                    command,
+                    on,
+                }
+            }
+            "log" => {
+                let n = need("log")?;
+                let path = self.string(n, "log")?;
+                if !path.starts_with('/') {
+                    return Err(self.err(n.pos, "log must be an absolute path on the hosts"));
+                }
+                let lines = match get("lines") {
+                    Some(n) => self.count(n, "lines", 1)?,
+                    None => 1000,
+                };
+                Source::Log {
+                    hosts: hosts()?,
+                    from: LogFrom::File { path, lines },
+                    pattern: pattern()?,
+                    above: above_count()?,
+                }
+            }
+            _ => {
+                let unit = self.string(need("journal")?, "journal")?;
+                let since = match get("since") {
+                    Some(n) => self.duration(n, "since")?,
+                    None => Duration::from_secs(300),
+                };
+                if since.is_zero() {
+                    return Err(self.err(node.pos, "since must be more than 0s"));
+                }
+                Source::Log {
+                    hosts: hosts()?,
+                    from: LogFrom::Journal { unit, since },
+                    pattern: pattern()?,
+                    above: above_count()?,
+                }
+            }
+        };
+        Ok((source, timeout))
     }
 
     fn action(&self, node: &Node) -> Result<Action, RulesError> {
@@ -421,9 +711,51 @@ mod tests {
             (
                 base.replace(
                     "prometheus: 'http://p:9090', query: 'up == 0'",
-                    "graphite: x",
+                    "graphite: 'http://g', target: a.b",
                 ),
-                "rules.yml:3:14: the 'graphite' source is not implemented by olympus yet",
+                "rules.yml:3:13: a graphite source needs 'above' or 'below'",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "command: check_load, hosts: all, states: [critcal]",
+                ),
+                "rules.yml:3:56: 'critcal' is not a state that fires",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "command: check_load, hosts: all, query: x",
+                ),
+                "rules.yml:3:47: unknown key 'query' in a command source",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "command: check_load, hosts: all",
+                ),
+                "rules.yml:4:17: hosts_from does not apply",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "log: /var/log/x, hosts: all, pattern: x, journal: u",
+                ),
+                "a source is one kind: log or journal, not both",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "http: 'http://{{ ansible_host }}/', hosts: web, body: '('",
+                ),
+                "body is not a regex",
+            ),
+            (
+                base.replace(
+                    "prometheus: 'http://p:9090', query: 'up == 0'",
+                    "http: 'http://{{ ansible_host }}/', hosts: web, timeout: 0",
+                ),
+                "timeout must be more than 0s and at most 1h",
             ),
             (
                 base.replace("fix.yml", "missing.yml"),
