@@ -1067,3 +1067,77 @@ fn a_log_count_and_an_http_check_on_each_host() {
         "{h}"
     );
 }
+
+/// A Graphite render API stand-in: each request's first line is sent to the returned
+/// channel; the answers are given in turn (status, body).
+fn graphite_stub(answers: Vec<(u16, String)>) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for ((status, body), stream) in answers.into_iter().zip(listener.incoming()) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = tx.send(first.trim().to_string());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_graphite_series_past_its_threshold_runs_the_playbook_on_its_host() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("fix.yml"), writer(d)).expect("playbook");
+    let [h1, h2] = [0, 1].map(|i| fleet.hosts[i].name.clone());
+    let series = serde_json::json!([
+        {"target": format!("servers.{h1}.replication_lag"), "datapoints": [[120.0, 1], [512.5, 2], [null, 3]]},
+        {"target": format!("servers.{h2}.replication_lag"), "datapoints": [[900.0, 1], [4.0, 2]]},
+    ])
+    .to_string();
+    let (url, requests) = graphite_stub(vec![
+        (200, series),
+        (500, "carbon is down".into()),
+        (200, "<html>".into()),
+    ]);
+    let rules = format!(
+        "checks:\n  - name: lag\n    source: {{graphite: '{url}', target: 'servers.*.replication_lag', from: -10min, above: 300}}\n    hosts_from: node1\n    action: {{playbook: fix.yml, vars: {{lag: '{{{{ value }}}}'}}}}\n"
+    );
+    let out = heal_fleet(&fleet, d, "rules.yml", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let asked = requests.recv().expect("asked");
+    assert!(
+        asked.starts_with("GET /render?")
+            && asked.contains("target=servers.*.replication_lag")
+            && asked.contains("from=-10min")
+            && asked.contains("format=json"),
+        "{asked}"
+    );
+    assert!(t.contains(&format!("lag: {h1} [value 512.5]: act: runs")), "{t}");
+    assert!(!t.contains(&format!("lag: {h2} ")), "{t}");
+    assert_eq!(
+        std::fs::read_to_string(d.join(format!("fixed-{h1}"))).expect("acted"),
+        "512.5 "
+    );
+    // An error answer and a malformed one: the check cannot be evaluated, said so, exit 1.
+    for want in ["HTTP 500: carbon is down", "the answer is not JSON"] {
+        let out = heal_fleet(&fleet, d, "rules.yml", &rules);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("lag: cannot evaluate:") && t.contains(want), "{t}");
+    }
+}
