@@ -305,9 +305,17 @@ struct HealArgs {
     /// starts a pass at once.
     #[arg(long, value_name = "ADDR", requires = "watch")]
     listen: Option<std::net::SocketAddr>,
-    /// Decide and show what would run and why; record and run nothing.
+    /// Decide and show what would run and why; record and run nothing. Per-host sources
+    /// (command, log, journal) still run their probes on the hosts.
     #[arg(long)]
     dry_run: bool,
+    /// Run PROGRAM for each event (an action's end, max_hosts exceeded, the kill switch
+    /// engaged by heal): the event as JSON on stdin and as OLYMPUS_* variables. Repeatable.
+    #[arg(long, value_name = "PROGRAM")]
+    notify_exec: Vec<std::path::PathBuf>,
+    /// POST each event's JSON to URL (a chat or paging webhook). Repeatable.
+    #[arg(long, value_name = "URL")]
+    notify_url: Vec<String>,
     #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
     output: ExecOutputFormat,
     /// Look for roles in DIR too (as `run --roles-path`).
@@ -972,20 +980,30 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
     args.sources.install_vault()?;
     let mut roles_path = split_roles_path(&args.roles_path);
     roles_path.extend(config.roles_path.iter().cloned());
+    if let Some(bad) = args
+        .notify_url
+        .iter()
+        .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+    {
+        return Err(Error::BadInput(format!(
+            "--notify-url must be an http:// or https:// URL, not '{bad}'"
+        )));
+    }
     let req = HealRequest {
         rules: args.rules.clone(),
         sources: args.sources.sources(),
         roles_path,
-        connection: if args.dry_run {
-            Connection::for_listing()
-        } else {
-            connection(&args.connection)?
-        },
+        connection: connection(&args.connection)?,
         store: olympus::app::lock::open(args.state.state_dir.as_deref())?,
         dry_run: args.dry_run,
         stop: olympus::stop::Stop::new(),
         lock_poll: Duration::from_secs(1),
         on_signals: !args.watch,
+        notify: olympus::app::notify::Notify {
+            exec: args.notify_exec.clone(),
+            url: args.notify_url.clone(),
+            timeout: Duration::from_secs(30),
+        },
     };
     let show = |pass: &olympus::app::heal::Pass| -> Result<(), Error> {
         match args.output {

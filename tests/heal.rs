@@ -210,8 +210,9 @@ fn guards_blast_radius_cooldown_and_the_kill_switch() {
         "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml, vars: {lag: '{{ value }}'}}\n    cooldown: 1h\n    max_hosts: 2\n",
         &writer(s.dir.path()),
     );
-    // Three hosts fire, at most two may be touched: none is.
-    let out = s.heal(&rules, &[]);
+    // Three hosts fire, at most two may be touched: none is, and the operator is told.
+    let (handler, events) = notify_handler(s.dir.path());
+    let out = s.heal(&rules, &["--notify-exec", &handler]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert_eq!(
@@ -220,6 +221,12 @@ fn guards_blast_radius_cooldown_and_the_kill_switch() {
         "{t}"
     );
     assert!(s.actions().is_empty());
+    let heard = std::fs::read_to_string(&events).expect("told");
+    let (env, json) = heard.trim().split_once("|{").expect("one event");
+    assert_eq!(env, "max_hosts||", "{heard}");
+    let e: Value = serde_json::from_str(&format!("{{{json}")).expect("json");
+    assert_eq!(e["hosts"], serde_json::json!(names), "{e}");
+    assert_eq!(e["rule"], "lag");
 
     // One host left firing: it is acted on.
     s.prom.clear("mysql", &format!("{}:9104", names[1]));
@@ -266,6 +273,54 @@ fn guards_blast_radius_cooldown_and_the_kill_switch() {
     );
 }
 
+/// A `--notify-exec` program that appends `EVENT|HOST|OUTCOME|<the JSON on stdin>` as one
+/// line to a file; the program and the file.
+fn notify_handler(dir: &Path) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let events = dir.join("events");
+    let handler = dir.join("handler.sh");
+    std::fs::write(
+        &handler,
+        format!(
+            "#!/bin/sh\nline=\"$OLYMPUS_EVENT|$OLYMPUS_HOST|$OLYMPUS_OUTCOME|$(cat)\"\nprintf '%s\\n' \"$line\" >> {}\n",
+            events.display()
+        ),
+    )
+    .expect("handler");
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (handler.display().to_string(), events)
+}
+
+/// A webhook that accepts POSTs and passes each body on.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            let mut len = 0;
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, rx)
+}
+
 #[test]
 fn failed_actions_past_the_budget_engage_the_kill_switch() {
     let s = Setup::new(2);
@@ -278,10 +333,54 @@ fn failed_actions_past_the_budget_engage_the_kill_switch() {
         "checks:\n  - name: app-broken\n    source: {prometheus: 'PROM', query: 'up_broken == 1'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\nguards: {max_failed_actions: 2}\n",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - fail: {msg: the fix does not work}\n",
     );
-    let out = s.heal(&rules, &[]);
+    // The operator's handlers hear of each failed action and of the switch.
+    let (handler, events) = notify_handler(s.dir.path());
+    let (hook, posted) = webhook_receiver();
+    let out = s.heal(&rules, &["--notify-exec", &handler, "--notify-url", &hook]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "heal did its job: {t}");
     assert_eq!(t.matches("→ failed").count(), 2, "{t}");
+    let mut heard = std::fs::read_to_string(&events)
+        .expect("the handler ran")
+        .lines()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    heard.sort();
+    assert_eq!(heard.len(), 3, "{heard:?}");
+    for (line, host) in heard.iter().zip(&names) {
+        let (env, json) = line.split_once("|{").expect("env|json");
+        assert_eq!(env, format!("action|{host}|failed"), "{line}");
+        let e: Value = serde_json::from_str(&format!("{{{json}")).expect("json on stdin");
+        assert_eq!(
+            (
+                e["rule"].as_str(),
+                e["outcome"].as_str(),
+                e["labels"]["job"].as_str()
+            ),
+            (Some("app-broken"), Some("failed"), Some("app")),
+            "{e}"
+        );
+    }
+    assert!(
+        heard[2].starts_with("kill_switch||") && heard[2].contains("2 heal actions failed"),
+        "{heard:?}"
+    );
+    let mut bodies: Vec<Value> = (0..3)
+        .map(|_| {
+            let b = posted
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("posted");
+            serde_json::from_str(&b).expect("json posted")
+        })
+        .collect();
+    bodies.sort_by_key(|b| b["event"].to_string() + b["host"].as_str().unwrap_or_default());
+    assert_eq!(
+        bodies
+            .iter()
+            .map(|b| b["event"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["action", "action", "kill_switch"]
+    );
     let out = s.olympus(&["lock", "--status", "--output", "json"]);
     let st: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(st["engaged"], true, "{st}");
@@ -509,6 +608,7 @@ fn a_thousand_flapping_evaluations_keep_every_guard() {
         stop: olympus::stop::Stop::new(),
         lock_poll: std::time::Duration::from_millis(200),
         on_signals: false,
+        notify: Default::default(),
     };
     // (check, host) → fired in the check's previous evaluation; fired in every evaluation
     // since its last action.
@@ -1127,7 +1227,10 @@ fn a_graphite_series_past_its_threshold_runs_the_playbook_on_its_host() {
             && asked.contains("format=json"),
         "{asked}"
     );
-    assert!(t.contains(&format!("lag: {h1} [value 512.5]: act: runs")), "{t}");
+    assert!(
+        t.contains(&format!("lag: {h1} [value 512.5]: act: runs")),
+        "{t}"
+    );
     assert!(!t.contains(&format!("lag: {h2} ")), "{t}");
     assert_eq!(
         std::fs::read_to_string(d.join(format!("fixed-{h1}"))).expect("acted"),
@@ -1138,6 +1241,58 @@ fn a_graphite_series_past_its_threshold_runs_the_playbook_on_its_host() {
         let out = heal_fleet(&fleet, d, "rules.yml", &rules);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(1), "{t}");
-        assert!(t.contains("lag: cannot evaluate:") && t.contains(want), "{t}");
+        assert!(
+            t.contains("lag: cannot evaluate:") && t.contains(want),
+            "{t}"
+        );
     }
+}
+
+#[test]
+fn the_kill_switch_engaged_mid_action_stops_it_at_the_next_task() {
+    let s = Setup::new(1);
+    let h = s.fleet.hosts[0].name.clone();
+    s.prom.set(LAG, "mysql", &format!("{h}:9104"), 999.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let (started, go, second) = (s.path("started"), s.path("go"), s.path("second"));
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: touch {}; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n    - copy: {{dest: '{}', content: too far}}\n",
+            started.display(),
+            go.display(),
+            second.display()
+        ),
+    );
+    let child = s
+        .fleet
+        .olympus("heal", &s.fleet.inventory)
+        .arg(&rules)
+        .arg("--once")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("heal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the action never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = s.olympus(&["lock", "--reason", "replication incident"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // heal reads the switch every second; then the first task may end.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(&go, "").expect("go");
+    let out = child.wait_with_output().expect("heal ends");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "heal did its job: {t}");
+    assert!(
+        t.contains("→ halted") && t.contains("replication incident"),
+        "{t}"
+    );
+    assert!(!second.exists(), "the task after the switch ran");
+    assert_eq!(s.actions(), vec![(h, "halted".to_string())]);
 }

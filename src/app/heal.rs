@@ -38,6 +38,9 @@ pub struct HealRequest {
     pub lock_poll: Duration,
     /// Raise `stop` on SIGINT/SIGTERM.
     pub on_signals: bool,
+    /// Handlers told of each action's end, of a blast radius exceeded and of the kill
+    /// switch engaged by heal (never in a dry run).
+    pub notify: super::notify::Notify,
 }
 
 /// What one pass did.
@@ -50,6 +53,8 @@ pub struct Pass {
     pub stale_interrupted: u32,
     /// The kill switch as this pass found or left it.
     pub locked: Option<String>,
+    /// The kill switch as heal engaged it in this pass (the failed-action budget spent).
+    pub engaged: Option<String>,
     pub checks: Vec<CheckPass>,
 }
 
@@ -90,6 +95,7 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
         dry_run: req.dry_run,
         stale_interrupted: 0,
         locked: None,
+        engaged: None,
         checks: Vec::new(),
     };
     let _held = if req.dry_run {
@@ -114,8 +120,9 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
         }
     }
     let now = jiff::Timestamp::now();
+    let found_locked = req.store.lock().map_err(state_err)?;
     let mut budget = Budget {
-        locked: req.store.lock().map_err(state_err)?.map(|l| l.describe()),
+        locked: found_locked.as_ref().map(|l| l.describe()),
         ..Budget::default()
     };
     if budget.locked.is_none() && !req.dry_run {
@@ -186,7 +193,18 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
     for (i, r) in results {
         pass.checks[i].actions.push(r);
     }
-    pass.locked = req.store.lock().map_err(state_err)?.map(|l| l.describe());
+    let left_locked = req.store.lock().map_err(state_err)?;
+    pass.locked = left_locked.as_ref().map(|l| l.describe());
+    if found_locked.is_none()
+        && let Some(l) = left_locked.filter(|l| l.by.ends_with(HEAL_BY))
+    {
+        pass.engaged = Some(l.describe());
+    }
+    if !req.dry_run && !req.notify.is_empty() {
+        for event in pass_events(&pass, now) {
+            req.notify.send(&event);
+        }
+    }
     drop(signals);
     Ok(pass)
 }
@@ -363,6 +381,39 @@ fn on_hosts(
         .collect())
 }
 
+/// How heal signs the kill switch it engages.
+const HEAL_BY: &str = " (olympus heal)";
+
+/// The events of a pass other than actions (each action's is sent as it ends): a blast
+/// radius exceeded, per check, and the kill switch engaged by heal.
+fn pass_events(pass: &Pass, at: jiff::Timestamp) -> Vec<Value> {
+    let mut out = Vec::new();
+    for c in &pass.checks {
+        let over: Vec<&DecisionRecord> = c
+            .decisions
+            .iter()
+            .filter(|d| d.decision == "max_hosts")
+            .collect();
+        if let Some(first) = over.first() {
+            out.push(json!({
+                "event": "max_hosts",
+                "at": at.to_string(),
+                "rule": c.name,
+                "hosts": over.iter().map(|d| d.host.clone()).collect::<Vec<_>>(),
+                "detail": first.detail,
+            }));
+        }
+    }
+    if let Some(why) = &pass.engaged {
+        out.push(json!({
+            "event": "kill_switch",
+            "at": at.to_string(),
+            "detail": format!("kill switch {why}"),
+        }));
+    }
+    out
+}
+
 /// Engages the kill switch when failed actions reached `max_failed_actions`; why, when it
 /// did.
 fn spend_failures(store: &dyn Store, rules: &Rules) -> Result<Option<String>, Error> {
@@ -378,7 +429,7 @@ fn spend_failures(store: &dyn Store, rules: &Rules) -> Result<Option<String>, Er
         "{failed} heal actions failed since the switch was last released (max_failed_actions {max} in {})",
         rules.path.display()
     );
-    let by = format!("{} (olympus heal)", state::who());
+    let by = format!("{}{HEAL_BY}", state::who());
     let lock = match store.engage(&by, &reason).map_err(state_err)? {
         state::Engaged::Now(l) | state::Engaged::Already(l) => l,
     };
@@ -464,6 +515,19 @@ fn act_on(
         if let Err(e) = spend_failures(&*req.store, rules) {
             tracing::error!("{e}");
         }
+    }
+    if !req.notify.is_empty() {
+        req.notify.send(&json!({
+            "event": "action",
+            "at": jiff::Timestamp::now().to_string(),
+            "rule": check.name,
+            "host": act.host,
+            "value": act.value,
+            "labels": act.labels,
+            "playbook": playbook,
+            "outcome": outcome,
+            "detail": detail,
+        }));
     }
     result.outcome = outcome;
     result.detail = detail;

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod heal;
 pub mod inventory;
 pub mod lock;
+pub mod notify;
 pub mod run;
 pub mod schedule;
 pub mod setup;
