@@ -1296,3 +1296,91 @@ fn the_kill_switch_engaged_mid_action_stops_it_at_the_next_task() {
     assert!(!second.exists(), "the task after the switch ran");
     assert_eq!(s.actions(), vec![(h, "halted".to_string())]);
 }
+
+#[test]
+fn an_exec_action_runs_a_local_program_with_the_event() {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let d = dir.path();
+    let [h1, h2] = [0, 1].map(|i| fleet.hosts[i].name.clone());
+    let got = d.join("got");
+    std::fs::write(
+        d.join("remedy.sh"),
+        format!(
+            "#!/bin/sh\n[ \"$OLYMPUS_HOST\" = {h2} ] && {{ echo cannot fix {h2} >&2; exit 3; }}\nprintf '%s|%s|%s\\n' \"$*\" \"$OLYMPUS_HOST\" \"$(cat)\" >> {}\necho restarted\n",
+            got.display()
+        ),
+    )
+    .expect("remedy");
+    std::fs::set_permissions(d.join("remedy.sh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let series = serde_json::json!([
+        {"target": format!("q.{h1}.depth"), "datapoints": [[90, 1]]},
+        {"target": format!("q.{h2}.depth"), "datapoints": [[80, 1]]},
+    ])
+    .to_string();
+    let (url, _requests) = graphite_stub(vec![(200, series)]);
+    let rules = format!(
+        "checks:\n  - name: queue\n    source: {{graphite: '{url}', target: 'q.*.depth', above: 50}}\n    hosts_from: node1\n    action: {{exec: [./remedy.sh, --drain], vars: {{depth: '{{{{ value }}}}'}}, timeout: 30s}}\n"
+    );
+    let out = heal_fleet(&fleet, d, "rules.yml", &rules);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!(
+            "queue: {h1} [value 90]: act: runs exec {}/remedy.sh --drain → ok (restarted)",
+            d.display()
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("queue: {h2} [value 80]: act"))
+            && t.contains("→ failed")
+            && t.contains(&format!("cannot fix {h2}")),
+        "{t}"
+    );
+    let line = std::fs::read_to_string(&got).expect("ran");
+    let (head, json) = line.trim().split_once("|{").expect("args|host|json");
+    assert_eq!(head, format!("--drain|{h1}"));
+    let e: Value = serde_json::from_str(&format!("{{{json}")).expect("json");
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["rule"].as_str(),
+            e["vars"]["depth"].as_i64(),
+            e["labels"]["node1"].as_str()
+        ),
+        (
+            Some("remediate"),
+            Some("queue"),
+            Some(90),
+            Some(h1.as_str())
+        ),
+        "{e}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["history", "--output", "json"])
+        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
+        .output()
+        .expect("history");
+    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let outcomes: Vec<(String, String)> = h
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["kind"] == "action")
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap_or_default().into(),
+                e["what"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let mut outcomes = outcomes;
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        vec![(h1, "ok".to_string()), (h2, "failed".to_string())]
+    );
+}

@@ -445,7 +445,7 @@ fn act_on(
     evaluation: i64,
     act: &decide::Act,
 ) -> ActionResult {
-    let playbook = check.action.playbook.display().to_string();
+    let playbook = check.action.what.describe();
     let mut result = ActionResult {
         host: act.host.clone(),
         playbook: playbook.clone(),
@@ -464,12 +464,25 @@ fn act_on(
         }
     };
     tracing::info!("{}: running {playbook} on {}", check.name, act.host);
-    let (outcome, detail) = match action_vars(check, act) {
-        Err(e) => ("error".to_string(), e),
-        Ok(data_vars) => {
+    let (outcome, detail) = match (action_vars(check, act), &check.action.what) {
+        (Err(e), _) => ("error".to_string(), e),
+        (Ok(mut vars), rules::Remedy::Exec { argv, timeout }) => {
+            let mut event = json!({
+                "event": "remediate",
+                "at": jiff::Timestamp::now().to_string(),
+                "rule": check.name,
+                "host": act.host,
+                "value": act.value,
+                "labels": act.labels,
+            });
+            vars.remove("heal");
+            event["vars"] = Value::Object(vars.into_iter().collect());
+            exec_outcome(super::notify::run(argv, &event, *timeout, Some(&req.stop)))
+        }
+        (Ok(data_vars), rules::Remedy::Playbook(playbook)) => {
             let run = super::run::run(
                 RunRequest {
-                    playbooks: vec![check.action.playbook.clone()],
+                    playbooks: vec![playbook.clone()],
                     sources: Sources {
                         inventory: req.sources.inventory.clone(),
                         limit: Some(act.host.clone()),
@@ -557,6 +570,16 @@ fn action_vars(check: &Check, act: &decide::Act) -> Result<crate::yaml::Vars, St
         json!({"rule": check.name, "host": act.host, "value": act.value, "labels": labels}),
     );
     Ok(out)
+}
+
+/// An exec action's outcome: `ok` on exit 0, `interrupted` when heal was stopped, else
+/// `failed` with why.
+fn exec_outcome(ran: Result<String, super::notify::Failure>) -> (String, String) {
+    match ran {
+        Ok(out) => ("ok".into(), out),
+        Err(super::notify::Failure::Stopped) => ("interrupted".into(), "heal was stopped".into()),
+        Err(super::notify::Failure::Other(e)) => ("failed".into(), e),
+    }
 }
 
 fn outcome_of(run: Result<Ran, Error>) -> (String, String) {

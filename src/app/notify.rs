@@ -2,12 +2,16 @@
 //! a local program with the event as JSON on stdin and in `OLYMPUS_*` environment
 //! variables; `--notify-url URL` POSTs the same JSON to a webhook (a chat, a pager).
 //!
+//! An `exec` action (a local program as the remediation) is run the same way ([`run`]).
+//!
 //! Owns: the event's JSON and environment, running the program (no shell, a timeout, its
 //! output logged) and the POST. Must not: decide what is an event (`app::heal` does) or
 //! fail a pass: a handler that fails is logged, never a reason to stop healing.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+
+use crate::stop::Stop;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,10 +37,17 @@ impl Notify {
     pub fn send(&self, event: &Value) -> Vec<String> {
         let mut failed = Vec::new();
         for program in &self.exec {
-            if let Err(e) = run(program, event, self.timeout) {
-                let e = format!("--notify-exec {}: {e}", program.display());
-                tracing::error!("{e}");
-                failed.push(e);
+            let argv = [program.display().to_string()];
+            match run(&argv, event, self.timeout, None) {
+                Ok(out) if !out.is_empty() => {
+                    tracing::info!("--notify-exec {}: {out}", program.display());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let e = format!("--notify-exec {}: {e}", program.display());
+                    tracing::error!("{e}");
+                    failed.push(e);
+                }
             }
         }
         for url in &self.url {
@@ -79,14 +90,44 @@ pub fn env_of(event: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn run(program: &PathBuf, event: &Value, timeout: Duration) -> Result<(), String> {
+/// Why a program did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// `stop` was raised: the program was killed.
+    Stopped,
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Stopped => f.write_str("stopped"),
+            Failure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Runs `argv` (no shell) with `event` as JSON on stdin and as `OLYMPUS_*` variables;
+/// killed after `timeout` or when `stop` is raised. Its stdout (the first 64 KiB, trimmed)
+/// when it exits 0.
+pub fn run(
+    argv: &[String],
+    event: &Value,
+    timeout: Duration,
+    stop: Option<&Stop>,
+) -> Result<String, Failure> {
+    let other = |e: String| Failure::Other(e);
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| other("no program".into()))?;
     let mut child = Command::new(program)
+        .args(args)
         .envs(env_of(event))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start it: {e}"))?;
+        .map_err(|e| other(format!("cannot start {program}: {e}")))?;
     let json = format!("{event}\n");
     // Written and read on threads: a handler that reads no stdin, or writes much, never
     // blocks heal; a handler that does not read its stdin is not an error.
@@ -101,13 +142,18 @@ fn run(program: &PathBuf, event: &Value, timeout: Duration) -> Result<(), String
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
+            Ok(None) if stop.is_some_and(Stop::is_raised) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Failure::Stopped);
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("killed after {timeout:?}"));
+                return Err(other(format!("{program} killed after {timeout:?}")));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(other(e.to_string())),
         }
     };
     let [out, err] = [stdout, stderr].map(|r| {
@@ -115,13 +161,10 @@ fn run(program: &PathBuf, event: &Value, timeout: Duration) -> Result<(), String
             .map(|b| String::from_utf8_lossy(&b).trim().to_string())
             .unwrap_or_default()
     });
-    if !out.is_empty() {
-        tracing::info!("--notify-exec {}: {out}", program.display());
-    }
     if status.success() {
-        Ok(())
+        Ok(out)
     } else {
-        Err(format!("{status}: {err}"))
+        Err(other(format!("{program}: {status}: {err}")))
     }
 }
 

@@ -173,7 +173,7 @@ pub fn decide(
                 value: f.value.clone(),
                 labels: f.labels.clone(),
             });
-            not("act", format!("runs {}", check.action.playbook.display()))
+            not("act", format!("runs {}", check.action.what.describe()))
         };
         out.decisions.push(d);
     }
@@ -208,7 +208,7 @@ mod tests {
             hosts_from: "instance".into(),
             for_evaluations,
             action: Action {
-                playbook: "fix.yml".into(),
+                what: crate::heal::rules::Remedy::Playbook("fix.yml".into()),
                 vars: Default::default(),
             },
             cooldown: Duration::from_secs(cooldown),

@@ -158,10 +158,32 @@ impl Source {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
-    /// Relative to the rules file's directory.
-    pub playbook: PathBuf,
+    pub what: Remedy,
     /// Extra vars for the run; templates rendered with `value`, `labels`, `host` and `rule`.
     pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What an action runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Remedy {
+    /// A playbook (relative to the rules file's directory), limited to the host.
+    Playbook(PathBuf),
+    /// A program on the controller (no shell): the event as JSON on stdin and `OLYMPUS_*`
+    /// variables; exit 0 is `ok`. It may take `timeout`.
+    Exec {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+impl Remedy {
+    /// How history and the decisions name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Remedy::Playbook(p) => p.display().to_string(),
+            Remedy::Exec { argv, .. } => format!("exec {}", argv.join(" ")),
+        }
+    }
 }
 
 /// What a source is, by the key that names its kind; and the keys each kind takes.
@@ -607,19 +629,77 @@ impl Reader<'_> {
     }
 
     fn action(&self, node: &Node) -> Result<Action, RulesError> {
-        let entries = self.map(node, "an action", &["playbook", "vars"])?;
+        let entries = self.map(node, "an action", &["playbook", "exec", "timeout", "vars"])?;
         let get = |k: &str| entries.iter().find(|(key, _, _)| key == k).map(|e| e.1);
-        let Some(pb) = get("playbook") else {
-            return Err(self.err(node.pos, "an action needs 'playbook'"));
-        };
         let base = self.path.parent().unwrap_or(Path::new("."));
-        let playbook = base.join(self.string(pb, "playbook")?);
-        if !playbook.is_file() {
-            return Err(self.err(
-                pb.pos,
-                format!("playbook {} does not exist", playbook.display()),
-            ));
-        }
+        let what = match (get("playbook"), get("exec")) {
+            (Some(pb), None) => {
+                if let Some(t) = get("timeout") {
+                    return Err(self.err(
+                        t.pos,
+                        "timeout belongs to an exec action; a playbook's tasks take their own",
+                    ));
+                }
+                let playbook = base.join(self.string(pb, "playbook")?);
+                if !playbook.is_file() {
+                    return Err(self.err(
+                        pb.pos,
+                        format!("playbook {} does not exist", playbook.display()),
+                    ));
+                }
+                Remedy::Playbook(playbook)
+            }
+            (None, Some(ex)) => {
+                let mut argv = match &ex.value {
+                    NodeValue::Seq(items) if !items.is_empty() => items
+                        .iter()
+                        .map(|i| self.string(i, "an exec argument"))
+                        .collect::<Result<Vec<_>, _>>()?,
+                    NodeValue::Str(_) => vec![self.string(ex, "exec")?],
+                    _ => {
+                        return Err(self.err(
+                            ex.pos,
+                            "exec must be a program, or a list: the program and its arguments",
+                        ));
+                    }
+                };
+                // A path with a slash is relative to the rules file; a bare name is looked
+                // up on PATH.
+                if argv[0].contains('/') {
+                    let rel: PathBuf = Path::new(&argv[0])
+                        .components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect();
+                    let program = base.join(rel);
+                    if !program.is_file() {
+                        return Err(self.err(
+                            ex.pos,
+                            format!("program {} does not exist", program.display()),
+                        ));
+                    }
+                    argv[0] = program.display().to_string();
+                }
+                let timeout = match get("timeout") {
+                    Some(n) => {
+                        let t = self.duration(n, "timeout")?;
+                        if t.is_zero() || t > Duration::from_secs(86400) {
+                            return Err(
+                                self.err(n.pos, "timeout must be more than 0s and at most 1d")
+                            );
+                        }
+                        t
+                    }
+                    None => Duration::from_secs(600),
+                };
+                Remedy::Exec { argv, timeout }
+            }
+            (Some(_), Some(_)) => {
+                return Err(self.err(node.pos, "an action is a playbook or an exec, not both"));
+            }
+            (None, None) => {
+                return Err(self.err(node.pos, "an action needs 'playbook' or 'exec'"));
+            }
+        };
         let vars = match get("vars") {
             None => serde_json::Map::new(),
             Some(v) => match v.to_value() {
@@ -627,7 +707,7 @@ impl Reader<'_> {
                 _ => return Err(self.err(v.pos, "vars must be a mapping")),
             },
         };
-        Ok(Action { playbook, vars })
+        Ok(Action { what, vars })
     }
 
     fn duration(&self, node: &Node, what: &str) -> Result<Duration, RulesError> {
@@ -774,6 +854,18 @@ mod tests {
                 "rules.yml:2:5: a check needs 'hosts_from'",
             ),
             (format!("{base}  - name: lag\n"), "a check needs 'source'"),
+            (
+                base.replace("{playbook: fix.yml}", "{playbook: fix.yml, exec: x}"),
+                "rules.yml:5:13: an action is a playbook or an exec, not both",
+            ),
+            (
+                base.replace("{playbook: fix.yml}", "{playbook: fix.yml, timeout: 5m}"),
+                "timeout belongs to an exec action",
+            ),
+            (
+                base.replace("{playbook: fix.yml}", "{exec: [./missing.sh]}"),
+                "missing.sh does not exist",
+            ),
             ("guards: {}\n".into(), "no 'checks' list"),
         ] {
             let e = load(&text).expect_err("refused").to_string();
