@@ -490,14 +490,16 @@ fn a_heal_killed_mid_action_leaves_it_recorded_interrupted_and_not_retried() {
 fn bad_rules_are_refused_with_their_place_and_unread_sources_exit_1() {
     let s = Setup::new(1);
     let rules = s.rules(
-        "checks:\n  - name: lag\n    source: {graphite: 'http://127.0.0.1:9093'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        "checks:\n  - name: lag\n    source: {graphite: 'http://127.0.0.1:9093', target: a.b, abve: 3}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
         &writer(s.dir.path()),
     );
     let out = s.heal(&rules, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(
-        t.contains("rules.yml:3:14: the 'graphite' source is not implemented by olympus yet"),
+        t.contains(
+            "rules.yml:3:62: unknown key 'abve' in a graphite source; did you mean 'above'?"
+        ),
         "{t}"
     );
     // Prometheus gone: the pass records it and exits 1.
@@ -1383,4 +1385,70 @@ fn an_exec_action_runs_a_local_program_with_the_event() {
         outcomes,
         vec![(h1, "ok".to_string()), (h2, "failed".to_string())]
     );
+}
+
+/// The journal source against a host running systemd (journald): lines a unit logged in
+/// the window are counted there; older ones are outside a short window.
+#[test]
+fn a_journal_window_is_counted_on_a_host_running_systemd() {
+    let fleet = Fleet::start(1);
+    let booted = common::booted::Booted::start(&fleet)
+        .unwrap_or_else(|e| panic!("a host running systemd is needed: {e}"));
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("fix.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: {dest: /root/olympus-heal-fixed, content: '{{ n }}'}\n",
+    )
+    .expect("playbook");
+    let fixed = booted.root().join("root/olympus-heal-fixed");
+    let _ = std::fs::remove_file(&fixed);
+    // A unit of its own: the container's journal outlives a run. systemd logs the unit's
+    // command line under the unit too, so the pattern is not spelled in it.
+    let unit = format!(
+        "olympus-heal-demo-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    let out = fleet
+        .olympus("exec", &booted.inventory)
+        .args([
+            "all",
+            "--",
+            &format!("systemd-run --quiet --wait --unit={unit} sh -c 'echo XRROR db timeout | tr X E; echo fine; echo XRROR db timeout | tr X E'"),
+        ])
+        .output()
+        .expect("exec");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rules = |since: &str| {
+        format!(
+            "checks:\n  - name: app-errors\n    source: {{journal: {unit}.service, pattern: 'ERROR db', since: {since}, above: 1, hosts: all}}\n    action: {{playbook: fix.yml, vars: {{n: '{{{{ value }}}}'}}}}\n"
+        )
+    };
+    let heal = |since: &str| {
+        let p = d.join("rules.yml");
+        std::fs::write(&p, rules(since)).expect("rules");
+        fleet
+            .olympus("heal", &booted.inventory)
+            .arg(&p)
+            .arg("--once")
+            .output()
+            .expect("heal")
+    };
+    let out = heal("10m");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!("app-errors: {} [value 2]: act: runs", booted.name))
+            && t.contains("→ ok"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read_to_string(&fixed).expect("acted").trim(), "2");
+    // Three seconds later, a one-second window holds none of those lines.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = heal("1s");
+    let t = text(&out);
+    assert!(t.contains("app-errors: nothing fires"), "{t}");
 }

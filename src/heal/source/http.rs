@@ -77,3 +77,77 @@ pub fn probe(host: &str, url: &str, expect: &Expect) -> Option<Sample> {
     };
     reason.map(|r| Sample::on(host, Value::from(status), labels(status.to_string(), r)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A server that waits `delay` and then answers `status` with `body`, once.
+    fn slow(delay: Duration, status: u16, body: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/health", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            if let Some(Ok(mut s)) = listener.incoming().next() {
+                let mut r = BufReader::new(s.try_clone().expect("clone"));
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                std::thread::sleep(delay);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    fn expect(max_latency: Option<Duration>, timeout: Duration) -> Expect<'static> {
+        Expect {
+            status: &[],
+            body: None,
+            max_latency,
+            timeout,
+        }
+    }
+
+    #[test]
+    fn slow_missing_and_timed_out_answers_fire() {
+        let ok = slow(Duration::ZERO, 200, "ok");
+        assert_eq!(probe("h", &ok, &expect(None, Duration::from_secs(5))), None);
+
+        let url = slow(Duration::from_millis(700), 200, "ok");
+        let s = probe(
+            "h",
+            &url,
+            &expect(Some(Duration::from_millis(200)), Duration::from_secs(5)),
+        )
+        .expect("too slow");
+        assert!(s.labels["reason"].starts_with("answered in"), "{s:?}");
+        assert!(s.labels["latency_ms"].parse::<u64>().expect("ms") >= 700);
+        assert_eq!(s.value, 200);
+
+        let url = slow(Duration::from_secs(3), 200, "ok");
+        let s = probe("h", &url, &expect(None, Duration::from_millis(300))).expect("timed out");
+        assert!(s.labels["reason"].starts_with("no answer"), "{s:?}");
+        assert_eq!(s.labels["status"], "");
+
+        // Nothing listens there.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}/", l.local_addr().expect("addr"))
+        };
+        let s = probe("h", &closed, &expect(None, Duration::from_secs(2))).expect("refused");
+        assert!(s.labels["reason"].starts_with("no answer"), "{s:?}");
+
+        let url = slow(Duration::ZERO, 503, "down");
+        let s = probe("h", &url, &expect(None, Duration::from_secs(5))).expect("503");
+        assert_eq!(
+            (s.value.clone(), s.labels["reason"].as_str()),
+            (Value::from(503), "status 503")
+        );
+    }
+}
