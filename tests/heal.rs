@@ -955,6 +955,19 @@ fn heal_watch_acts_on_an_alertmanager_webhook_and_stops_on_sigterm() {
     wait("the SIGHUP pass", &|o| {
         o.contains(": acted: acted on this event at")
     });
+    // The rules are read again on SIGHUP: a changed file is what the next pass uses.
+    let text = std::fs::read_to_string(&rules).expect("rules");
+    std::fs::write(
+        &rules,
+        text.replace("name: lag\n", "name: lag-reloaded\n    for: 5\n"),
+    )
+    .expect("rules");
+    kill("-HUP");
+    wait("the reloaded rules' pass", &|o| {
+        o.contains(&format!(
+            "lag-reloaded: {h1} [value 333]: waiting: held 1 of 5"
+        ))
+    });
     kill("-TERM");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
@@ -1451,4 +1464,58 @@ fn a_journal_window_is_counted_on_a_host_running_systemd() {
     let out = heal("1s");
     let t = text(&out);
     assert!(t.contains("app-errors: nothing fires"), "{t}");
+}
+
+/// SIGTERM to a watching heal while an action runs: the action is stopped and recorded
+/// interrupted (never lost), and heal exits 0.
+#[test]
+fn sigterm_mid_action_records_it_interrupted() {
+    let s = Setup::new(1);
+    let h = s.fleet.hosts[0].name.clone();
+    s.prom.set(LAG, "mysql", &format!("{h}:9104"), 999.0);
+    s.prom.wait_for(&format!("{LAG} > 300"), 1);
+    let (started, after) = (s.path("started"), s.path("after"));
+    let rules = s.rules(
+        "checks:\n  - name: lag\n    source: {prometheus: 'PROM', query: 'mysql_slave_lag_seconds > 300'}\n    hosts_from: instance\n    action: {playbook: fix.yml}\n",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: touch {}; sleep 60\n    - copy: {{dest: '{}', content: too far}}\n",
+            started.display(),
+            after.display()
+        ),
+    );
+    let child = s
+        .fleet
+        .olympus("heal", &s.fleet.inventory)
+        .arg(&rules)
+        .args(["--watch", "--interval", "1h"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("heal --watch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the action never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let t0 = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("heal ends");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(30),
+        "heal waited for the 60 s task: {t}"
+    );
+    assert!(t.contains("→ interrupted"), "{t}");
+    assert!(!after.exists(), "a task ran after SIGTERM");
+    assert_eq!(s.actions(), vec![(h, "interrupted".to_string())]);
 }
