@@ -63,26 +63,53 @@ impl Setup {
     }
 
     fn history(&self) -> Vec<Value> {
-        let out = self.olympus(&["history", "--output", "json"]);
-        assert_eq!(out.status.code(), Some(0));
-        serde_json::from_slice::<Value>(&out.stdout)
-            .expect("json")
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        history_of(&self.fleet)
     }
 
     fn actions(&self) -> Vec<(String, String)> {
-        self.history()
-            .iter()
-            .filter(|e| e["kind"] == "action")
-            .map(|e| {
-                (
-                    e["host"].as_str().unwrap_or_default().to_string(),
-                    e["what"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
+        actions_of(&self.fleet)
+    }
+}
+
+/// `olympus history --output json` of the fleet's state.
+fn history_of(fleet: &Fleet) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
+        .args(["history", "--output", "json"])
+        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
+        .output()
+        .expect("history");
+    assert_eq!(out.status.code(), Some(0));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("json")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The actions in the fleet's history: (host, outcome), oldest first.
+fn actions_of(fleet: &Fleet) -> Vec<(String, String)> {
+    history_of(fleet)
+        .iter()
+        .filter(|e| e["kind"] == "action")
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap_or_default().to_string(),
+                e["what"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits (a minute at most) for an action to show it started by making `path`.
+fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the action never started ({} never appeared)",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -464,14 +491,7 @@ fn a_heal_killed_mid_action_leaves_it_recorded_interrupted_and_not_retried() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("heal");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !started.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the action never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&started);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     assert_eq!(s.actions(), vec![(h.clone(), "running".to_string())]);
@@ -1168,18 +1188,12 @@ fn a_log_count_and_an_http_check_on_each_host() {
         )),
         "{t}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .args(["history", "--rule", "app-errors-2", "--output", "json"])
-        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
-        .output()
-        .expect("history");
-    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let h = history_of(&fleet);
     assert!(
-        h.as_array()
-            .expect("list")
-            .iter()
-            .any(|e| e["host"] == h3.as_str() && e["what"] == "unknown"),
-        "{h}"
+        h.iter().any(|e| e["rule"] == "app-errors-2"
+            && e["host"] == h3.as_str()
+            && e["what"] == "unknown"),
+        "{h:?}"
     );
 }
 
@@ -1288,14 +1302,7 @@ fn the_kill_switch_engaged_mid_action_stops_it_at_the_next_task() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("heal");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !started.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the action never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&started);
     let out = s.olympus(&["lock", "--reason", "replication incident"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // heal reads the switch every second; then the first task may end.
@@ -1374,25 +1381,7 @@ fn an_exec_action_runs_a_local_program_with_the_event() {
         ),
         "{e}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_olympus"))
-        .args(["history", "--output", "json"])
-        .env("OLYMPUS_STATE_DIR", fleet.dir.path().join("state"))
-        .output()
-        .expect("history");
-    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let outcomes: Vec<(String, String)> = h
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter(|e| e["kind"] == "action")
-        .map(|e| {
-            (
-                e["host"].as_str().unwrap_or_default().into(),
-                e["what"].as_str().unwrap_or_default().into(),
-            )
-        })
-        .collect();
-    let mut outcomes = outcomes;
+    let mut outcomes = actions_of(&fleet);
     outcomes.sort();
     assert_eq!(
         outcomes,
@@ -1492,14 +1481,7 @@ fn sigterm_mid_action_records_it_interrupted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("heal --watch");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !started.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the action never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_file(&started);
     let t0 = std::time::Instant::now();
     assert!(
         Command::new("kill")

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Sample, get, number};
+use super::{Sample, get, labels_of, number};
 
 pub fn query(url: &str, filter: &[String], timeout: Duration) -> Result<Vec<Sample>, String> {
     let endpoint = format!("{url}/api/v2/alerts");
@@ -35,14 +35,7 @@ pub fn parse(body: &str) -> Result<Vec<Sample>, String> {
     Ok(alerts
         .iter()
         .map(|a| {
-            let labels = a["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let labels = labels_of(&a["labels"]);
             let value = match a["annotations"]["value"].as_str() {
                 Some(t) => number(t),
                 None => Value::from(1),

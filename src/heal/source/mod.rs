@@ -124,6 +124,17 @@ fn get(endpoint: &str, query: &[(&str, &str)], timeout: Duration) -> Result<(u16
     Ok((status, body))
 }
 
+/// A JSON object of labels as text (a label that is not a string reads as empty).
+fn labels_of(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A number when `text` is a finite one (integral: an integer), else the text.
 fn number(text: &str) -> Value {
     match text.trim().parse::<f64>() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Sample, get};
+use super::{Sample, get, labels_of};
 
 pub fn query(url: &str, query: &str, timeout: Duration) -> Result<Vec<Sample>, String> {
     let endpoint = format!("{url}/api/v1/query");
@@ -37,14 +37,7 @@ pub fn parse(body: &str) -> Result<Vec<Sample>, String> {
     results
         .iter()
         .map(|r| {
-            let labels = r["metric"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let labels = labels_of(&r["metric"]);
             let text = r["value"][1]
                 .as_str()
                 .ok_or("a sample has no value [time, \"value\"]")?;
