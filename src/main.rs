@@ -946,6 +946,10 @@ fn cmd_run(
         report: match args.output {
             ExecOutputFormat::Text => RunReport::Text {
                 color: color.for_stdout(),
+                // The bar goes to stderr, so it shows while stdout is piped to a file too.
+                progress: std::io::stderr().is_terminal(),
+                width: terminal_size::terminal_size_of(std::io::stdout())
+                    .map_or(0, |(w, _)| usize::from(w.0)),
             },
             ExecOutputFormat::Json => RunReport::Json,
         },

@@ -12,6 +12,8 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-se
 command -v sudo >/dev/null 2>&1 || missing+=(sudo)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
+# The terminal tests run olympus on a pseudo-terminal with util-linux's script.
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 # get_url's test downloads with the host's curl from python3's http.server on loopback.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)

@@ -24,8 +24,13 @@ use crate::stop::{Halt, Stop};
 /// How the run reports.
 #[derive(Debug, Clone, Copy)]
 pub enum Report {
-    /// Ansible-style lines on stdout.
-    Text { color: bool },
+    /// Ansible-style lines on stdout; a live bar per task on stderr when `progress`;
+    /// banners as wide as a terminal `width` columns wide (0: not a terminal, 79).
+    Text {
+        color: bool,
+        progress: bool,
+        width: usize,
+    },
     /// One JSON document on stdout.
     Json,
     /// Nothing on stdout: the caller reads the [`Ran`] it gets back (a run started by code).
@@ -231,9 +236,15 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
     let text_reporter;
     let json_reporter;
     let reporter: &dyn Reporter = match req.report {
-        Report::Text { color } => {
+        Report::Text {
+            color,
+            progress,
+            width,
+        } => {
             text_reporter =
-                output::play::TextReporter::new(std::io::stdout(), color, req.verbosity);
+                output::play::TextReporter::new(std::io::stdout(), color, req.verbosity)
+                    .with_progress(progress)
+                    .with_width(width);
             &text_reporter
         }
         Report::Json => {

@@ -72,6 +72,7 @@ impl Transport for LocalConnection {
             });
         }
         let wrapped = wrap(req.command, req.escalation);
+        crate::connection::log_command("localhost", &wrapped.command, "local");
         // Without escalation the command goes to /bin/sh as it is (no second shell).
         let line = if req.escalation.is_some() {
             wrapped.command.as_str()

@@ -244,6 +244,38 @@ impl Transport for Connection {
     }
 }
 
+tokio::task_local! {
+    /// Set (by the engine, around a `no_log` task) to keep commands out of the log.
+    pub static HIDE_COMMANDS: bool;
+}
+
+/// The most bytes of a command `-vvv` shows.
+const LOGGED_COMMAND: usize = 4096;
+
+/// `-vvv` (trace): the command sent to `host`, unless a `no_log` task sent it.
+pub fn log_command(host: &str, command: &str, how: &str) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    if HIDE_COMMANDS.try_with(|h| *h).unwrap_or(false) {
+        tracing::trace!(
+            "{host}: {how}: a command of {} bytes (not shown: no_log)",
+            command.len()
+        );
+        return;
+    }
+    let mut end = command.len().min(LOGGED_COMMAND);
+    while !command.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = command.len() - end;
+    if more > 0 {
+        tracing::trace!("{host}: {how}: {} … ({more} more bytes)", &command[..end]);
+    } else {
+        tracing::trace!("{host}: {how}: {command}");
+    }
+}
+
 /// Quotes one word for a POSIX shell (`'...'`, with `'` written as `'\''`).
 pub fn quote(word: &str) -> String {
     if !word.is_empty()

@@ -44,6 +44,7 @@ impl client::Handler for Client {
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         if self.mode == HostKeyChecking::Off {
+            tracing::debug!(host = %self.host, "host key not checked (host_key_checking is off)");
             return Ok(true);
         }
         let name = known_hosts::host_key_name(&self.host, self.port);
@@ -65,7 +66,10 @@ impl client::Handler for Client {
             .collect::<Vec<_>>()
             .join(", ");
         match known_hosts::check(&self.files, &self.host, self.port, alg, blob) {
-            Verdict::Known => Ok(true),
+            Verdict::Known => {
+                tracing::debug!("{name}: host key {alg} {fp} is known ({files})");
+                Ok(true)
+            }
             Verdict::Unknown if self.mode == HostKeyChecking::AcceptNew => {
                 let Some(file) = self.files.first() else {
                     return self.refuse(format!("no known_hosts file to record {name} in"));
@@ -197,6 +201,7 @@ impl SshConnection {
 
     async fn connect_once(target: &Target, opts: &ConnectOptions) -> Result<SshConnection, Retry> {
         let addr = format!("{}:{}", target.address, target.port);
+        tracing::debug!("{}: connecting to {addr} as {}", target.name, target.user);
         let problem = Arc::new(Mutex::new(None));
         let handler = Client {
             host: target.address.clone(),
@@ -294,7 +299,10 @@ impl SshConnection {
         let mut tries = 0u64;
         loop {
             match self.handle.channel_open_session().await {
-                Ok(ch) => return Ok(ch),
+                Ok(ch) => {
+                    tracing::debug!("{}: channel {} open", self.name, ch.id());
+                    return Ok(ch);
+                }
                 Err(russh::Error::ChannelOpenFailure(_)) if tries < 60 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(2 * tries.min(10))).await;
@@ -364,6 +372,11 @@ async fn authenticate(
             .await
             .map_err(proto)?;
         if res.success() {
+            tracing::debug!(
+                "{}: authenticated as {user} by public key {}",
+                target.name,
+                path.display()
+            );
             return Ok(());
         }
         tried.push(path.display().to_string());
@@ -383,7 +396,14 @@ async fn authenticate(
                         .authenticate_publickey_with(user.clone(), pk, hash, &mut agent)
                         .await
                     {
-                        Ok(r) if r.success() => return Ok(()),
+                        Ok(r) if r.success() => {
+                            tracing::debug!(
+                                "{}: authenticated as {user} by an ssh-agent key ({})",
+                                target.name,
+                                id.comment()
+                            );
+                            return Ok(());
+                        }
                         _ => {}
                     }
                 }
@@ -398,6 +418,7 @@ async fn authenticate(
             .await
             .map_err(proto)?;
         if res.success() {
+            tracing::debug!("{}: authenticated as {user} by password", target.name);
             return Ok(());
         }
         tried.push("password".into());
@@ -439,8 +460,10 @@ impl SshConnection {
             let slot = self.sessions.clone().try_acquire_owned().ok()?;
             let channel = self.open_channel().await.ok()?;
             *shell = Some(RemoteShell::start(channel, slot).await.ok()?);
+            tracing::debug!("{}: persistent shell started", self.name);
         }
         let running = shell.as_mut()?;
+        crate::connection::log_command(&self.name, req.command, "on the persistent shell");
         let res = tokio::select! {
             r = running.run(req.command, req.stdin, self.output_cap) => r,
             () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
@@ -448,6 +471,10 @@ impl SshConnection {
         if let Err(e) = &res
             && let Some(mut broken) = shell.take()
         {
+            tracing::debug!(
+                "{}: persistent shell ended ({e}); the next command starts another",
+                self.name
+            );
             if matches!(e, ConnectionError::Interrupted) {
                 // The loop and the command it runs share the session's process group.
                 broken.kill().await;
@@ -470,6 +497,7 @@ impl Transport for SshConnection {
             .map_err(|_| ConnectionError::Protocol("connection closed".into()))?;
         let wrapped = wrap(req.command, req.escalation);
         let channel = self.open_channel().await?;
+        crate::connection::log_command(&self.name, &wrapped.command, "exec");
         if wrapped.needs_pty {
             channel
                 .request_pty(false, "dumb", 200, 50, 0, 0, &[(russh::Pty::ECHO, 0)])

@@ -82,6 +82,8 @@ pub enum Event<'a> {
         handler: bool,
         /// How many hosts will report a result for it.
         hosts: usize,
+        /// The hosts it runs on (the first `hosts` of them report).
+        names: &'a [String],
     },
     /// `include_tasks` brought in a file for these hosts.
     Included {

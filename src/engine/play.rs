@@ -434,13 +434,34 @@ impl<'a> Runner<'a> {
         Ok(out)
     }
 
+    /// The play's name as shown: a template rendered with the play's vars and the extra
+    /// vars (as ansible-core does: `PLAY [{{ target | default('fleet') }}]` shows `fleet`);
+    /// something undefined there is an error, as it is in ansible-core. No name: the
+    /// host pattern.
+    fn play_name(&self, play: &Play) -> Result<String, RunError> {
+        let Some(name) = &play.name else {
+            return Ok(play.hosts.clone());
+        };
+        if !(name.contains("{{") || name.contains("{%")) {
+            return Ok(name.clone());
+        }
+        let mut scope = play.common.vars.clone();
+        scope.extend(self.opts.extra_vars.clone());
+        self.templar
+            .render_text(name, &Arc::new(TemplateVars::new(scope)))
+            .map_err(|e| RunError::Task {
+                origin: play.origin.to_string(),
+                message: format!("Error processing keyword 'name': {e}"),
+            })
+    }
+
     /// Runs one play; returns whether the run must stop, and the hosts that left it.
     async fn run_play(
         &self,
         play: &Play,
         gone: &BTreeSet<String>,
     ) -> Result<(PlayEnd, BTreeSet<String>), RunError> {
-        let name = play.name.clone().unwrap_or_else(|| play.hosts.clone());
+        let name = self.play_name(play)?;
         let all_hosts = self.play_hosts(play)?;
         let hosts: Vec<String> = all_hosts
             .iter()
@@ -1059,6 +1080,7 @@ impl<'a> Runner<'a> {
             origin: &task.origin,
             handler,
             hosts: hosts.len(),
+            names: hosts,
         });
         match module.step() {
             Some(Step::Meta) => return self.run_meta(st, task, args, hosts, chain).await,

@@ -15,12 +15,33 @@ const NO_LOG: &str =
 pub struct TextReporter<W: Write + Send> {
     out: Mutex<W>,
     /// A live bar per task on stderr (terminals only).
-    bar: Mutex<Option<indicatif::ProgressBar>>,
+    bar: Mutex<Option<TaskBar>>,
     progress: bool,
     color: bool,
     /// `-v` and more: show every result's data, not only debug's.
     verbose: u8,
     columns: usize,
+}
+
+/// The running task's bar and the hosts it still waits on.
+struct TaskBar {
+    pb: indicatif::ProgressBar,
+    task: String,
+    waiting: Vec<String>,
+}
+
+impl TaskBar {
+    /// "TASK name · waiting on h3 (+2 more)"
+    fn message(&self) -> String {
+        let task: String = self.task.chars().take(50).collect();
+        match self.waiting.split_first() {
+            None => task,
+            Some((first, [])) => format!("{task} · waiting on {first}"),
+            Some((first, rest)) => {
+                format!("{task} · waiting on {first} (+{} more)", rest.len())
+            }
+        }
+    }
 }
 
 const GREEN: &str = "\x1b[0;32m";
@@ -45,45 +66,63 @@ impl<W: Write + Send> TextReporter<W> {
         }
     }
 
-    /// Shows a live progress bar on stderr for each task (use on a terminal only).
+    /// Shows a live progress bar on stderr for each task (use when stderr is a terminal):
+    /// hosts done of all, time taken, and the hosts still awaited.
     pub fn with_progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
     }
 
-    fn bar_start(&self, name: &str, hosts: usize) {
+    /// Banners as wide as a terminal `width` columns wide, as ansible-core draws them
+    /// (`max(79, width - 1)`); 0 (not a terminal) keeps 79.
+    pub fn with_width(mut self, width: usize) -> Self {
+        self.columns = 79.max(width.saturating_sub(1));
+        self
+    }
+
+    fn bar_start(&self, name: &str, hosts: usize, names: &[String]) {
         if !self.progress {
             return;
         }
         let pb = indicatif::ProgressBar::new(hosts as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} {bar:25} {pos}/{len} {elapsed}",
+                "{spinner} [{bar:20}] {pos}/{len} {elapsed:>3} {wide_msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        pb.set_message(name.chars().take(40).collect::<String>());
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        let bar = TaskBar {
+            pb,
+            task: name.to_string(),
+            waiting: names.iter().take(hosts).cloned().collect(),
+        };
+        bar.pb.set_message(bar.message());
+        bar.pb
+            .enable_steady_tick(std::time::Duration::from_millis(120));
         if let Ok(mut b) = self.bar.lock()
-            && let Some(old) = b.replace(pb)
+            && let Some(old) = b.replace(bar)
         {
-            old.finish_and_clear();
+            old.pb.finish_and_clear();
         }
     }
 
-    fn bar_tick(&self) {
-        if let Ok(b) = self.bar.lock()
-            && let Some(pb) = b.as_ref()
+    fn bar_tick(&self, host: &str) {
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(bar) = b.as_mut()
         {
-            pb.inc(1);
+            if let Some(i) = bar.waiting.iter().position(|h| h == host) {
+                bar.waiting.remove(i);
+            }
+            bar.pb.inc(1);
+            bar.pb.set_message(bar.message());
         }
     }
 
     fn bar_clear(&self) {
         if let Ok(mut b) = self.bar.lock()
-            && let Some(pb) = b.take()
+            && let Some(bar) = b.take()
         {
-            pb.finish_and_clear();
+            bar.pb.finish_and_clear();
         }
     }
 
@@ -98,9 +137,9 @@ impl<W: Write + Send> TextReporter<W> {
     fn write(&self, s: &str) {
         // Lines go out above the bar, which is redrawn below them.
         if let Ok(b) = self.bar.lock()
-            && let Some(pb) = b.as_ref()
+            && let Some(bar) = b.as_ref()
         {
-            pb.suspend(|| {
+            bar.pb.suspend(|| {
                 if let Ok(mut o) = self.out.lock() {
                     let _ = o.write_all(s.as_bytes());
                     let _ = o.flush();
@@ -229,6 +268,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 handler,
                 hosts,
                 origin,
+                names,
             } => {
                 self.bar_clear();
                 let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
@@ -237,7 +277,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                     s.push_str(&format!("task path: {origin}\n"));
                 }
                 self.write(&s);
-                self.bar_start(name, hosts);
+                self.bar_start(name, hosts, names);
             }
             Event::Item(o) => self.write(&self.host_line(o, true)),
             Event::Included { file, hosts, item } => {
@@ -248,7 +288,7 @@ impl<W: Write + Send> Reporter for TextReporter<W> {
                 ));
             }
             Event::Host(o) => {
-                self.bar_tick();
+                self.bar_tick(&o.host);
                 // A looped task's host line only appears for failures (Ansible shows items).
                 if o.looped && o.status != Status::Failed && o.status != Status::Unreachable {
                     return;
@@ -690,11 +730,13 @@ impl Reporter for Tee<'_> {
                     origin,
                     handler,
                     hosts,
+                    names,
                 } => Event::TaskStart {
                     name,
                     origin,
                     handler: *handler,
                     hosts: *hosts,
+                    names,
                 },
                 Event::Included { file, hosts, item } => Event::Included {
                     file,

@@ -182,7 +182,21 @@ impl Runner<'_> {
         Rendered::Args(Ok(rendered))
     }
 
+    /// Runs the task on one host. A task with `no_log` anywhere in its chain (whatever its
+    /// value) keeps its commands out of `-vvv`'s log.
     pub(super) async fn run_on_host(
+        &self,
+        task: &Task,
+        chain: &[&Common],
+        prepared: Prepared,
+    ) -> HostOutcome {
+        let hide = chain.iter().any(|c| c.no_log.is_some());
+        crate::connection::HIDE_COMMANDS
+            .scope(hide, self.run_on_host_shown(task, chain, prepared))
+            .await
+    }
+
+    async fn run_on_host_shown(
         &self,
         task: &Task,
         chain: &[&Common],
