@@ -168,6 +168,59 @@ fn the_readme_playbook_runs_against_the_implicit_localhost() {
     assert_eq!(o.status.code(), Some(3));
 }
 
+/// The README's heal example: a Nagios-style disk check on the implicit localhost. The
+/// disk here is whatever it is, so the check is made to fire by a copy whose thresholds are
+/// 0%: the rule acts (dry run: would) and the playbook it names runs on localhost in check
+/// mode.
+#[test]
+fn the_readme_heal_example_evaluates_on_the_implicit_localhost() {
+    let state = tempfile::tempdir().expect("state");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_olympus"))
+            .args(args)
+            .env("OLYMPUS_STATE_DIR", state.path())
+            .output()
+            .expect("olympus")
+    };
+    let o = run(&["heal", "heal/disk.yml", "--once", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("root-disk-full: "), "{}", stdout(&o));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = std::fs::read_to_string("heal/disk.yml")
+        .expect("rules")
+        .replace("-ge 90", "-ge 0")
+        .replace("for: 2", "for: 1");
+    std::fs::write(dir.path().join("disk.yml"), rules).expect("rules");
+    std::fs::copy("heal/clean-tmp.yml", dir.path().join("clean-tmp.yml")).expect("playbook");
+    let o = run(&[
+        "heal",
+        &dir.path().join("disk.yml").display().to_string(),
+        "--once",
+        "--dry-run",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("root-disk-full: localhost [value \"CRITICAL\"]: act (dry run: would): runs"),
+        "{out}"
+    );
+    let o = run(&[
+        "run",
+        "heal/clean-tmp.yml",
+        "--check",
+        "-l",
+        "localhost",
+        "-e",
+        r#"{"heal": {"host": "localhost"}, "used": "95"}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("/tmp cleared on localhost (the disk was 95% full)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
 #[test]
 fn the_open_files_limit_is_respected_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("tmp");

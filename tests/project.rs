@@ -179,6 +179,27 @@ fn nothing_to_run_on_is_an_error() {
         "{err}"
     );
 
+    // `--limit localhost` with no inventory targets the implicit localhost, as in
+    // ansible-core (which runs `hosts: localhost` then, with a warning).
+    std::fs::write(
+        base.path().join("local.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug: msg=local\n",
+    )
+    .expect("local");
+    let r = olympus(
+        base.path(),
+        home.path(),
+        &["run", "local.yml", "-l", "localhost"],
+        &[],
+    );
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(String::from_utf8_lossy(&r.stdout).contains("ok: [localhost]"));
+
     // Run from elsewhere, without the project's ansible.cfg: the inventory is empty, so
     // no play matches a host — refused, with the way out.
     std::fs::write(

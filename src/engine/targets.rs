@@ -39,7 +39,13 @@ pub fn check(
         let all = inv
             .select("all", Some(l))
             .map_err(|e| NoTargets::Pattern(e.to_string()))?;
-        if all.hosts.is_empty() {
+        // The implicit localhost is in no group, not even `all`, yet `--limit localhost`
+        // targets it, as in ansible-core.
+        let implicit = || {
+            inv.select(&l.join(","), None)
+                .is_ok_and(|s| s.hosts.iter().any(|h| h.name == "localhost"))
+        };
+        if all.hosts.is_empty() && !implicit() {
             return Err(NoTargets::Limit {
                 limit: l.join(","),
                 count,
