@@ -125,6 +125,13 @@ inventory, option).")]
     Heal(HealArgs),
     /// Show what heal and the kill switch did, oldest first.
     History(HistoryArgs),
+    /// Write the run report: one self-contained HTML page (recap, a timeline of tasks per
+    /// host, the slowest tasks, every failure with its output, heal's history).
+    #[command(after_help = "Examples:
+  olympus run site.yml --output json > run.json; olympus report run.json --html run.html
+  olympus run site.yml --report run.html          # the same, in one step
+  olympus report --history --since 1d --html heal.html")]
+    Report(ReportArgs),
     /// Run `heal --once` every few minutes from a systemd timer or cron.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -415,6 +422,24 @@ struct HistoryArgs {
 }
 
 #[derive(Args, Debug)]
+struct ReportArgs {
+    /// A run's JSON (`olympus run --output json`; `-` reads stdin).
+    #[arg(value_name = "RUN_JSON", required_unless_present = "history")]
+    run: Option<PathBuf>,
+    /// Where the page is written.
+    #[arg(long, value_name = "FILE")]
+    html: PathBuf,
+    /// Add heal's evaluations and actions (from the state directory).
+    #[arg(long)]
+    history: bool,
+    /// With --history: only this last stretch of time (30m, 12h, 1d).
+    #[arg(long, value_name = "DURATION", requires = "history")]
+    since: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Args, Debug)]
 struct UnlockArgs {
     #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
     output: ExecOutputFormat,
@@ -467,6 +492,10 @@ struct RunArgs {
     /// Also write a JUnit XML report to FILE (one testcase per task and host).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Also write the run report to FILE when the run ends: one self-contained HTML page
+    /// (see `olympus report`).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Look for roles in DIR too, after `roles/` beside the playbook and before
     /// roles_path in ansible.cfg (ANSIBLE_ROLES_PATH). May be given several times; a
     /// colon-separated list is split.
@@ -665,6 +694,7 @@ fn main() -> ExitCode {
                 cmd_heal(args, &config)
             }
             Command::History(args) => cmd_history(args),
+            Command::Report(args) => cmd_report(args),
             Command::Schedule(cmd) => cmd_schedule(cmd),
             Command::Completions { .. } => Ok(Outcome::Ok),
         }),
@@ -954,6 +984,7 @@ fn cmd_run(
             ExecOutputFormat::Json => RunReport::Json,
         },
         junit: args.junit.clone(),
+        report_html: args.report.clone(),
         verbosity: verbose,
         stop: olympus::stop::Stop::new(),
         on_signals: true,
@@ -1055,23 +1086,49 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
     }
 }
 
-fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {
-    let since = match &args.since {
-        None => None,
-        Some(s) => {
-            let d = olympus::heal::rules::parse_duration(s).ok_or_else(|| {
-                Error::BadInput(format!(
-                    "--since {s}: expected a duration such as 30m, 12h or 1d"
-                ))
-            })?;
-            let back = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
-            Some(
-                jiff::Timestamp::now()
-                    .checked_sub(back)
-                    .unwrap_or(jiff::Timestamp::MIN),
-            )
-        }
+/// `--since 1d` as the moment it names.
+fn since(arg: Option<&str>) -> Result<Option<jiff::Timestamp>, Error> {
+    let Some(s) = arg else {
+        return Ok(None);
     };
+    let d = olympus::heal::rules::parse_duration(s).ok_or_else(|| {
+        Error::BadInput(format!(
+            "--since {s}: expected a duration such as 30m, 12h or 1d"
+        ))
+    })?;
+    let back = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+    Ok(Some(
+        jiff::Timestamp::now()
+            .checked_sub(back)
+            .unwrap_or(jiff::Timestamp::MIN),
+    ))
+}
+
+fn cmd_report(args: ReportArgs) -> Result<Outcome, Error> {
+    let run = args
+        .run
+        .as_deref()
+        .map(olympus::app::report::read_run)
+        .transpose()?;
+    let history = if args.history {
+        let store = olympus::app::lock::open(args.state.state_dir.as_deref())?;
+        Some(olympus::app::heal::history(
+            &*store,
+            &olympus::state::HistoryFilter {
+                since: since(args.since.as_deref())?,
+                rule: None,
+                host: None,
+            },
+        )?)
+    } else {
+        None
+    };
+    olympus::app::report::write(&args.html, run.as_ref(), history.as_deref())?;
+    Ok(Outcome::Ok)
+}
+
+fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {
+    let since = since(args.since.as_deref())?;
     let store = olympus::app::lock::open(args.state.state_dir.as_deref())?;
     let entries = olympus::app::heal::history(
         &*store,

@@ -49,6 +49,8 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushga
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 # heal's command source runs a real Nagios plugin (check_file_age) on the fleet.
 [ -x /usr/lib/nagios/plugins/check_file_age ] || missing+=(monitoring-plugins-basic)
+# The run report is opened in a headless browser (tests/report.rs).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # `olympus schedule`'s units are checked with systemd-analyze verify.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then

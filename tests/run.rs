@@ -1194,6 +1194,7 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         },
         report: Report::Silent,
         junit: None,
+        report_html: None,
         verbosity: 0,
         stop,
         on_signals: false,

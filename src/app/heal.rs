@@ -501,6 +501,7 @@ fn act_on(
                     connection: req.connection.clone(),
                     report: Report::Silent,
                     junit: None,
+                    report_html: None,
                     verbosity: 0,
                     stop: req.stop.clone(),
                     on_signals: false,

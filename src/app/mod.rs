@@ -10,6 +10,7 @@ pub mod heal;
 pub mod inventory;
 pub mod lock;
 pub mod notify;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod setup;

@@ -76,6 +76,8 @@ pub struct RunRequest {
     pub report: Report,
     /// Also write a JUnit XML report there.
     pub junit: Option<PathBuf>,
+    /// Also write the run report (one HTML page) there when the run ends.
+    pub report_html: Option<PathBuf>,
     /// `-v` count.
     pub verbosity: u8,
     /// Raised, the run stops (its remote commands too) and the outcome is `Interrupted`.
@@ -254,14 +256,21 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         Report::Silent => &crate::engine::events::Silent,
     };
     let junit = req.junit.clone().map(output::play::JunitReporter::new);
-    let tee;
-    let reporter: &dyn Reporter = match &junit {
-        Some(j) => {
-            tee = output::play::Tee(vec![reporter, j]);
-            &tee
-        }
-        None => reporter,
-    };
+    // The report page is made from the same JSON `--output json` writes, kept in memory.
+    let recorded = SharedBuf::default();
+    let recorder = req
+        .report_html
+        .as_ref()
+        .map(|_| output::play::JsonReporter::new(recorded.clone()));
+    let mut all: Vec<&dyn Reporter> = vec![reporter];
+    if let Some(j) = &junit {
+        all.push(j);
+    }
+    if let Some(r) = &recorder {
+        all.push(r);
+    }
+    let tee = output::play::Tee(all);
+    let reporter: &dyn Reporter = &tee;
     if req.on_signals {
         runtime.spawn(crate::stop::on_signals(req.stop.clone()));
     }
@@ -282,7 +291,40 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
             break;
         }
     }
+    drop(tee);
+    // Dropped, the recorder ends a document cut short too.
+    drop(recorder);
+    if let Some(out) = &req.report_html {
+        let run = super::report::merge(&recorded.take())?;
+        super::report::write(out, Some(&run), None)?;
+    }
     Ok(ran)
+}
+
+/// A `Write` whose bytes the caller takes afterwards (the run report's JSON).
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default()
+    }
+}
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Refuses the run when the kill switch is engaged, unless overridden (then recorded); the

@@ -534,6 +534,12 @@ fn status_str(o: &HostOutcome) -> &'static str {
     }
 }
 
+/// When a task started or a host's result arrived (RFC 3339, milliseconds), for the run
+/// report's timeline.
+fn now() -> String {
+    format!("{:.3}", jiff::Timestamp::now())
+}
+
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -571,6 +577,20 @@ impl<W: Write> JsonState<W> {
             self.put("}");
             self.in_play = false;
         }
+    }
+
+    /// Ready for the next playbook's document.
+    fn reset(&mut self) {
+        self.started = false;
+        self.in_play = false;
+        self.in_tasks = false;
+        self.in_task = false;
+        self.first_play = true;
+        self.first_task = true;
+        self.first_host = true;
+        self.done = false;
+        self.interrupted = None;
+        self.halted = None;
     }
 
     fn finish(&mut self, recap: Option<&std::collections::BTreeMap<String, Counters>>) {
@@ -635,7 +655,11 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
             return;
         };
         if st.done {
-            return;
+            // A playbook after the first: a document of its own.
+            if !matches!(e, Event::PlayStart { .. }) {
+                return;
+            }
+            st.reset();
         }
         match e {
             Event::PlayStart { name, hosts } => {
@@ -666,9 +690,10 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 let sep = if st.first_task { "\n  " } else { ",\n  " };
                 st.first_task = false;
                 let head = format!(
-                    "{sep}{{\"name\": {}, \"origin\": {}, \"handler\": {handler}, \"hosts\": {{",
+                    "{sep}{{\"name\": {}, \"origin\": {}, \"handler\": {handler}, \"start\": \"{}\", \"hosts\": {{",
                     json(&name),
-                    json(&origin.to_string())
+                    json(&origin.to_string()),
+                    now()
                 );
                 st.put(&head);
                 st.in_task = true;
@@ -689,10 +714,11 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 let sep = if st.first_host { "\n    " } else { ",\n    " };
                 st.first_host = false;
                 let entry = format!(
-                    "{sep}{}: {{\"status\": \"{}\", \"ignored\": {}, \"result\": {}}}",
+                    "{sep}{}: {{\"status\": \"{}\", \"ignored\": {}, \"end\": \"{}\", \"result\": {}}}",
                     json(&o.host),
                     status_str(o),
                     o.ignored,
+                    now(),
                     json(result)
                 );
                 st.put(&entry);
