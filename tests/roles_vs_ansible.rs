@@ -156,88 +156,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// The application's releases: `shop-VERSION.tar.gz`, each a directory `shop-VERSION/`
-/// with `VERSION`, a `run` script serving `public/` with python3's http.server, and
-/// `public/health` (3.0's says it is something else: it fails its health check).
-fn build_artifacts(dir: &Path) -> BTreeMap<String, String> {
-    let mut sums = BTreeMap::new();
-    for version in ["1.0", "2.0", "3.0"] {
-        let top = dir.join(format!("build/shop-{version}"));
-        std::fs::create_dir_all(top.join("public")).expect("mkdir");
-        std::fs::write(top.join("VERSION"), format!("{version}\n")).expect("VERSION");
-        std::fs::write(
-            top.join("run"),
-            "#!/bin/sh\nexec python3 -m http.server \"$APP_PORT\" --bind \"$APP_BIND\" --directory public\n",
-        )
-        .expect("run");
-        let health = if version == "3.0" { "2.9-rc1" } else { version };
-        std::fs::write(top.join("public/health"), format!("{health}\n")).expect("health");
-        std::fs::write(
-            top.join("public/index.html"),
-            format!("<h1>shop {version}</h1>\n"),
-        )
-        .expect("index");
-        let archive = dir.join(format!("shop-{version}.tar.gz"));
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "chmod 755 run && cd .. && tar --sort=name --mtime=@1700000000 --owner=0 --group=0 --numeric-owner -cf - shop-{version} | gzip -n > {}",
-                archive.display()
-            ))
-            .current_dir(&top)
-            .output()
-            .expect("tar");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let sum = sh(&format!("sha256sum {}", archive.display()));
-        let sum = String::from_utf8_lossy(&sum.stdout);
-        sums.insert(
-            version.to_string(),
-            format!("sha256:{}", sum.split_whitespace().next().unwrap_or("")),
-        );
-    }
-    sums
-}
-
-/// python3's http.server serving the release archives on 127.0.0.1:ARTIFACT_PORT.
-struct ArtifactServer(std::process::Child);
-
-impl ArtifactServer {
-    fn start(dir: &Path) -> ArtifactServer {
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &ARTIFACT_PORT.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", ARTIFACT_PORT)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        ArtifactServer(child)
-    }
-}
-
-impl Drop for ArtifactServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The project the runs use: the fleet's hosts in the groups site.yml names, and the test's
 /// own paths, ports, accounts and releases in group_vars.
 fn project(fleet: &Fleet, sums: &BTreeMap<String, String>) -> tempfile::TempDir {
@@ -560,7 +478,7 @@ struct Setup {
     fleet: Fleet,
     project: tempfile::TempDir,
     _artifacts: tempfile::TempDir,
-    _server: ArtifactServer,
+    _server: common::releases::ArtifactServer,
     _cleanup: Cleanup,
 }
 
@@ -578,8 +496,8 @@ fn setup() -> Option<Setup> {
     reset_machine();
     let artifacts = tempfile::tempdir().expect("tmp");
     let _ = sh(&format!("chmod 755 {}", artifacts.path().display()));
-    let sums = build_artifacts(artifacts.path());
-    let server = ArtifactServer::start(artifacts.path());
+    let sums = common::releases::build(artifacts.path());
+    let server = common::releases::ArtifactServer::start(artifacts.path(), ARTIFACT_PORT);
     let project = project(&fleet, &sums);
     Some(Setup {
         fleet,

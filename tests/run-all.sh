@@ -51,6 +51,9 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alert
 [ -x /usr/lib/nagios/plugins/check_file_age ] || missing+=(monitoring-plugins-basic)
 # The run report is opened in a headless browser (tests/report.rs).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The rolling-upgrade scenario runs real HAProxy; the haproxy module talks to it with socat.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
 # `olympus schedule`'s units are checked with systemd-analyze verify.
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then

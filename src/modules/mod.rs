@@ -35,6 +35,7 @@ mod getent;
 mod git;
 mod group;
 pub mod group_by;
+mod haproxy;
 mod hostname;
 pub mod include_role;
 pub mod include_tasks;

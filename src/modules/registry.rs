@@ -260,6 +260,7 @@ pub static MODULES: &[&Spec] = &[
     &super::git::SPEC,
     &super::group::SPEC,
     &super::group_by::SPEC,
+    &super::haproxy::SPEC,
     &super::hostname::SPEC,
     &super::include_role::IMPORT_SPEC,
     &super::include_tasks::IMPORT_SPEC,

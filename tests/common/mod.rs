@@ -5,3 +5,4 @@ pub mod booted;
 pub mod fleet;
 pub mod play;
 pub mod prometheus;
+pub mod releases;
