@@ -1501,3 +1501,154 @@ fn sigterm_mid_action_records_it_interrupted() {
     assert!(!after.exists(), "a task ran after SIGTERM");
     assert_eq!(s.actions(), vec![(h, "interrupted".to_string())]);
 }
+
+/// Debian's BIND on a loopback port with one zone open to TSIG-signed dynamic updates.
+struct Bind {
+    child: std::process::Child,
+    port: u16,
+    key: PathBuf,
+}
+
+impl Bind {
+    fn start(dir: &Path, zone: &str) -> Bind {
+        let port = common::prometheus::port();
+        let key = dir.join("olympus.key");
+        let out = Command::new("tsig-keygen")
+            .arg("olympus")
+            .output()
+            .expect("tsig-keygen (tests/run-all.sh installs bind9)");
+        std::fs::write(&key, &out.stdout).expect("key");
+        std::fs::write(dir.join("example.test.zone"), zone).expect("zone");
+        let conf = dir.join("named.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "options {{ directory \"{d}\"; listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }}; pid-file \"{d}/named.pid\"; recursion no; dnssec-validation no; }};\ncontrols {{ }};\ninclude \"{key}\";\nzone \"example.test\" {{ type primary; file \"{d}/example.test.zone\"; allow-update {{ key \"olympus\"; }}; }};\n",
+                d = dir.display(),
+                key = key.display()
+            ),
+        )
+        .expect("named.conf");
+        let child = Command::new("named")
+            .args(["-g", "-c"])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("named.log")).expect("log"))
+            .spawn()
+            .expect("named");
+        let bind = Bind { child, port, key };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while bind.a_records("ns.example.test").is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "named never answered: {}",
+                std::fs::read_to_string(dir.join("named.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        bind
+    }
+
+    /// The name's A records, sorted.
+    fn a_records(&self, name: &str) -> Vec<String> {
+        let out = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                name,
+                "A",
+                "+short",
+            ])
+            .output()
+            .expect("dig");
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty() && !l.starts_with(';'))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example handlers in playbooks/handlers/: `dns-rr.sh` as a heal action takes the
+/// failing host out of a DNS round-robin name on a real BIND (nsupdate, TSIG), and
+/// `chat.sh` as a --notify-exec handler posts the action's end to a chat webhook.
+#[test]
+fn example_handlers_update_dns_round_robin_and_post_to_chat() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let d = dir.path();
+    let [a1, a2] = [0, 1].map(|i| fleet.hosts[i].addr.to_string());
+    let h2 = fleet.hosts[1].name.clone();
+    let bind = Bind::start(
+        d,
+        &format!(
+            "$TTL 60\n@ IN SOA ns.example.test. admin.example.test. 1 60 60 600 60\n@ IN NS ns.example.test.\nns IN A 127.0.0.1\nwww IN A {a1}\nwww IN A {a2}\n"
+        ),
+    );
+    let mut both = vec![a1.clone(), a2.clone()];
+    both.sort();
+    assert_eq!(bind.a_records("www.example.test"), both);
+    let handlers = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/handlers");
+    // The application answers CRITICAL on the second host only.
+    let rules = format!(
+        "checks:\n  - name: app-down\n    source: {{command: 'if [ \"$(echo \"$SSH_CONNECTION\" | cut -d\" \" -f3)\" = {a2} ]; then echo \"APP CRITICAL - no answer\"; exit 2; fi; echo APP OK', hosts: all}}\n    action: {{exec: ['{}', remove]}}\n",
+        handlers.join("dns-rr.sh").display()
+    );
+    std::fs::write(d.join("rules.yml"), rules).expect("rules");
+    let (hook, posted) = webhook_receiver();
+    let out = fleet
+        .olympus("heal", &fleet.inventory)
+        .arg(d.join("rules.yml"))
+        .arg("--once")
+        .arg("--notify-exec")
+        .arg(handlers.join("chat.sh"))
+        .env("DNS_PORT", bind.port.to_string())
+        .env("DNS_ZONE", "example.test")
+        .env("DNS_NAME", "www.example.test")
+        .env("DNS_KEY_FILE", &bind.key)
+        .env("CHAT_WEBHOOK", &hook)
+        .output()
+        .expect("heal");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!(
+            "app-down: {h2} [value \"CRITICAL\"]: act: runs exec"
+        )) && t.contains(&format!("→ ok (remove {a2} ({h2}) in www.example.test)")),
+        "{t}"
+    );
+    assert_eq!(bind.a_records("www.example.test"), vec![a1.clone()]);
+    let body = posted
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the chat webhook got a post");
+    let msg: Value = serde_json::from_str(&body).expect("json");
+    let line = msg["text"].as_str().unwrap_or_default();
+    assert!(
+        line.starts_with("heal app-down: exec ") && line.contains(&format!("on {h2} -> ok")),
+        "{msg}"
+    );
+
+    // Put back by hand (the handler's other half), as an operator would after the repair.
+    let out = Command::new(handlers.join("dns-rr.sh"))
+        .arg("add")
+        .env("OLYMPUS_ADDRESS", &a2)
+        .env("OLYMPUS_HOST", &h2)
+        .env("DNS_PORT", bind.port.to_string())
+        .env("DNS_ZONE", "example.test")
+        .env("DNS_NAME", "www.example.test")
+        .env("DNS_KEY_FILE", &bind.key)
+        .output()
+        .expect("dns-rr.sh add");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(bind.a_records("www.example.test"), both);
+}

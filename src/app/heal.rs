@@ -136,7 +136,7 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
         budget.actions_left = Some(max.saturating_sub(started));
     }
     let hosts = HostNames::of(&inv);
-    let mut planned: Vec<(usize, i64, decide::Act)> = Vec::new();
+    let mut planned: Vec<(usize, i64, decide::Act, String)> = Vec::new();
     for (i, check) in rules.checks.iter().enumerate() {
         let mut cp = CheckPass {
             name: check.name.clone(),
@@ -169,7 +169,10 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
                 cp.decisions = record.decisions.clone();
                 if !req.dry_run {
                     let id = req.store.record_evaluation(&record).map_err(state_err)?;
-                    planned.extend(o.acts.into_iter().map(|a| (i, id, a)));
+                    planned.extend(o.acts.into_iter().map(|a| {
+                        let address = address_of(&inv, &a.host);
+                        (i, id, a, address)
+                    }));
                 }
             }
         }
@@ -182,10 +185,10 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
     let results: Vec<(usize, ActionResult)> = std::thread::scope(|scope| {
         let handles: Vec<_> = planned
             .iter()
-            .map(|(i, evaluation, act)| {
+            .map(|(i, evaluation, act, address)| {
                 let check = &rules.checks[*i];
                 let rules = &rules;
-                scope.spawn(move || (*i, act_on(req, rules, check, *evaluation, act)))
+                scope.spawn(move || (*i, act_on(req, rules, check, *evaluation, act, address)))
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -381,6 +384,17 @@ fn on_hosts(
         .collect())
 }
 
+/// Where a host is reached: its `ansible_host`, else its name.
+fn address_of(inv: &Inventory, host: &str) -> String {
+    match inv
+        .host_vars(host)
+        .and_then(|v| v.get("ansible_host").cloned())
+    {
+        Some(Value::String(a)) => a,
+        _ => host.to_string(),
+    }
+}
+
 /// How heal signs the kill switch it engages.
 const HEAL_BY: &str = " (olympus heal)";
 
@@ -444,6 +458,7 @@ fn act_on(
     check: &Check,
     evaluation: i64,
     act: &decide::Act,
+    address: &str,
 ) -> ActionResult {
     let playbook = check.action.what.describe();
     let mut result = ActionResult {
@@ -472,6 +487,7 @@ fn act_on(
                 "at": jiff::Timestamp::now().to_string(),
                 "rule": check.name,
                 "host": act.host,
+                "address": address,
                 "value": act.value,
                 "labels": act.labels,
             });
@@ -536,6 +552,7 @@ fn act_on(
             "at": jiff::Timestamp::now().to_string(),
             "rule": check.name,
             "host": act.host,
+            "address": address,
             "value": act.value,
             "labels": act.labels,
             "playbook": playbook,
