@@ -144,6 +144,15 @@ inventory, option).")]
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Print the manual page (roff), or write one per subcommand into DIR.
+    #[command(after_help = "Examples:
+  olympus man | man -l -
+  olympus man --dir /usr/local/share/man/man1   # olympus.1, olympus-run.1, ...")]
+    Man {
+        /// Write olympus.1 and olympus-SUBCOMMAND.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -665,6 +674,7 @@ fn main() -> ExitCode {
     output::init_logging(verbosity, color, json);
     let result = match cli.command {
         Command::Completions { shell } => cmd_completions(shell),
+        Command::Man { dir } => cmd_man(dir.as_deref()),
         command => ansible_config().and_then(|config| match command {
             Command::Inventory(mut args) => {
                 args.sources.apply(&config);
@@ -696,7 +706,7 @@ fn main() -> ExitCode {
             Command::History(args) => cmd_history(args),
             Command::Report(args) => cmd_report(args),
             Command::Schedule(cmd) => cmd_schedule(cmd),
-            Command::Completions { .. } => Ok(Outcome::Ok),
+            Command::Completions { .. } | Command::Man { .. } => Ok(Outcome::Ok),
         }),
     };
     if let Err(e) = &result {
@@ -1251,6 +1261,22 @@ fn split_roles_path(given: &[String]) -> Vec<PathBuf> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .collect()
+}
+
+fn cmd_man(dir: Option<&std::path::Path>) -> Result<Outcome, Error> {
+    let cmd = Cli::command();
+    let written = match dir {
+        Some(d) => clap_mangen::generate_to(cmd, d),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match written {
+        // `olympus man | head`: the reader had enough.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Ok),
+        Err(e) => Err(Error::BadInput(format!(
+            "cannot write the manual page: {e}"
+        ))),
+        Ok(()) => Ok(Outcome::Ok),
+    }
 }
 
 fn cmd_completions(shell: Shell) -> Result<Outcome, Error> {

@@ -257,3 +257,46 @@ fn the_open_files_limit_is_respected_with_a_clear_error() {
         stderr(&exec)
     );
 }
+
+/// The manual page, as `man` shows it, and one page per subcommand with --dir.
+#[test]
+fn the_manual_page_renders_with_man() {
+    let page = olympus(&["man"]);
+    assert_eq!(page.status.code(), Some(0), "{}", stderr(&page));
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("olympus.1");
+    std::fs::write(&file, &page.stdout).expect("page");
+    let shown = Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man (tests/run-all.sh installs man-db)");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("NAME") && text.contains("olympus - Agentless"),
+        "{text}"
+    );
+    for sub in [
+        "olympus-run(1)",
+        "olympus-heal(1)",
+        "olympus-report(1)",
+        "olympus-lock(1)",
+    ] {
+        assert!(text.contains(sub), "{sub} missing:\n{text}");
+    }
+    let out = olympus(&["man", "--dir", &dir.path().display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = Command::new("man")
+        .arg("-l")
+        .arg(dir.path().join("olympus-run.1"))
+        .env("MANPAGER", "cat")
+        .output()
+        .expect("man");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        text.contains("--report") && text.contains("--check"),
+        "{text}"
+    );
+}

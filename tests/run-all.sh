@@ -54,6 +54,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The rolling-upgrade scenario runs real HAProxy; the haproxy module talks to it with socat.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
+# `olympus man` is read back with man (tests/cli.rs).
+command -v man >/dev/null 2>&1 || missing+=(man-db)
 # The example heal handlers update a real BIND with nsupdate (tests/heal.rs).
 command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || missing+=(bind9)
 command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)
