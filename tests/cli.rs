@@ -300,3 +300,38 @@ fn the_manual_page_renders_with_man() {
         "{text}"
     );
 }
+
+/// A connection type olympus does not have is refused before any host is touched.
+#[test]
+fn an_unsupported_connection_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = dir.path().join("hosts.ini");
+    std::fs::write(
+        &inv,
+        "[web]\nweb1 ansible_connection=local\nc1 ansible_connection=docker\n",
+    )
+    .expect("inventory");
+    let pb = dir.path().join("pb.yml");
+    let marker = dir.path().join("ran");
+    std::fs::write(
+        &pb,
+        format!(
+            "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: touch {}\n",
+            marker.display()
+        ),
+    )
+    .expect("playbook");
+    let o = olympus(&[
+        "run",
+        "-i",
+        &inv.display().to_string(),
+        &pb.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("host 'c1': ansible_connection 'docker' is not supported"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!marker.exists(), "a task ran on web1");
+}

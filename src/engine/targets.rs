@@ -25,7 +25,18 @@ pub enum NoTargets {
     NoPlayMatches { count: usize, patterns: String },
     #[error("{0}")]
     Pattern(String),
+    #[error(
+        "host '{host}': ansible_connection '{kind}' is not supported; olympus has ssh and local\n  hint: the host is in play '{play}'; nothing was run"
+    )]
+    Connection {
+        host: String,
+        kind: String,
+        play: String,
+    },
 }
+
+/// The connection types olympus has (`smart` and `paramiko` are its SSH, as in Ansible).
+const CONNECTIONS: &[&str] = &["ssh", "smart", "paramiko", "paramiko_ssh", "local"];
 
 /// Checks the inventory, `--limit` and every play's host pattern against each other.
 pub fn check(
@@ -54,18 +65,41 @@ pub fn check(
     }
     let templar = Templar::new();
     let mut patterns = Vec::new();
+    let mut matched = false;
     for play in books.iter().flat_map(|b| b.plays.iter()) {
         let pattern = host_pattern(&templar, play, extra_vars)
             .map_err(|e| NoTargets::Pattern(e.to_string()))?;
         let sel = inv
             .select(&pattern, limit)
             .map_err(|e| NoTargets::Pattern(e.to_string()))?;
-        if !sel.hosts.is_empty() {
-            return Ok(());
+        // A connection olympus does not have is refused before any host is touched (an
+        // `-e ansible_connection=...` overrides the inventory's).
+        for h in &sel.hosts {
+            let kind = match extra_vars.get("ansible_connection") {
+                Some(v) => v.as_str().map(str::to_string),
+                None => inv
+                    .host_vars(&h.name)
+                    .and_then(|v| v.get("ansible_connection").cloned())
+                    .and_then(|v| v.as_str().map(str::to_string)),
+            };
+            if let Some(kind) = kind
+                && !kind.contains("{{")
+                && !CONNECTIONS.contains(&kind.as_str())
+            {
+                return Err(NoTargets::Connection {
+                    host: h.name.clone(),
+                    kind,
+                    play: play.name.clone().unwrap_or_else(|| play.hosts.clone()),
+                });
+            }
         }
-        patterns.push(format!("'{pattern}'"));
+        if sel.hosts.is_empty() {
+            patterns.push(format!("'{pattern}'"));
+        } else {
+            matched = true;
+        }
     }
-    if patterns.is_empty() {
+    if matched || patterns.is_empty() {
         return Ok(());
     }
     Err(NoTargets::NoPlayMatches {
