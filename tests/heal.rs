@@ -66,6 +66,22 @@ impl Setup {
         history_of(&self.fleet)
     }
 
+    /// `olympus heal RULES ARGS` started in the background (its output kept for
+    /// `wait_with_output`), once its action has made `started`.
+    fn spawn_heal(&self, rules: &Path, args: &[&str], started: &Path) -> std::process::Child {
+        let child = self
+            .fleet
+            .olympus("heal", &self.fleet.inventory)
+            .arg(rules)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("heal");
+        wait_for_file(started);
+        child
+    }
+
     fn actions(&self) -> Vec<(String, String)> {
         actions_of(&self.fleet)
     }
@@ -482,16 +498,7 @@ fn a_heal_killed_mid_action_leaves_it_recorded_interrupted_and_not_retried() {
             started.display()
         ),
     );
-    let mut child = s
-        .fleet
-        .olympus("heal", &s.fleet.inventory)
-        .arg(&rules)
-        .arg("--once")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("heal");
-    wait_for_file(&started);
+    let mut child = s.spawn_heal(&rules, &["--once"], &started);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     assert_eq!(s.actions(), vec![(h.clone(), "running".to_string())]);
@@ -1293,16 +1300,7 @@ fn the_kill_switch_engaged_mid_action_stops_it_at_the_next_task() {
             second.display()
         ),
     );
-    let child = s
-        .fleet
-        .olympus("heal", &s.fleet.inventory)
-        .arg(&rules)
-        .arg("--once")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("heal");
-    wait_for_file(&started);
+    let child = s.spawn_heal(&rules, &["--once"], &started);
     let out = s.olympus(&["lock", "--reason", "replication incident"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // heal reads the switch every second; then the first task may end.
@@ -1472,16 +1470,7 @@ fn sigterm_mid_action_records_it_interrupted() {
             after.display()
         ),
     );
-    let child = s
-        .fleet
-        .olympus("heal", &s.fleet.inventory)
-        .arg(&rules)
-        .args(["--watch", "--interval", "1h"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("heal --watch");
-    wait_for_file(&started);
+    let child = s.spawn_heal(&rules, &["--watch", "--interval", "1h"], &started);
     let t0 = std::time::Instant::now();
     assert!(
         Command::new("kill")

@@ -238,9 +238,9 @@ struct Script<'a> {
     fail_on_not_found: bool,
 }
 
-/// The script on the load balancer. It prints `before PX|STATUS|WEIGHT|SESSIONS` (and
-/// `after …`),
-/// `command PX TEXT`, `output PX TEXT` lines; errors go to stderr with exit 1.
+/// The script on the load balancer. It prints `before PX|STATUS|WEIGHT|SESSIONS` and
+/// `after …` lines for the server's state, and `command PX TEXT` and `output PX TEXT` for
+/// what it sent; errors go to stderr with exit 1.
 fn script(s: &Script) -> String {
     let b = |v: bool| if v { "1" } else { "0" };
     format!(
