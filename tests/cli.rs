@@ -335,3 +335,48 @@ fn an_unsupported_connection_is_refused_before_the_run() {
     );
     assert!(!marker.exists(), "a task ran on web1");
 }
+
+/// A filter or test olympus does not have (a project's own Python plugin) is refused
+/// before any host is touched, with its place — not when its task runs.
+#[test]
+fn an_unknown_filter_or_test_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let marker = dir.path().join("ran");
+    for (task, want) in [
+        (
+            "debug: {msg: \"{{ users | my_company_filter }}\"}",
+            "filter 'my_company_filter' is unknown to olympus",
+        ),
+        (
+            "debug: msg=x\n      when: inventory_hostname is our_test",
+            "test 'our_test' is unknown to olympus",
+        ),
+    ] {
+        let pb = dir.path().join("pb.yml");
+        std::fs::write(
+            &pb,
+            format!(
+                "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    - {task}\n",
+                marker.display()
+            ),
+        )
+        .expect("playbook");
+        let o = olympus(&["run", &pb.display().to_string()]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("pb.yml:5:7") && stderr(&o).contains(want),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!marker.exists(), "the first task ran");
+    }
+    // Ansible's own filters and tests are known.
+    let pb = dir.path().join("ok.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ [3, 1] | sort | map('string') | join(',') | to_json | b64encode | regex_replace('=', '') }}\"}\n      when: (1 is number) and ('a' is match('a')) and ([] is iterable)\n",
+    )
+    .expect("ok");
+    let o = olympus(&["run", &pb.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}

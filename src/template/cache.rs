@@ -216,3 +216,56 @@ impl Cache {
         )
     }
 }
+
+/// The first filter or test `source` (a template) uses that the environment does not have,
+/// found before anything renders: minijinja looks a filter up only when it applies it, so
+/// a project's own Python filter would otherwise fail its task at run time, after earlier
+/// tasks changed hosts.
+pub(super) fn unknown_callable(source: &str) -> Option<String> {
+    use minijinja::machinery::Instruction;
+    // As it is compiled to render: Python's `%` rewritten (see percent.rs).
+    let source = super::percent::rewrite_template(source);
+    let tmpl = env().template_from_str(&source).ok()?;
+    let compiled = minijinja::machinery::get_compiled_template(&tmpl);
+    let lists = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
+    for list in lists {
+        let mut i = 0;
+        while let Some(ins) = list.get(i) {
+            i += 1;
+            let (kind, name) = match ins {
+                Instruction::ApplyFilter(name, ..) => ("filter", *name),
+                Instruction::PerformTest(name, ..) => ("test", *name),
+                _ => continue,
+            };
+            if !known(kind, name) {
+                return Some(format!("{kind} '{name}' is unknown to olympus"));
+            }
+        }
+    }
+    None
+}
+
+/// Whether the environment has the filter or test `name`: asked once per name, by applying
+/// it to an undefined value and seeing whether minijinja finds it.
+fn known(kind: &str, name: &str) -> bool {
+    static SEEN: LazyLock<RwLock<HashMap<String, bool>>> = LazyLock::new(Default::default);
+    let key = format!("{kind}:{name}");
+    if let Some(k) = SEEN.read().ok().and_then(|m| m.get(&key).copied()) {
+        return k;
+    }
+    let probe = match kind {
+        "filter" => format!("{{{{ __olympus_probe | {name} }}}}"),
+        _ => format!("{{{{ __olympus_probe is {name} }}}}"),
+    };
+    let unknown = match env().render_str(&probe, minijinja::context! {}) {
+        Err(e) => matches!(
+            e.kind(),
+            minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+        ),
+        Ok(_) => false,
+    };
+    if let Ok(mut m) = SEEN.write() {
+        m.insert(key, !unknown);
+    }
+    !unknown
+}

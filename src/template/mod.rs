@@ -607,9 +607,17 @@ impl Templar {
             message: describe(&e),
         };
         if let Some(expr) = single_expression(s) {
-            return self.compiled.expression(expr).map(|_| ()).map_err(err);
+            self.compiled.expression(expr).map(|_| ()).map_err(err)?;
+        } else {
+            self.compiled.template(s).map(|_| ()).map_err(err)?;
         }
-        self.compiled.template(s).map(|_| ()).map_err(err)
+        match cache::unknown_callable(s) {
+            Some(message) => Err(TemplateError::Render {
+                what: format!("'{}'", shorten(s)),
+                message,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Compiles a condition (`when:`, `until:`, ...) or bare expression as [`Templar::condition`]
@@ -624,7 +632,14 @@ impl Templar {
                     .map_err(|e| TemplateError::Render {
                         what: format!("'{}'", shorten(expr)),
                         message: describe(&e),
-                    })
+                    })?;
+                match cache::unknown_callable(&format!("{{{{ {expr} }}}}")) {
+                    Some(message) => Err(TemplateError::Render {
+                        what: format!("'{}'", shorten(expr)),
+                        message,
+                    }),
+                    None => Ok(()),
+                }
             }
             Value::Array(items) => items.iter().try_for_each(|i| self.check_expression(i)),
             _ => Ok(()),
