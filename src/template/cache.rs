@@ -107,6 +107,11 @@ pub(super) fn record_out(state: &mut minijinja::State, v: minijinja::Value) -> m
 pub(super) struct CompiledTemplate(OwnedTemplate);
 
 impl CompiledTemplate {
+    /// The first filter or test it uses that the environment does not have.
+    pub(super) fn unknown_callable(&self) -> Option<String> {
+        unknown_in(self.0.borrow_dependent())
+    }
+
     pub(super) fn render(&self, ctx: minijinja::Value) -> Result<String, Error> {
         self.0.borrow_dependent().render(ctx)
     }
@@ -220,13 +225,18 @@ impl Cache {
 /// The first filter or test `source` (a template) uses that the environment does not have,
 /// found before anything renders: minijinja looks a filter up only when it applies it, so
 /// a project's own Python filter would otherwise fail its task at run time, after earlier
-/// tasks changed hosts.
+/// tasks changed hosts. (A bare expression's compiled form does not show its instructions,
+/// so it is compiled here as a template; a template is scanned as the cache compiled it.)
 pub(super) fn unknown_callable(source: &str) -> Option<String> {
-    use minijinja::machinery::Instruction;
     // As it is compiled to render: Python's `%` rewritten (see percent.rs).
     let source = super::percent::rewrite_template(source);
     let tmpl = env().template_from_str(&source).ok()?;
-    let compiled = minijinja::machinery::get_compiled_template(&tmpl);
+    unknown_in(&tmpl)
+}
+
+fn unknown_in(tmpl: &Template<'_, '_>) -> Option<String> {
+    use minijinja::machinery::Instruction;
+    let compiled = minijinja::machinery::get_compiled_template(tmpl);
     let lists = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
     for list in lists {
         let mut i = 0;

@@ -606,12 +606,13 @@ impl Templar {
             },
             message: describe(&e),
         };
-        if let Some(expr) = single_expression(s) {
-            self.compiled.expression(expr).map(|_| ()).map_err(err)?;
+        let unknown = if let Some(expr) = single_expression(s) {
+            self.compiled.expression(expr).map_err(err)?;
+            cache::unknown_callable(s)
         } else {
-            self.compiled.template(s).map(|_| ()).map_err(err)?;
-        }
-        match cache::unknown_callable(s) {
+            self.compiled.template(s).map_err(err)?.unknown_callable()
+        };
+        match unknown {
             Some(message) => Err(TemplateError::Render {
                 what: format!("'{}'", shorten(s)),
                 message,
