@@ -815,6 +815,9 @@ impl<'a> Runner<'a> {
             .lock()
             .map(|h| h.clone())
             .unwrap_or_default();
+        // A topic (`listen`) runs every handler listening to it: it is cleared once they all
+        // have had their turn, not by the first.
+        let mut heard: Vec<(String, String)> = Vec::new();
         for handler in st.play.handlers.iter().chain(included.iter().map(|h| &**h)) {
             if self.at_an_end() {
                 break;
@@ -826,13 +829,12 @@ impl<'a> Runner<'a> {
                     .iter()
                     .filter(|h| {
                         n.get_mut(*h).is_some_and(|set| {
-                            let hit = set.contains(&hname)
-                                || handler.listen.iter().any(|l| set.contains(l));
+                            let topics: Vec<&String> =
+                                handler.listen.iter().filter(|l| set.contains(*l)).collect();
+                            let hit = set.contains(&hname) || !topics.is_empty();
                             if hit {
                                 set.shift_remove(&hname);
-                                for l in &handler.listen {
-                                    set.shift_remove(l);
-                                }
+                                heard.extend(topics.into_iter().map(|l| ((*h).clone(), l.clone())));
                             }
                             hit
                         })
@@ -852,6 +854,13 @@ impl<'a> Runner<'a> {
                 false,
             )
             .await?;
+        }
+        if let Ok(mut n) = st.notified.lock() {
+            for (host, topic) in heard {
+                if let Some(set) = n.get_mut(&host) {
+                    set.shift_remove(&topic);
+                }
+            }
         }
         Ok(())
     }

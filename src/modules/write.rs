@@ -242,16 +242,16 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     }
     s.push_str("  um=$(umask); umask 077\n");
     s.push_str("  t=$(mktemp \"$d/.olympus.XXXXXXXX\") || exit 1\n");
-    s.push_str("  trap 'rm -f -- \"$t\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
+    s.push_str("  trap 'rm -f -- \"$t\" \"$t.vo\" \"$t.ve\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
     s.push_str("  cat > \"$t\" || exit 1\n");
     s.push_str(&format!(
         "  n=$(($(wc -c < \"$t\"))); if [ \"$n\" -ne {size} ]; then echo \"error=transfer cut short ($n of {size} bytes); $p left unchanged\"; exit 1; fi\n"
     ));
     if let Some(v) = &w.validate {
         let cmd = v.replace("%s", "\"$t\"");
+        // As ansible-core: "failed to validate", with the validator's status and output.
         s.push_str(&format!(
-            "  if ! ( {cmd} ) >&2; then echo \"error=validation failed: {}\"; exit 1; fi\n",
-            v.replace(['"', '\\', '$', '`'], "")
+            "  if ( {cmd} ) >\"$t.vo\" 2>\"$t.ve\"; then rm -f -- \"$t.vo\" \"$t.ve\"; else echo \"validate_rc=$?\"; printf 'validate_stdout_b64='; base64 -w0 < \"$t.vo\"; echo; printf 'validate_stderr_b64='; base64 -w0 < \"$t.ve\"; echo; rm -f -- \"$t.vo\" \"$t.ve\"; echo \"error=failed to validate\"; exit 1; fi\n"
         ));
     }
     match &w.attrs.mode {
@@ -357,7 +357,20 @@ pub(super) fn script_failure(out: &ExecOutput, rep: &HashMap<String, String>) ->
             e
         }
     });
-    ModuleResult::failed(msg)
+    let mut r = ModuleResult::failed(msg);
+    if let Some(rc) = rep.get("validate_rc") {
+        r.data.insert(
+            "exit_status".into(),
+            rc.parse::<i64>().map_or(Value::Null, Value::from),
+        );
+        for key in ["stdout", "stderr"] {
+            let text = report_text(rep, &format!("validate_{key}_b64"));
+            let lines: Vec<Value> = text.lines().map(Value::from).collect();
+            r.data.insert(format!("{key}_lines"), Value::from(lines));
+            r.data.insert(key.into(), Value::from(text));
+        }
+    }
+    r
 }
 
 pub(super) fn diff_value(before: &[u8], after: &[u8], path: &str) -> Option<Value> {
@@ -370,7 +383,12 @@ pub(super) fn diff_value(before: &[u8], after: &[u8], path: &str) -> Option<Valu
 pub(super) fn finish_write(w: Write, out: ExecOutput) -> ModuleResult {
     let rep = report(&out);
     if out.rc != Some(0) || rep.contains_key("error") {
-        return script_failure(&out, &rep);
+        let mut r = script_failure(&out, &rep);
+        if rep.contains_key("validate_rc") {
+            r.data
+                .insert("checksum".into(), Value::from(w.content.sha1.as_str()));
+        }
+        return r;
     }
     let mut r = ModuleResult::ok();
     r.changed = rep.get("changed").map(String::as_str) == Some("1");

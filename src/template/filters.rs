@@ -1522,6 +1522,14 @@ fn pipe_capped(cmd: &str) -> std::io::Result<(Vec<u8>, std::process::ExitStatus)
 }
 
 fn lookup(state: &State, name: String, args: Rest<JValue>, kw: Kwargs) -> Result<JValue, Error> {
+    // Every lookup olympus has is one of ansible-core's: its FQCN names the same plugin.
+    let name = match name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+    {
+        Some(short) => short.to_string(),
+        None => name,
+    };
     let wantlist = kw.get::<Option<bool>>("wantlist")?.unwrap_or(false);
     // `errors=ignore|warn`: a failing lookup gives nothing instead of failing the task.
     let errors: Option<String> = kw.get("errors")?;

@@ -215,6 +215,15 @@ fn lookups_and_omit() {
     );
     assert_eq!(r("{{ lookup('pipe', 'echo hi') }}", json!({})), json!("hi"));
     assert_eq!(r("{{ lookup('vars', 'x') }}", json!({"x": 3})), json!(3));
+    // FQCNs name the same plugins.
+    assert_eq!(
+        r("{{ lookup('ansible.builtin.vars', 'x') }}", json!({"x": 3})),
+        json!(3)
+    );
+    assert_eq!(
+        r("{{ query('ansible.builtin.pipe', 'echo hi') }}", json!({})),
+        json!(["hi"])
+    );
     assert_eq!(
         r(
             "{{ lookup('env', 'OLYMPUS_SURELY_UNSET', default='dflt') }}",
