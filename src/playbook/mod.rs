@@ -7,6 +7,7 @@
 //! Must not: template values (they stay as written, rendered later per host), touch hosts, or
 //! decide execution order.
 
+pub mod keywords;
 mod kv;
 pub mod roles;
 pub use roles::{Expanded, load_role};
@@ -161,23 +162,7 @@ pub enum Loop {
     },
 }
 
-/// `with_<name>` loops that are [`Loop::Lookup`]s.
-pub const LOOKUP_LOOPS: &[&str] = &[
-    "nested",
-    "cartesian",
-    "together",
-    "subelements",
-    "indexed_items",
-    "random_choice",
-    "flattened",
-    "file",
-    "env",
-    "lines",
-    "password",
-    "inventory_hostnames",
-    "ini",
-    "csvfile",
-];
+pub use keywords::LOOKUP_LOOPS;
 
 /// What a task does.
 #[derive(Debug, Clone)]
@@ -226,89 +211,6 @@ impl Task {
         }
     }
 }
-
-/// Keywords valid on plays, blocks and tasks alike.
-const COMMON_KEYWORDS: &[&str] = &[
-    "name",
-    "vars",
-    "tags",
-    "when",
-    "become",
-    "become_user",
-    "become_method",
-    "remote_user",
-    "environment",
-    "no_log",
-    "check_mode",
-    "diff",
-    "ignore_errors",
-    "ignore_unreachable",
-    "any_errors_fatal",
-    "run_once",
-    "delegate_to",
-    "timeout",
-    "connection",
-    "module_defaults",
-];
-
-const PLAY_KEYWORDS: &[&str] = &[
-    "hosts",
-    "vars_files",
-    "vars_prompt",
-    "gather_facts",
-    "serial",
-    "max_fail_percentage",
-    "strategy",
-    "order",
-    "force_handlers",
-    "roles",
-    "pre_tasks",
-    "tasks",
-    "post_tasks",
-    "handlers",
-];
-
-const TASK_KEYWORDS: &[&str] = &[
-    "action",
-    "local_action",
-    "args",
-    "loop",
-    "loop_control",
-    "with_items",
-    "with_list",
-    "with_dict",
-    "with_fileglob",
-    "with_sequence",
-    "register",
-    "notify",
-    "changed_when",
-    "failed_when",
-    "until",
-    "retries",
-    "delay",
-    "async",
-    "poll",
-];
-
-const BLOCK_KEYWORDS: &[&str] = &["block", "rescue", "always"];
-
-/// Ansible keywords olympus does not implement yet: refused by name rather than called
-/// unknown.
-const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "throttle",
-    "debugger",
-    "collections",
-    "delegate_facts",
-    "port",
-    "become_exe",
-    "become_flags",
-    "gather_subset",
-    "gather_timeout",
-    "fact_path",
-    "with_inventory_hostnames",
-    "with_fileglobs",
-    "with_ini",
-];
 
 struct Ctx<'a> {
     file: Arc<PathBuf>,
@@ -722,7 +624,7 @@ fn unsupported_or_unknown(
     valid: &[&str],
     what: &str,
 ) -> PlaybookError {
-    if UNSUPPORTED_KEYWORDS.contains(&key) {
+    if keywords::UNSUPPORTED.contains(&key) {
         return ctx.err(
             k.pos,
             format!("keyword '{key}' is not supported by olympus yet"),
@@ -845,11 +747,7 @@ fn parse_play(ctx: &Ctx<'_>, node: &Node) -> Result<Play, PlaybookError> {
             "post_tasks" => play.post_tasks = parse_tasks(ctx, v, false)?,
             "handlers" => play.handlers = parse_tasks(ctx, v, true)?,
             _ => {
-                let valid: Vec<&str> = COMMON_KEYWORDS
-                    .iter()
-                    .chain(PLAY_KEYWORDS)
-                    .copied()
-                    .collect();
+                let valid = keywords::valid_in(keywords::Place::Play);
                 let mut e = unsupported_or_unknown(ctx, k, &key, &valid, "play");
                 if registry::find(&key).is_some()
                     && let PlaybookError::Parse { hint, .. } = &mut e
@@ -996,11 +894,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                 "always" => always = parse_tasks(ctx, v, handler)?,
                 "notify" if handler => task.notify = string_list(ctx, v, "notify")?,
                 _ => {
-                    let valid: Vec<&str> = COMMON_KEYWORDS
-                        .iter()
-                        .chain(BLOCK_KEYWORDS)
-                        .copied()
-                        .collect();
+                    let valid = keywords::valid_in(keywords::Place::Block);
                     if registry::find(&key).is_some() {
                         return Err(ctx.err(
                             k.pos,
@@ -1124,13 +1018,13 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
             }
             _ => {
                 let Some(canon) = registry::find(&key) else {
-                    let mut valid: Vec<&str> = COMMON_KEYWORDS
-                        .iter()
-                        .chain(TASK_KEYWORDS)
-                        .copied()
-                        .collect();
+                    let mut valid = keywords::valid_in(if handler {
+                        keywords::Place::Handler
+                    } else {
+                        keywords::Place::Task
+                    });
                     valid.extend(registry::names());
-                    if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) {
+                    if keywords::UNSUPPORTED.contains(&key.as_str()) {
                         return Err(ctx.err(
                             k.pos,
                             format!("keyword '{key}' is not supported by olympus yet"),
@@ -1220,7 +1114,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                             ctx,
                             ak,
                             &key,
-                            COMMON_KEYWORDS,
+                            &keywords::common(),
                             "apply",
                         ));
                     }
