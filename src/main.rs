@@ -505,6 +505,10 @@ struct RunArgs {
     /// (see `olympus report`).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// After the recap, list the slowest tasks and the hosts that spent the most time in
+    /// tasks (what Ansible's profile_tasks callback shows; on stderr with --output json).
+    #[arg(long)]
+    profile: bool,
     /// Look for roles in DIR too, after `roles/` beside the playbook and before
     /// roles_path in ansible.cfg (ANSIBLE_ROLES_PATH). May be given several times; a
     /// colon-separated list is split.
@@ -995,6 +999,7 @@ fn cmd_run(
         },
         junit: args.junit.clone(),
         report_html: args.report.clone(),
+        profile: args.profile,
         verbosity: verbose,
         stop: olympus::stop::Stop::new(),
         on_signals: true,

@@ -381,3 +381,110 @@ async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
     assert_eq!(run(&c, "echo $PPID").await.stdout, again.stdout);
     c.close().await;
 }
+
+async fn as_root(
+    c: &Connection,
+    cmd: &str,
+    e: &olympus::connection::Escalation,
+) -> Result<olympus::connection::ExecOutput, ConnectionError> {
+    c.exec(ExecRequest {
+        command: cmd,
+        escalation: Some(e),
+        ..Default::default()
+    })
+    .await
+}
+
+/// become on the persistent shell: every command of one become user shares one escalated
+/// shell (sudo asks the fleet user for the password every time it runs — timestamp_timeout
+/// is 0 — so the password is answered once, when the shell starts); the login user's
+/// commands keep their own shell; a wrong or missing password is the command's error;
+/// su with a password needs a terminal, so its commands keep their own channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn become_commands_share_one_escalated_shell() {
+    use common::fleet::{FLEET_SUDO_PASSWORD, SU_PASSWORD, SU_USER};
+    use olympus::connection::{Escalation, EscalationMethod};
+    let fleet = Fleet::start(1);
+    if fleet.user == "root" {
+        panic!("this test needs to run as root (it logs in as the unprivileged fleet user)");
+    }
+    let sudo = |pw: Option<&str>| Escalation {
+        method: EscalationMethod::Sudo,
+        user: "root".into(),
+        password: pw.map(Secret::new),
+    };
+    let c = connect(&fleet, 0).await;
+    let esc = sudo(Some(FLEET_SUDO_PASSWORD));
+    let first = as_root(&c, "id -u; echo $PPID", &esc)
+        .await
+        .expect("become");
+    let text = String::from_utf8_lossy(&first.stdout).to_string();
+    let (uid, shell) = text.split_once('\n').expect("two lines");
+    assert_eq!(uid, "0", "{first:?}");
+    for _ in 0..3 {
+        let again = as_root(&c, "id -u; echo $PPID", &esc)
+            .await
+            .expect("become");
+        assert_eq!(
+            String::from_utf8_lossy(&again.stdout),
+            text,
+            "the same root shell"
+        );
+    }
+    // Standard input and status through the escalated shell.
+    let out = c
+        .exec(ExecRequest {
+            command: "cat; echo err >&2; exit 3",
+            stdin: Some(b"in\n"),
+            escalation: Some(&esc),
+            ..Default::default()
+        })
+        .await
+        .expect("become");
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.rc),
+        (&b"in\n"[..], &b"err\n"[..], Some(3))
+    );
+    // The login user's commands are not root, and not on the root shell.
+    let _ = run(&c, "true").await;
+    let mine = run(&c, "id -u; echo $PPID").await;
+    let mine = String::from_utf8_lossy(&mine.stdout).to_string();
+    assert_ne!(mine.lines().next(), Some("0"));
+    assert_ne!(mine.lines().nth(1), Some(shell.trim()));
+    // The root shell still answers after them.
+    let again = as_root(&c, "id -u; echo $PPID", &esc)
+        .await
+        .expect("become");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+    c.close().await;
+
+    // A wrong password, and none where sudo needs one: the command's error, said once.
+    let c = connect(&fleet, 0).await;
+    let e = as_root(&c, "id -u", &sudo(Some("not-the-password")))
+        .await
+        .expect_err("wrong password");
+    assert!(e.to_string().contains("incorrect password"), "{e}");
+    let e = as_root(&c, "id -u", &sudo(None))
+        .await
+        .expect_err("no password");
+    assert!(e.to_string().contains("a password is required"), "{e}");
+    c.close().await;
+
+    // su with a password answers on a terminal: each command its own channel, still right.
+    let c = connect(&fleet, 0).await;
+    let su = Escalation {
+        method: EscalationMethod::Su,
+        user: SU_USER.into(),
+        password: Some(Secret::new(SU_PASSWORD)),
+    };
+    let a = as_root(&c, "id -un; echo $PPID", &su).await.expect("su");
+    let b = as_root(&c, "id -un; echo $PPID", &su).await.expect("su");
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout).replace('\r', ""),
+        String::from_utf8_lossy(&b.stdout).replace('\r', ""),
+    );
+    assert_eq!(a.lines().next(), Some(SU_USER), "{a}");
+    assert_eq!(b.lines().next(), Some(SU_USER), "{b}");
+    assert_ne!(a.lines().nth(1), b.lines().nth(1), "separate sessions");
+    c.close().await;
+}

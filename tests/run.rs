@@ -1195,6 +1195,7 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         report: Report::Silent,
         junit: None,
         report_html: None,
+        profile: false,
         verbosity: 0,
         stop,
         on_signals: false,
@@ -1442,4 +1443,93 @@ fn concurrent_locks_engage_once() {
     assert_eq!(engaged, 1);
     let store = olympus::state::SqliteStore::open(state.path()).expect("open");
     assert!(store.integrity_ok().expect("integrity_check"));
+}
+
+/// Timings (#13): command results carry `start`, `end` and `delta` as Ansible words them;
+/// `--output json` gives each task its wall time and each host its start and duration;
+/// `--profile` lists the slowest tasks and hosts after the recap (on stderr with JSON, on
+/// stdout after the text recap).
+#[test]
+fn timings_in_results_json_and_profile() {
+    let yaml = r#"
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: quick
+      command: "true"
+    - name: slow
+      command: sleep 0.4
+    - name: shell too
+      shell: echo hi
+"#;
+    let r = run_playbook(yaml, &["--profile"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let slow = result(&r.doc, "slow", "localhost");
+    let delta = slow["delta"].as_str().unwrap_or_default();
+    let secs: f64 = delta
+        .strip_prefix("0:00:")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1.0);
+    assert!((0.4..5.0).contains(&secs), "delta {delta}: {slow}");
+    for key in ["start", "end"] {
+        let v = slow[key].as_str().unwrap_or_default();
+        // "2026-12-05 03:15:31.123456", as Python's str() of a datetime.
+        assert!(
+            v.len() == 26 && v.as_bytes()[10] == b' ' && v.as_bytes()[19] == b'.',
+            "{key}: {v}"
+        );
+    }
+    assert!(result(&r.doc, "shell too", "localhost")["delta"].is_string());
+    let tasks = r.doc["plays"][0]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let task = |name: &str| {
+        tasks
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let took = task("slow")["duration"].as_f64().unwrap_or(-1.0);
+    assert!((0.4..5.0).contains(&took), "{}", task("slow"));
+    assert!(task("quick")["duration"].as_f64().unwrap_or(-1.0) < took);
+    let host = &task("slow")["hosts"]["localhost"];
+    assert!(host["duration"].as_f64().unwrap_or(-1.0) >= 0.4, "{host}");
+    assert!(
+        host["start"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{host}"
+    );
+    // The profile went to stderr, slowest task first.
+    let at = |s: &str| r.stderr.find(s).unwrap_or(usize::MAX);
+    assert!(at("TASKS BY TIME") < at("slow ("), "{}", r.stderr);
+    assert!(at("slow (") < at("quick ("), "{}", r.stderr);
+    assert!(
+        at("HOSTS BY TIME") < at("localhost (3 tasks)"),
+        "{}",
+        r.stderr
+    );
+
+    // Text output: after the recap, on stdout.
+    let dir = shared_dir();
+    let pb = dir.path().join("play.yml");
+    std::fs::write(&pb, yaml.replace("hosts: localhost", "hosts: all")).expect("write");
+    let fleet = Fleet::start(1);
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .arg("--profile")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let at = |s: &str| text.find(s).unwrap_or(usize::MAX);
+    assert!(at("PLAY RECAP") < at("TASKS BY TIME"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("slow ("))
+        .unwrap_or_default();
+    assert!(line.len() == 79 && line.ends_with('s'), "{line:?}\n{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("TASKS BY TIME"));
 }

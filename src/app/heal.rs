@@ -518,6 +518,7 @@ fn act_on(
                     report: Report::Silent,
                     junit: None,
                     report_html: None,
+                    profile: false,
                     verbosity: 0,
                     stop: req.stop.clone(),
                     on_signals: false,

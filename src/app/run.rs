@@ -78,6 +78,9 @@ pub struct RunRequest {
     pub junit: Option<PathBuf>,
     /// Also write the run report (one HTML page) there when the run ends.
     pub report_html: Option<PathBuf>,
+    /// After the recap, the slowest tasks and hosts (`--profile`): on stdout after text
+    /// output, on stderr after JSON.
+    pub profile: bool,
     /// `-v` count.
     pub verbosity: u8,
     /// Raised, the run stops (its remote commands too) and the outcome is `Interrupted`.
@@ -262,7 +265,18 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         .report_html
         .as_ref()
         .map(|_| output::play::JsonReporter::new(recorded.clone()));
+    let profile: Option<output::profile::ProfileReporter<Box<dyn std::io::Write + Send>>> =
+        req.profile.then(|| {
+            let out: Box<dyn std::io::Write + Send> = match req.report {
+                Report::Text { .. } => Box::new(std::io::stdout()),
+                Report::Json | Report::Silent => Box::new(std::io::stderr()),
+            };
+            output::profile::ProfileReporter::new(out)
+        });
     let mut all: Vec<&dyn Reporter> = vec![reporter];
+    if let Some(p) = &profile {
+        all.push(p);
+    }
     if let Some(j) = &junit {
         all.push(j);
     }

@@ -132,6 +132,7 @@ impl Transport for LocalConnection {
                 stdout: so,
                 stderr: se,
                 truncated: t1 || t2,
+                timing: None,
             })
         };
         let res = super::bounded(work, req.timeout, self.stop.as_ref()).await;

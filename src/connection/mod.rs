@@ -96,6 +96,9 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     /// True when more output came than [`DEFAULT_OUTPUT_CAP`] and the rest was dropped.
     pub truncated: bool,
+    /// When the command was sent and how long until its end came back (measured on the
+    /// controller, the round trip included); set by [`Connection`].
+    pub timing: Option<(std::time::SystemTime, Duration)>,
 }
 
 impl ExecOutput {
@@ -230,10 +233,14 @@ impl Connection {
 
 impl Transport for Connection {
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
-        match self {
+        let start = std::time::SystemTime::now();
+        let clock = std::time::Instant::now();
+        let mut out = match self {
             Connection::Ssh(c) => c.exec(req).await,
             Connection::Local(c) => c.exec(req).await,
-        }
+        }?;
+        out.timing = Some((start, clock.elapsed()));
+        Ok(out)
     }
 
     async fn close(&self) {

@@ -3,9 +3,15 @@
 //! a new SSH session (sshd forks, sets up and tears down a session for every exec channel;
 //! with PAM that costs tens of milliseconds on common distributions).
 //!
-//! Owns: the loop's wire protocol and the framing of each command's output.
-//! Must not: decide which commands may use it (the SSH transport does: no `become`, no
-//! timeout, and never more than one command at a time — others take their own channel).
+//! A `become` shell is the same loop started under sudo (or su without a password): the
+//! escalation and its password happen once, when the shell starts, and every later command
+//! of that become user is a line on its pipe. Escalation that needs a terminal (su with a
+//! password) is not started here: those commands keep their own channels.
+//!
+//! Owns: the loop's wire protocol, its start (under escalation too) and the framing of each
+//! command's output.
+//! Must not: decide which commands may use it (the SSH transport does: no timeout, and never
+//! more than one command at a time on one shell — others take their own channel).
 //!
 //! Protocol. The controller writes a header line `MARKER SCRIPT_LEN STDIN_LEN`, then the
 //! script, then the standard input. The loop reads the header with `read` (which reads byte
@@ -19,7 +25,10 @@ use russh::ChannelMsg;
 use russh::client;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{ConnectionError, ExecOutput, quote};
+use std::time::Duration;
+
+use super::remote::wrap;
+use super::{ConnectionError, Escalation, ExecOutput};
 
 /// The loop the channel runs (POSIX sh and coreutils' `head` and `cat`).
 const LOOP: &str = r#"while IFS=' ' read -r m s i; do
@@ -45,16 +54,42 @@ pub(super) struct RemoteShell {
 }
 
 impl RemoteShell {
-    /// Starts the loop on a fresh session channel.
+    /// Starts the loop on a fresh session channel, as the login user or under `escalation`.
+    /// Escalation that needs a terminal is refused with [`Start::NotHere`]; one that fails
+    /// (a wrong or missing password) with the error the command would have had.
     pub(super) async fn start(
         channel: russh::Channel<client::Msg>,
         slot: OwnedSemaphorePermit,
-    ) -> Result<RemoteShell, ConnectionError> {
-        channel
-            .exec(true, format!("exec /bin/sh -c {}", quote(LOOP)).as_bytes())
-            .await
-            .map_err(|e| ConnectionError::Protocol(e.to_string()))?;
-        let (read, write) = channel.split();
+        escalation: Option<&Escalation>,
+        within: Duration,
+    ) -> Result<RemoteShell, Start> {
+        let wrapped = wrap(LOOP, escalation);
+        if wrapped.needs_pty {
+            let _ = channel.close().await;
+            return Err(Start::NotHere("escalation needs a terminal".into()));
+        }
+        if let Err(e) = channel.exec(true, wrapped.command.as_bytes()).await {
+            let _ = channel.close().await;
+            return Err(Start::NotHere(e.to_string()));
+        }
+        let (mut read, write) = channel.split();
+        if let (Some(marker), Some(e)) = (&wrapped.marker, escalation) {
+            let escalated = escalate(&mut read, &write, marker, wrapped.prompt.as_deref(), e);
+            match tokio::time::timeout(within, escalated).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    let _ = write.close().await;
+                    return Err(err);
+                }
+                Err(_) => {
+                    let _ = write.signal(russh::Sig::KILL).await;
+                    let _ = write.close().await;
+                    return Err(Start::NotHere(format!(
+                        "escalation did not answer within {within:?}"
+                    )));
+                }
+            }
+        }
         Ok(RemoteShell {
             read,
             write,
@@ -113,6 +148,7 @@ impl RemoteShell {
                 rc,
                 signal: None,
                 truncated: t1 || t2,
+                timing: None,
             })
         };
         let (wrote, res) = tokio::join!(writer, reader);
@@ -133,6 +169,94 @@ impl RemoteShell {
         let _ = self.write.eof().await;
         let _ = self.write.close().await;
     }
+}
+
+/// Whether commands under `e` can share a shell (escalation without a terminal).
+pub(super) fn can_escalate(e: &Escalation) -> bool {
+    !wrap("", Some(e)).needs_pty
+}
+
+/// Why a shell did not start.
+pub(super) enum Start {
+    /// Not on a shell (the escalation needs a terminal, or it did not come up as expected):
+    /// the command takes its own channel, which reports what goes wrong.
+    NotHere(String),
+    /// Escalation refused (wrong or missing password): the command's error.
+    Failed(ConnectionError),
+}
+
+/// Waits for the escalated shell's marker line, answering the password prompt once. The
+/// password goes to sudo/su on the channel and nowhere else.
+async fn escalate(
+    read: &mut russh::ChannelReadHalf,
+    write: &russh::ChannelWriteHalf<client::Msg>,
+    marker: &str,
+    prompt: Option<&str>,
+    e: &Escalation,
+) -> Result<(), Start> {
+    let method = format!("{:?}", e.method).to_lowercase();
+    let failed = |reason: &str| {
+        Start::Failed(ConnectionError::Escalation {
+            method: method.clone(),
+            reason: reason.into(),
+        })
+    };
+    let (mut out, mut err) = (Vec::<u8>::new(), Vec::<u8>::new());
+    let mut answered = false;
+    loop {
+        match read.wait().await {
+            Some(ChannelMsg::Data { data }) => {
+                out.extend_from_slice(&data);
+                let line = format!("{marker}\n");
+                if let Some(i) = find(&out, line.as_bytes()) {
+                    if out.len() > i + line.len() {
+                        // Nothing may come between the marker and the first command.
+                        return Err(Start::NotHere("output after the escalation marker".into()));
+                    }
+                    return Ok(());
+                }
+            }
+            Some(ChannelMsg::ExtendedData { data, .. }) => {
+                err.extend_from_slice(&data);
+                if let (Some(p), Some(pw)) = (prompt, &e.password)
+                    && let Some(i) = find(&err, p.as_bytes())
+                {
+                    if answered {
+                        return Err(failed("incorrect password"));
+                    }
+                    answered = true;
+                    err.drain(..i + p.len());
+                    let line = format!("{}\n", pw.expose());
+                    if write.data(line.as_bytes()).await.is_err() {
+                        return Err(Start::NotHere("the channel closed".into()));
+                    }
+                }
+            }
+            Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                let said = String::from_utf8_lossy(&err).to_string();
+                if said.contains("a password is required") {
+                    return Err(failed(
+                        "a password is required (use --ask-become-pass or ansible_become_password)",
+                    ));
+                }
+                if said.contains("incorrect password")
+                    || said.contains("Sorry, try again")
+                    || said.contains("Authentication failure")
+                {
+                    return Err(failed("incorrect password"));
+                }
+                return Err(Start::NotHere(format!(
+                    "the escalated shell ended: {}",
+                    said.trim()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn parse_rc(suffix: &[u8]) -> Option<u32> {

@@ -114,9 +114,10 @@ pub struct SshConnection {
     sessions: Arc<Semaphore>,
     output_cap: usize,
     name: String,
-    /// The persistent remote shell (see [`super::shell`]), started by the second command;
-    /// `None` until then, or after it broke (the next command starts another).
-    shell: tokio::sync::Mutex<Option<RemoteShell>>,
+    /// The persistent remote shells (see [`super::shell`]): the login user's (key ""),
+    /// started by the second command, and one per become method and user (key
+    /// "sudo:root"), started by its first command.
+    shells: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<ShellSlot>>>>,
     reuse_shell: bool,
     /// The run's stop switch: raised, running commands are stopped (see `exec`).
     stop: Option<crate::stop::Stop>,
@@ -277,7 +278,7 @@ impl SshConnection {
             sessions: Arc::new(Semaphore::new(opts.max_sessions.max(1))),
             output_cap: opts.output_cap,
             name: target.name.clone(),
-            shell: tokio::sync::Mutex::new(None),
+            shells: std::sync::Mutex::new(std::collections::HashMap::new()),
             reuse_shell: opts.persistent_shell,
             stop: opts.stop.clone(),
             commands: std::sync::atomic::AtomicU64::new(0),
@@ -441,38 +442,70 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) -> bool {
 }
 
 impl SshConnection {
-    /// Runs a command on the persistent shell when it can: a plain command (no `become`, no
-    /// timeout), not the connection's first (a single command is cheaper on its own
-    /// channel), and the shell not busy with another command. `None`: use a channel.
+    /// Runs a command on a persistent shell when it can: no timeout, not the connection's
+    /// first plain command (a single command is cheaper on its own channel), escalation that
+    /// needs no terminal, and that shell not busy with another command. `None`: use a channel.
     async fn exec_on_shell(
         &self,
         req: &ExecRequest<'_>,
     ) -> Option<Result<ExecOutput, ConnectionError>> {
         use std::sync::atomic::Ordering;
-        if !self.reuse_shell || req.escalation.is_some() || req.timeout.is_some() {
+        if !self.reuse_shell || req.timeout.is_some() {
             return None;
         }
-        if self.commands.fetch_add(1, Ordering::Relaxed) == 0 {
+        let key = match req.escalation {
+            None => {
+                if self.commands.fetch_add(1, Ordering::Relaxed) == 0 {
+                    return None;
+                }
+                String::new()
+            }
+            Some(e) if super::shell::can_escalate(e) => {
+                format!("{:?}:{}", e.method, e.user).to_lowercase()
+            }
+            Some(_) => return None,
+        };
+        let slot = {
+            let mut shells = self.shells.lock().ok()?;
+            shells.entry(key.clone()).or_default().clone()
+        };
+        let mut slot = slot.try_lock().ok()?;
+        if slot.unusable {
             return None;
         }
-        let mut shell = self.shell.try_lock().ok()?;
-        if shell.is_none() {
-            let slot = self.sessions.clone().try_acquire_owned().ok()?;
+        let what = if key.is_empty() {
+            "persistent shell".to_string()
+        } else {
+            format!("persistent shell ({key})")
+        };
+        if slot.shell.is_none() {
+            let permit = self.sessions.clone().try_acquire_owned().ok()?;
             let channel = self.open_channel().await.ok()?;
-            *shell = Some(RemoteShell::start(channel, slot).await.ok()?);
-            tracing::debug!("{}: persistent shell started", self.name);
+            match RemoteShell::start(channel, permit, req.escalation, ESCALATION_WAIT).await {
+                Ok(started) => slot.shell = Some(started),
+                Err(super::shell::Start::Failed(e)) => return Some(Err(e)),
+                Err(super::shell::Start::NotHere(why)) => {
+                    tracing::debug!(
+                        "{}: no {what}: {why}; commands take their own channels",
+                        self.name
+                    );
+                    slot.unusable = true;
+                    return None;
+                }
+            }
+            tracing::debug!("{}: {what} started", self.name);
         }
-        let running = shell.as_mut()?;
-        crate::connection::log_command(&self.name, req.command, "on the persistent shell");
+        let running = slot.shell.as_mut()?;
+        crate::connection::log_command(&self.name, req.command, &format!("on the {what}"));
         let res = tokio::select! {
             r = running.run(req.command, req.stdin, self.output_cap) => r,
             () = crate::stop::raised(self.stop.as_ref()) => Err(ConnectionError::Interrupted),
         };
         if let Err(e) = &res
-            && let Some(mut broken) = shell.take()
+            && let Some(mut broken) = slot.shell.take()
         {
             tracing::debug!(
-                "{}: persistent shell ended ({e}); the next command starts another",
+                "{}: {what} ended ({e}); the next command starts another",
                 self.name
             );
             if matches!(e, ConnectionError::Interrupted) {
@@ -483,6 +516,18 @@ impl SshConnection {
         }
         Some(res)
     }
+}
+
+/// How long an escalated shell may take to start (sudo checking a password with PAM).
+const ESCALATION_WAIT: Duration = Duration::from_secs(30);
+
+/// One persistent shell of a connection: running, not started yet, or not to be used.
+#[derive(Default)]
+struct ShellSlot {
+    shell: Option<RemoteShell>,
+    /// Starting it failed for a reason that would not change (no shell under this
+    /// escalation): its commands take their own channels.
+    unusable: bool,
 }
 
 impl Transport for SshConnection {
@@ -677,8 +722,15 @@ impl Transport for SshConnection {
     }
 
     async fn close(&self) {
-        if let Some(shell) = self.shell.lock().await.take() {
-            shell.close().await;
+        let slots: Vec<_> = self
+            .shells
+            .lock()
+            .map(|mut m| m.drain().map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        for slot in slots {
+            if let Some(shell) = slot.lock().await.shell.take() {
+                shell.close().await;
+            }
         }
         let _ = self
             .handle

@@ -39,6 +39,16 @@ pub struct HostOutcome {
     /// The task looped: its `results` are the items' (already shown item by item). A
     /// module's own `results` (dnf's) are not.
     pub looped: bool,
+    /// When the task started on this host, and how long it took there (all its items,
+    /// retries and round trips); `None` for results the engine made without running one.
+    pub timing: Option<Timing>,
+}
+
+/// When something started, and how long it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub start: std::time::SystemTime,
+    pub took: std::time::Duration,
 }
 
 /// Per-host counters, the same as Ansible's PLAY RECAP.

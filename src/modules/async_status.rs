@@ -214,6 +214,7 @@ printf 'err_b64='; base64 -w0 < "$f.err"; echo
                     stdout: write::report_text(&rep, "out_b64").into_bytes(),
                     stderr: write::report_text(&rep, "err_b64").into_bytes(),
                     truncated: false,
+                    timing: None,
                 };
                 let finish = move |r: ModuleResult| with_file(base(r, true, true));
                 match jobs.take(&host, &jid) {

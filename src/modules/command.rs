@@ -332,7 +332,36 @@ fn lines_capped(s: &str) -> (Value, bool) {
     (Value::Array(kept), it.next().is_some())
 }
 
+/// `start`, `end` and `delta` as Ansible's command module words them (Python's `str()` of a
+/// local datetime and of a timedelta), from the controller's clock around the round trip.
+pub(super) fn times(
+    start: std::time::SystemTime,
+    took: std::time::Duration,
+) -> [(&'static str, String); 3] {
+    let at = |t: std::time::SystemTime| {
+        jiff::ZonedDateTime::try_from(t)
+            .map(|z| z.strftime("%Y-%m-%d %H:%M:%S%.6f").to_string())
+            .unwrap_or_default()
+    };
+    let end = start.checked_add(took).unwrap_or(start);
+    let micros = took.subsec_micros();
+    let secs = took.as_secs();
+    let delta = format!(
+        "{}:{:02}:{:02}{}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        if micros == 0 {
+            String::new()
+        } else {
+            format!(".{micros:06}")
+        }
+    );
+    [("start", at(start)), ("end", at(end)), ("delta", delta)]
+}
+
 pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
+    let timing = out.timing;
     let rc_raw = out.rc;
     let signal = out.signal;
     let stdout = text_of(out.stdout);
@@ -364,6 +393,11 @@ pub(super) fn finish(out: ExecOutput, shown: &Shown) -> ModuleResult {
     r.changed = true;
     let rc = rc_raw.map(i64::from).unwrap_or(-1);
     r.data.insert("rc".into(), Value::from(rc));
+    if let Some((start, took)) = timing {
+        for (k, v) in times(start, took) {
+            r.data.insert(k.into(), Value::from(v));
+        }
+    }
     let (stdout, stderr) = if shown.strip_empty_ends {
         (strip_ends(stdout), strip_ends(stderr))
     } else {
@@ -461,6 +495,21 @@ pub(crate) fn shell_words(s: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_worded_as_ansible_words_them() {
+        let start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let [(_, s), (_, e), (_, d)] =
+            times(start, std::time::Duration::from_micros(3_723_004_567));
+        assert_eq!(d, "1:02:03.004567");
+        assert!(
+            s.len() == 26 && s.ends_with(".000000") && s.as_bytes()[10] == b' ',
+            "{s}"
+        );
+        assert!(e.ends_with(".004567"), "{e}");
+        let [_, _, (_, d)] = times(start, std::time::Duration::from_secs(1));
+        assert_eq!(d, "0:00:01");
+    }
 
     #[test]
     fn env_vars_expand_and_nothing_else() {

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 pub mod exec;
 pub mod heal;
 pub mod play;
+pub mod profile;
 pub mod report;
 
 /// `--color auto|always|never`.

@@ -438,6 +438,7 @@ mod tests {
             always_show: false,
             bare: false,
             looped: false,
+            timing: None,
         };
         assert_eq!(
             r.host_line(
@@ -483,10 +484,12 @@ mod tests {
             always_show: false,
             bare: false,
             looped: false,
+            timing: None,
         };
         r.event(Event::Host(&o));
         let looped = HostOutcome {
             looped: true,
+            timing: None,
             ..o.clone()
         };
         r.event(Event::Host(&looped));
@@ -522,6 +525,8 @@ struct JsonState<W: Write> {
     interrupted: Option<Vec<String>>,
     /// Set when the kill switch halted the run: why.
     halted: Option<String>,
+    /// When the open task started, and when its last host result came.
+    task_clock: Option<(std::time::Instant, std::time::Instant)>,
 }
 
 fn status_str(o: &HostOutcome) -> &'static str {
@@ -558,7 +563,11 @@ impl<W: Write> JsonState<W> {
 
     fn close_task(&mut self) {
         if self.in_task {
-            self.put("}}");
+            // The task's wall time: from its start to its last host's result.
+            let took = self.task_clock.take().map_or(0.0, |(start, last)| {
+                last.duration_since(start).as_secs_f64()
+            });
+            self.put(&format!("}}, \"duration\": {took:.3}}}"));
             self.in_task = false;
         }
     }
@@ -636,6 +645,7 @@ impl<W: Write + Send> JsonReporter<W> {
                 done: false,
                 interrupted: None,
                 halted: None,
+                task_clock: None,
             }),
         }
     }
@@ -698,6 +708,8 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 st.put(&head);
                 st.in_task = true;
                 st.first_host = true;
+                let now = std::time::Instant::now();
+                st.task_clock = Some((now, now));
             }
             Event::Host(o) => {
                 if !st.in_task {
@@ -713,8 +725,19 @@ impl<W: Write + Send> Reporter for JsonReporter<W> {
                 };
                 let sep = if st.first_host { "\n    " } else { ",\n    " };
                 st.first_host = false;
+                if let Some((_, last)) = &mut st.task_clock {
+                    *last = std::time::Instant::now();
+                }
+                // When the task started on the host and how long it took there (seconds).
+                let timing = o.timing.map_or(String::new(), |t| {
+                    format!(
+                        ", \"start\": \"{:.3}\", \"duration\": {:.3}",
+                        jiff::Timestamp::try_from(t.start).unwrap_or_default(),
+                        t.took.as_secs_f64()
+                    )
+                });
                 let entry = format!(
-                    "{sep}{}: {{\"status\": \"{}\", \"ignored\": {}, \"end\": \"{}\", \"result\": {}}}",
+                    "{sep}{}: {{\"status\": \"{}\", \"ignored\": {}{timing}, \"end\": \"{}\", \"result\": {}}}",
                     json(&o.host),
                     status_str(o),
                     o.ignored,

@@ -67,6 +67,7 @@ impl Runner<'_> {
                 always_show: false,
                 bare: false,
                 looped: task.loop_.is_some(),
+                timing: None,
             };
             self.reporter.event(Event::Host(&o));
         };

@@ -191,9 +191,16 @@ impl Runner<'_> {
         prepared: Prepared,
     ) -> HostOutcome {
         let hide = chain.iter().any(|c| c.no_log.is_some());
-        crate::connection::HIDE_COMMANDS
+        let start = std::time::SystemTime::now();
+        let clock = std::time::Instant::now();
+        let mut o = crate::connection::HIDE_COMMANDS
             .scope(hide, self.run_on_host_shown(task, chain, prepared))
-            .await
+            .await;
+        o.timing = Some(crate::engine::events::Timing {
+            start,
+            took: clock.elapsed(),
+        });
+        o
     }
 
     async fn run_on_host_shown(
@@ -230,6 +237,7 @@ impl Runner<'_> {
             always_show: false,
             bare: false,
             looped: false,
+            timing: None,
         };
         let fail = |msg: String| {
             outcome(
@@ -402,6 +410,7 @@ impl Runner<'_> {
             always_show: false,
             bare: false,
             looped: false,
+            timing: None,
         };
         let failed_msg = |msg: String| {
             mk(
