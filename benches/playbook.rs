@@ -7,6 +7,11 @@
 //!   OLYMPUS_BENCH_HOSTS=50 cargo bench --bench playbook
 //!   OLYMPUS_BENCH_ANSIBLE=/path/to/venv/bin/ansible-playbook cargo bench --bench playbook
 //!
+//! OLYMPUS_BENCH_BECOME=1 runs the same play with `become: true` (run as root, so the fleet
+//! logs in as its unprivileged user and sudo asks it for its password every time): olympus
+//! answers through OLYMPUS_BECOME_PASSWORD, the script pipes the password to `sudo -S` in
+//! front of each remote command, ansible-core gets it as ansible_become_password.
+//!
 //! OLYMPUS_BENCH_WRAP="perf record -e cpu-clock -g -o /tmp/olympus.perf --" runs olympus under
 //! a profiler (the wrapper's words, then olympus's command line).
 //!
@@ -130,7 +135,12 @@ fn ansible_playbook() -> Option<PathBuf> {
 }
 
 /// The same remote work as the playbook, as plain commands over one ControlMaster per host.
-fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path) -> PathBuf {
+/// `s` as one single-quoted word for sh.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool) -> PathBuf {
     let mut s = String::from("#!/bin/sh\nset -e\n");
     for h in &fleet.hosts {
         let sock = dir.join(format!("cm-{}", h.name));
@@ -142,25 +152,61 @@ fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path) -> PathBuf {
             sock = sock.display(),
             addr = h.addr
         );
+        // One remote command, with `input` on its stdin; under sudo (password first on
+        // stdin, read by sudo -S) when become.
+        let run = |cmd: &str, input: Option<&str>| -> String {
+            let remote = if escalate {
+                format!("sudo -S -p '' sh -c {}", sq(cmd))
+            } else {
+                cmd.to_string()
+            };
+            let pw = if escalate {
+                format!("{}\\n", fleet::FLEET_SUDO_PASSWORD)
+            } else {
+                String::new()
+            };
+            match (pw.is_empty(), input) {
+                (true, None) => format!("{ssh} {} >/dev/null", sq(&remote)),
+                (_, input) => format!(
+                    "printf '{pw}{}' | {ssh} {} >/dev/null",
+                    input.unwrap_or(""),
+                    sq(&remote)
+                ),
+            }
+        };
+        let b = base.display();
+        let mut cmds = vec![
+            run("uptime", None),
+            run(&format!("mkdir -p {b} && chmod 0755 {b}"), None),
+            run(
+                &format!(
+                    "cat > {b}/app.conf.tmp && chmod 0644 {b}/app.conf.tmp && mv {b}/app.conf.tmp {b}/app.conf"
+                ),
+                Some("port=8080\\n"),
+            ),
+            run(
+                &format!("cat > {b}/motd"),
+                Some(&format!("welcome to {}\\n", h.name)),
+            ),
+            run(
+                &format!("grep -qx workers=4 {b}/app.conf || echo workers=4 >> {b}/app.conf"),
+                None,
+            ),
+            run(&format!("echo $(hostname) > {b}/who"), None),
+            run(&format!("stat -c %s {b}/app.conf"), None),
+        ];
+        for i in ["a", "b", "c"] {
+            cmds.push(run(&format!("echo {i}"), None));
+        }
+        cmds.push(run("/bin/true", None));
+        cmds.push(run("/bin/true", None));
         s.push_str(&format!(
-            "(\n  ssh -F {cfg} -p {port} -o ControlMaster=yes -o ControlPath={sock} -o ControlPersist=no -fN {addr}\n  \
-             {ssh} uptime >/dev/null\n  \
-             {ssh} 'mkdir -p {b} && chmod 0755 {b}'\n  \
-             printf 'port=8080\\n' | {ssh} 'cat > {b}/app.conf.tmp && chmod 0644 {b}/app.conf.tmp && mv {b}/app.conf.tmp {b}/app.conf'\n  \
-             printf 'welcome to {n}\\n' | {ssh} 'cat > {b}/motd'\n  \
-             {ssh} 'grep -qx workers=4 {b}/app.conf || echo workers=4 >> {b}/app.conf'\n  \
-             {ssh} 'echo $(hostname) > {b}/who'\n  \
-             {ssh} 'stat -c %s {b}/app.conf' >/dev/null\n  \
-             for i in a b c; do {ssh} \"echo $i\" >/dev/null; done\n  \
-             {ssh} /bin/true\n  \
-             {ssh} /bin/true\n  \
-             ssh -o ControlPath={sock} -O exit {addr} 2>/dev/null || true\n) &\n",
+            "(\n  ssh -F {cfg} -p {port} -o ControlMaster=yes -o ControlPath={sock} -o ControlPersist=no -fN {addr}\n  {body}\n  ssh -o ControlPath={sock} -O exit {addr} 2>/dev/null || true\n) &\n",
             cfg = fleet.ssh_config.display(),
             port = h.port,
             sock = sock.display(),
             addr = h.addr,
-            b = base.display(),
-            n = h.name,
+            body = cmds.join("\n  "),
         ));
     }
     s.push_str("wait\n");
@@ -172,13 +218,28 @@ fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path) -> PathBuf {
 fn main() {
     let n: usize = common::env_usize("OLYMPUS_BENCH_HOSTS", 20);
     let runs: usize = common::env_usize("OLYMPUS_BENCH_RUNS", 3);
+    let escalate = std::env::var_os("OLYMPUS_BENCH_BECOME").is_some();
     let fleet = Fleet::start(n);
+    if escalate {
+        assert!(
+            fleet.user != "root",
+            "OLYMPUS_BENCH_BECOME needs the bench to run as root (the fleet then logs in as its own user)"
+        );
+    }
     let work = tempfile::tempdir().expect("tmp");
     let root = PathBuf::from(format!("/tmp/olympus-bench-{}", fleet.hosts[0].addr));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).expect("root");
     let _ = Command::new("chmod").arg("1777").arg(&root).status();
-    std::fs::write(work.path().join("site.yml"), PLAYBOOK).expect("playbook");
+    let playbook = if escalate {
+        PLAYBOOK.replace(
+            "  gather_facts: false\n",
+            "  gather_facts: false\n  become: true\n",
+        )
+    } else {
+        PLAYBOOK.to_string()
+    };
+    std::fs::write(work.path().join("site.yml"), playbook).expect("playbook");
     std::fs::create_dir_all(work.path().join("templates")).expect("templates");
     std::fs::write(
         work.path().join("templates/motd.j2"),
@@ -186,7 +247,12 @@ fn main() {
     )
     .expect("template");
     let root_var = format!("root={}", root.display());
-    println!("10-task playbook on {n} hosts, forks {n}, median of {runs} runs");
+    let under = if escalate {
+        ", become: true (sudo)"
+    } else {
+        ""
+    };
+    println!("10-task playbook on {n} hosts{under}, forks {n}, median of {runs} runs");
 
     let olympus = env!("CARGO_BIN_EXE_olympus");
     let run_olympus = |extra: &[&str]| {
@@ -222,7 +288,8 @@ fn main() {
                         "-e",
                         &root_var,
                     ])
-                    .args(extra),
+                    .args(extra)
+                    .env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD),
             )
             .expect("olympus run failed");
             times.push(t);
@@ -234,7 +301,7 @@ fn main() {
     // The same without the persistent remote shell: a new SSH session per command.
     let (t_sessions, _) = run_olympus(&["--no-persistent-shell"]);
 
-    let floor = ssh_script(&fleet, &root, work.path());
+    let floor = ssh_script(&fleet, &root, work.path(), escalate);
     let mut times = Vec::new();
     for _ in 0..runs {
         let (t, _) = timed(Command::new("sh").arg(&floor)).expect("ssh script failed");
@@ -256,6 +323,7 @@ fn main() {
                     .arg("-i")
                     .arg(&fleet.inventory)
                     .args(["-f", &n.to_string(), "-e", &root_var])
+                    .args(["-e", &format!("ansible_become_password={}", fleet::FLEET_SUDO_PASSWORD)])
                     .env("ANSIBLE_SSH_ARGS", &ssh_args)
                     .env("ANSIBLE_PIPELINING", "True")
                     .env("ANSIBLE_HOST_KEY_CHECKING", "True")

@@ -157,12 +157,16 @@ impl RemoteShell {
     }
 
     /// Stops the loop and whatever it runs: sshd signals the session's process group.
-    /// Waits until sshd reports the channel closed (so that the signals were acted on
-    /// before the connection may close).
+    /// TERM first, and a moment for it to act — under become, sudo passes TERM on to the
+    /// escalated shell, whose trap kills the loop and the command (which run as another
+    /// user, in another process group); a KILL at once would end sudo before it passed
+    /// anything on. Then KILL, and wait until sshd reports the channel closed (so that the
+    /// signals were acted on before the connection may close).
     pub(super) async fn kill(&mut self) {
         let _ = self.write.signal(russh::Sig::TERM).await;
+        super::ssh::wait_closed(&mut self.read, Duration::from_millis(500)).await;
         let _ = self.write.signal(russh::Sig::KILL).await;
-        super::ssh::wait_closed(&mut self.read, std::time::Duration::from_secs(2)).await;
+        super::ssh::wait_closed(&mut self.read, Duration::from_secs(2)).await;
     }
 
     pub(super) async fn close(&self) {
