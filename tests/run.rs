@@ -1533,3 +1533,80 @@ fn timings_in_results_json_and_profile() {
     assert!(line.len() == 79 && line.ends_with('s'), "{line:?}\n{text}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("TASKS BY TIME"));
 }
+
+/// become as a user meets it: a play of several become tasks (commands, a file written as
+/// root, a become_user) runs with one escalated shell per host and become user — `-vvv`
+/// logs each start once, every later become command goes "on the persistent shell
+/// (sudo:root)" — and the password sudo asks for every time it runs appears nowhere in the
+/// output or the logs.
+#[test]
+fn become_tasks_share_one_escalated_shell_per_host() {
+    let fleet = Fleet::start(2);
+    let dir = shared_dir();
+    let pb = dir.path().join("site.yml");
+    let target = format!("/tmp/olympus-become-{}", fleet.hosts[0].addr);
+    std::fs::write(
+        &pb,
+        format!(
+            r#"
+- hosts: fleet
+  gather_facts: false
+  become: true
+  vars:
+    d: "{target}-{{{{ inventory_hostname }}}}"
+  tasks:
+    - name: as root
+      command: id -u
+      register: a
+    - name: a directory as root
+      file: {{path: "{{{{ d }}}}", state: directory, mode: "0700"}}
+    - name: a file as root
+      copy: {{content: "secret\n", dest: "{{{{ d }}}}/f", mode: "0600"}}
+    - name: as root again
+      command: id -u
+      register: b
+    - name: as nobody
+      command: id -un
+      become_user: nobody
+      register: c
+    - name: all as asked
+      assert:
+        that: [a.stdout == '0', b.stdout == '0', c.stdout == 'nobody']
+      become: false
+    - name: clean up
+      file: {{path: "{{{{ d }}}}", state: absent}}
+"#
+        ),
+    )
+    .expect("write");
+    let out = fleet
+        .olympus("run", &fleet.inventory)
+        .arg(&pb)
+        .arg("-vvv")
+        .env("OLYMPUS_BECOME_PASSWORD", FLEET_SUDO_PASSWORD)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for h in ["h01", "h02"] {
+        let started = |key: &str| {
+            stderr
+                .matches(&format!("{h}: persistent shell ({key}) started"))
+                .count()
+        };
+        assert_eq!(started("sudo:root"), 1, "{h}:\n{stderr}");
+        assert_eq!(started("sudo:nobody"), 1, "{h}:\n{stderr}");
+    }
+    assert!(
+        stderr
+            .matches("on the persistent shell (sudo:root)")
+            .count()
+            >= 2 * 5,
+        "{stderr}"
+    );
+    assert!(!stdout.contains(FLEET_SUDO_PASSWORD) && !stderr.contains(FLEET_SUDO_PASSWORD));
+}
