@@ -64,7 +64,9 @@ fn bars(run: &Value) -> Result<Vec<Bar<'_>>, NotARun> {
                     host,
                     status: r["status"].as_str().unwrap_or("unknown"),
                     ignored: r["ignored"].as_bool().unwrap_or(false),
-                    start,
+                    // The host's own start (runs since --output json records it), else
+                    // the task's.
+                    start: time(&r["start"]).or(start),
                     end: time(&r["end"]),
                     result: &r["result"],
                 });
