@@ -528,6 +528,25 @@ pub(super) fn python_methods(
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
+/// Registers a filter under its name and under ansible-core's FQCN for it
+/// (`ansible.builtin.to_json`), as Ansible content writes either.
+macro_rules! ansible_filter {
+    ($env:expr, $name:literal, $f:expr $(,)?) => {{
+        let f = $f;
+        $env.add_filter(concat!("ansible.builtin.", $name), f.clone());
+        $env.add_filter($name, f);
+    }};
+}
+
+/// Registers a test under its name and its FQCN (`ansible.builtin.version`).
+macro_rules! ansible_test {
+    ($env:expr, $name:literal, $f:expr $(,)?) => {{
+        let f = $f;
+        $env.add_test(concat!("ansible.builtin.", $name), f.clone());
+        $env.add_test($name, f);
+    }};
+}
+
 pub(super) fn register(env: &mut Environment<'static>) {
     // Python's `%` on strings, which percent.rs rewrites templates to call.
     env.add_filter("__pymod", super::percent::pymod);
@@ -573,50 +592,52 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(from_json(&Value::Object(out)))
         },
     );
-    env.add_filter("comment", comment);
+    ansible_filter!(env, "comment", comment);
     // Jinja's int/float as ansible-core has them: a value that is not a number gives the
     // default (0), `base` for text.
-    env.add_filter(
-        "int",
-        |v: JValue, default: Option<JValue>, kw: Kwargs| -> Result<JValue, Error> {
-            let base: Option<u32> = kw.get("base")?;
-            let default_kw: Option<JValue> = kw.get("default")?;
-            kw.assert_all_used()?;
-            let dflt = default.or(default_kw).unwrap_or(JValue::from(0));
-            let j = json_of(&v);
-            Ok(match &j {
-                Value::Number(n) => n
-                    .as_i64()
-                    .map(JValue::from)
-                    .or_else(|| n.as_f64().map(|f| JValue::from(f.trunc() as i64)))
-                    .unwrap_or(dflt),
-                Value::Bool(b) => JValue::from(i64::from(*b)),
-                Value::String(t) => {
-                    let t = t.trim();
-                    let parsed = match base {
-                        Some(b) if (2..=36).contains(&b) => {
-                            let digits = match b {
-                                16 => t.trim_start_matches("0x").trim_start_matches("0X"),
-                                8 => t.trim_start_matches("0o"),
-                                2 => t.trim_start_matches("0b"),
-                                _ => t,
-                            };
-                            i64::from_str_radix(digits, b).ok()
-                        }
-                        _ => t.parse::<i64>().ok().or_else(|| {
-                            t.parse::<f64>()
-                                .ok()
-                                .filter(|f| f.is_finite())
-                                .map(|f| f.trunc() as i64)
-                        }),
-                    };
-                    parsed.map(JValue::from).unwrap_or(dflt)
-                }
-                _ => dflt,
-            })
-        },
-    );
-    env.add_filter("float", |v: JValue, default: Option<JValue>| -> JValue {
+    ansible_filter!(env, "int", |v: JValue,
+                                 default: Option<JValue>,
+                                 kw: Kwargs|
+     -> Result<JValue, Error> {
+        let base: Option<u32> = kw.get("base")?;
+        let default_kw: Option<JValue> = kw.get("default")?;
+        kw.assert_all_used()?;
+        let dflt = default.or(default_kw).unwrap_or(JValue::from(0));
+        let j = json_of(&v);
+        Ok(match &j {
+            Value::Number(n) => n
+                .as_i64()
+                .map(JValue::from)
+                .or_else(|| n.as_f64().map(|f| JValue::from(f.trunc() as i64)))
+                .unwrap_or(dflt),
+            Value::Bool(b) => JValue::from(i64::from(*b)),
+            Value::String(t) => {
+                let t = t.trim();
+                let parsed = match base {
+                    Some(b) if (2..=36).contains(&b) => {
+                        let digits = match b {
+                            16 => t.trim_start_matches("0x").trim_start_matches("0X"),
+                            8 => t.trim_start_matches("0o"),
+                            2 => t.trim_start_matches("0b"),
+                            _ => t,
+                        };
+                        i64::from_str_radix(digits, b).ok()
+                    }
+                    _ => t.parse::<i64>().ok().or_else(|| {
+                        t.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite())
+                            .map(|f| f.trunc() as i64)
+                    }),
+                };
+                parsed.map(JValue::from).unwrap_or(dflt)
+            }
+            _ => dflt,
+        })
+    },);
+    ansible_filter!(env, "float", |v: JValue,
+                                   default: Option<JValue>|
+     -> JValue {
         let dflt = default.unwrap_or(JValue::from(0.0));
         match json_of(&v) {
             Value::Number(n) => n.as_f64().map(JValue::from).unwrap_or(dflt),
@@ -625,53 +646,52 @@ pub(super) fn register(env: &mut Environment<'static>) {
             _ => dflt,
         }
     });
-    env.add_filter(
-        "round",
-        |v: JValue, precision: Option<i32>, method: Option<String>| -> Result<f64, Error> {
-            let x = json_of(&v)
-                .as_f64()
-                .ok_or_else(|| fail("round needs a number"))?;
-            let p = precision.unwrap_or(0).clamp(-15, 15);
-            let scale = 10f64.powi(p);
-            let y = x * scale;
-            let r = match method.as_deref().unwrap_or("common") {
-                "common" => {
-                    // Python's round-half-even at the last digit, as Jinja's `round` uses.
-                    let f = y.floor();
-                    let diff = y - f;
-                    if (diff - 0.5).abs() < 1e-9 {
-                        if f % 2.0 == 0.0 { f } else { f + 1.0 }
-                    } else {
-                        y.round()
-                    }
+    ansible_filter!(env, "round", |v: JValue,
+                                   precision: Option<i32>,
+                                   method: Option<String>|
+     -> Result<f64, Error> {
+        let x = json_of(&v)
+            .as_f64()
+            .ok_or_else(|| fail("round needs a number"))?;
+        let p = precision.unwrap_or(0).clamp(-15, 15);
+        let scale = 10f64.powi(p);
+        let y = x * scale;
+        let r = match method.as_deref().unwrap_or("common") {
+            "common" => {
+                // Python's round-half-even at the last digit, as Jinja's `round` uses.
+                let f = y.floor();
+                let diff = y - f;
+                if (diff - 0.5).abs() < 1e-9 {
+                    if f % 2.0 == 0.0 { f } else { f + 1.0 }
+                } else {
+                    y.round()
                 }
-                "floor" => y.floor(),
-                "ceil" => y.ceil(),
-                other => {
-                    return Err(fail(format!(
-                        "round: method must be common, ceil or floor, not '{other}'"
-                    )));
-                }
-            };
-            Ok(r / scale)
-        },
-    );
-    env.add_filter("wordcount", |s: String| s.split_whitespace().count());
-    env.add_filter(
-        "urlsplit",
-        |s: String, part: Option<String>| -> Result<JValue, Error> {
-            let parts = url_split(&s);
-            match part {
-                None => Ok(from_json(&parts)),
-                Some(p) => parts
-                    .get(&p)
-                    .map(from_json)
-                    .ok_or_else(|| fail(format!("urlsplit: unknown URL component '{p}'"))),
             }
-        },
-    );
-    env.add_filter("urldecode", |s: String| percent_decode(&s));
-    env.add_filter("urlencode", |v: JValue| match json_of(&v) {
+            "floor" => y.floor(),
+            "ceil" => y.ceil(),
+            other => {
+                return Err(fail(format!(
+                    "round: method must be common, ceil or floor, not '{other}'"
+                )));
+            }
+        };
+        Ok(r / scale)
+    },);
+    ansible_filter!(env, "wordcount", |s: String| s.split_whitespace().count());
+    ansible_filter!(env, "urlsplit", |s: String,
+                                      part: Option<String>|
+     -> Result<JValue, Error> {
+        let parts = url_split(&s);
+        match part {
+            None => Ok(from_json(&parts)),
+            Some(p) => parts
+                .get(&p)
+                .map(from_json)
+                .ok_or_else(|| fail(format!("urlsplit: unknown URL component '{p}'"))),
+        }
+    },);
+    ansible_filter!(env, "urldecode", |s: String| percent_decode(&s));
+    ansible_filter!(env, "urlencode", |v: JValue| match json_of(&v) {
         Value::Object(m) => m
             .iter()
             .map(|(k, v)| {
@@ -685,7 +705,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
             .join("&"),
         other => percent_encode(&text_value(&other), "/"),
     });
-    env.add_filter("expanduser", |s: String| match s.strip_prefix('~') {
+    ansible_filter!(env, "expanduser", |s: String| match s.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => format!(
             "{}{rest}",
             crate::connection::ssh_config::home_dir().display()
@@ -694,72 +714,70 @@ pub(super) fn register(env: &mut Environment<'static>) {
     });
     // `random` and `shuffle` draw as Python's random.Random(seed) does, so a seeded
     // result (`59 | random(seed=inventory_hostname)`) is the one ansible-core gives.
-    env.add_filter(
-        "random",
-        |v: JValue, start: Option<i64>, step: Option<i64>, kw: Kwargs| -> Result<JValue, Error> {
-            let seed: Option<JValue> = kw.get("seed")?;
-            let start = kw.get::<Option<i64>>("start")?.or(start).unwrap_or(0);
-            let step = kw.get::<Option<i64>>("step")?.or(step).unwrap_or(1);
-            kw.assert_all_used()?;
-            let mut r = match &seed {
-                Some(s) if !s.is_none() => super::pyrandom::PyRandom::seeded(&json_of(s)),
-                _ => super::pyrandom::PyRandom::unseeded(),
-            };
-            match json_of(&v) {
-                Value::Number(n) => {
-                    let end = n.as_i64().ok_or_else(|| fail("random needs an integer"))?;
-                    if step <= 0 {
-                        return Err(fail("random: step must be positive"));
-                    }
-                    // randrange(start, end, step)
-                    let width = end - start;
-                    let count = (width + step - 1) / step;
-                    if count <= 0 {
-                        return Err(fail(format!(
-                            "random: empty range ({start}, {end}, {step})"
-                        )));
-                    }
-                    let pick = if step == 1 {
-                        r.below(width as u64) as i64
-                    } else {
-                        step * r.below(count as u64) as i64
-                    };
-                    Ok(JValue::from(start + pick))
+    ansible_filter!(env, "random", |v: JValue,
+                                    start: Option<i64>,
+                                    step: Option<i64>,
+                                    kw: Kwargs|
+     -> Result<JValue, Error> {
+        let seed: Option<JValue> = kw.get("seed")?;
+        let start = kw.get::<Option<i64>>("start")?.or(start).unwrap_or(0);
+        let step = kw.get::<Option<i64>>("step")?.or(step).unwrap_or(1);
+        kw.assert_all_used()?;
+        let mut r = match &seed {
+            Some(s) if !s.is_none() => super::pyrandom::PyRandom::seeded(&json_of(s)),
+            _ => super::pyrandom::PyRandom::unseeded(),
+        };
+        match json_of(&v) {
+            Value::Number(n) => {
+                let end = n.as_i64().ok_or_else(|| fail("random needs an integer"))?;
+                if step <= 0 {
+                    return Err(fail("random: step must be positive"));
                 }
-                Value::Array(a) if !a.is_empty() => {
-                    Ok(from_json(&a[r.below(a.len() as u64) as usize]))
+                // randrange(start, end, step)
+                let width = end - start;
+                let count = (width + step - 1) / step;
+                if count <= 0 {
+                    return Err(fail(format!(
+                        "random: empty range ({start}, {end}, {step})"
+                    )));
                 }
-                Value::String(s) if !s.is_empty() => {
-                    let chars: Vec<char> = s.chars().collect();
-                    Ok(JValue::from(
-                        chars[r.below(chars.len() as u64) as usize].to_string(),
-                    ))
-                }
-                _ => Err(fail("random needs a list or a number")),
+                let pick = if step == 1 {
+                    r.below(width as u64) as i64
+                } else {
+                    step * r.below(count as u64) as i64
+                };
+                Ok(JValue::from(start + pick))
             }
-        },
-    );
-    env.add_filter(
-        "shuffle",
-        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
-            let seed: Option<JValue> = kw.get("seed")?;
-            kw.assert_all_used()?;
-            let mut items = match json_of(&v) {
-                Value::Array(a) => a,
-                Value::String(s) => s.chars().map(|c| Value::from(c.to_string())).collect(),
-                other => return Ok(from_json(&other)),
-            };
-            let mut r = match &seed {
-                Some(s) if !s.is_none() && s.is_true() => {
-                    super::pyrandom::PyRandom::seeded(&json_of(s))
-                }
-                _ => super::pyrandom::PyRandom::unseeded(),
-            };
-            r.shuffle(&mut items);
-            Ok(from_json(&Value::Array(items)))
-        },
-    );
-    env.add_filter("center", |s: String, width: Option<usize>| {
+            Value::Array(a) if !a.is_empty() => Ok(from_json(&a[r.below(a.len() as u64) as usize])),
+            Value::String(s) if !s.is_empty() => {
+                let chars: Vec<char> = s.chars().collect();
+                Ok(JValue::from(
+                    chars[r.below(chars.len() as u64) as usize].to_string(),
+                ))
+            }
+            _ => Err(fail("random needs a list or a number")),
+        }
+    },);
+    ansible_filter!(env, "shuffle", |v: JValue,
+                                     kw: Kwargs|
+     -> Result<JValue, Error> {
+        let seed: Option<JValue> = kw.get("seed")?;
+        kw.assert_all_used()?;
+        let mut items = match json_of(&v) {
+            Value::Array(a) => a,
+            Value::String(s) => s.chars().map(|c| Value::from(c.to_string())).collect(),
+            other => return Ok(from_json(&other)),
+        };
+        let mut r = match &seed {
+            Some(s) if !s.is_none() && s.is_true() => {
+                super::pyrandom::PyRandom::seeded(&json_of(s))
+            }
+            _ => super::pyrandom::PyRandom::unseeded(),
+        };
+        r.shuffle(&mut items);
+        Ok(from_json(&Value::Array(items)))
+    },);
+    ansible_filter!(env, "center", |s: String, width: Option<usize>| {
         let width = width.unwrap_or(80);
         let len = s.chars().count();
         if len >= width {
@@ -770,8 +788,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let left = total / 2 + (total & len & 1);
         format!("{}{s}{}", " ".repeat(left), " ".repeat(total - left))
     });
-    env.add_filter("truncate", truncate);
-    env.add_filter("splitext", |s: String| {
+    ansible_filter!(env, "truncate", truncate);
+    ansible_filter!(env, "splitext", |s: String| {
         let name_start = s.rfind('/').map_or(0, |i| i + 1);
         let name = &s[name_start..];
         let dot = name
@@ -782,28 +800,27 @@ pub(super) fn register(env: &mut Environment<'static>) {
             None => vec![s.clone(), String::new()],
         }
     });
-    env.add_filter("bool", |v: JValue| ansible_bool(&json_of(&v)));
-    env.add_filter("d", minijinja::filters::default);
-    env.add_filter("to_json", |v: JValue| python_json(&json_of(&v)));
-    env.add_filter(
-        "to_nice_json",
-        |v: JValue, kw: Kwargs| -> Result<String, Error> {
-            let indent: usize = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
-            kw.assert_all_used()?;
-            let sorted = crate::inventory::render::to_python_json(&json_of(&v));
-            Ok(if indent == 4 {
-                sorted
-            } else {
-                sorted.replace("    ", &" ".repeat(indent))
-            })
-        },
-    );
-    env.add_filter("from_json", |s: String| -> Result<JValue, Error> {
+    ansible_filter!(env, "bool", |v: JValue| ansible_bool(&json_of(&v)));
+    ansible_filter!(env, "d", minijinja::filters::default);
+    ansible_filter!(env, "to_json", |v: JValue| python_json(&json_of(&v)));
+    ansible_filter!(env, "to_nice_json", |v: JValue,
+                                          kw: Kwargs|
+     -> Result<String, Error> {
+        let indent: usize = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
+        kw.assert_all_used()?;
+        let sorted = crate::inventory::render::to_python_json(&json_of(&v));
+        Ok(if indent == 4 {
+            sorted
+        } else {
+            sorted.replace("    ", &" ".repeat(indent))
+        })
+    },);
+    ansible_filter!(env, "from_json", |s: String| -> Result<JValue, Error> {
         serde_json::from_str::<Value>(&s)
             .map(|v| from_json(&v))
             .map_err(|e| fail(format!("from_json: {e}")))
     });
-    env.add_filter("from_yaml", |s: String| -> Result<JValue, Error> {
+    ansible_filter!(env, "from_yaml", |s: String| -> Result<JValue, Error> {
         crate::yaml::parse_str(&s, Path::new("<from_yaml>"))
             .map(|n| from_json(&n.to_value()))
             .map_err(|e| fail(e.to_string()))
@@ -811,20 +828,20 @@ pub(super) fn register(env: &mut Environment<'static>) {
     let to_yaml = |v: JValue| -> Result<String, Error> {
         serde_saphyr::to_string(&json_of(&v)).map_err(|e| fail(format!("to_yaml: {e}")))
     };
-    env.add_filter("to_yaml", to_yaml);
-    env.add_filter("to_nice_yaml", to_yaml);
-    env.add_filter(
-        "mandatory",
-        |v: JValue, msg: Option<String>| -> Result<JValue, Error> {
-            if v.is_undefined() {
-                return Err(fail(
-                    msg.unwrap_or_else(|| "mandatory variable is not defined".into()),
-                ));
-            }
-            Ok(v)
-        },
-    );
-    env.add_filter(
+    ansible_filter!(env, "to_yaml", to_yaml);
+    ansible_filter!(env, "to_nice_yaml", to_yaml);
+    ansible_filter!(env, "mandatory", |v: JValue,
+                                       msg: Option<String>|
+     -> Result<JValue, Error> {
+        if v.is_undefined() {
+            return Err(fail(
+                msg.unwrap_or_else(|| "mandatory variable is not defined".into()),
+            ));
+        }
+        Ok(v)
+    },);
+    ansible_filter!(
+        env,
         "ternary",
         |v: JValue, t: JValue, f: JValue, none: Option<JValue>| {
             if v.is_none()
@@ -835,288 +852,287 @@ pub(super) fn register(env: &mut Environment<'static>) {
             if v.is_true() { t } else { f }
         },
     );
-    env.add_filter(
-        "regex_replace",
-        |s: String, pat: String, repl: Option<String>, kw: Kwargs| -> Result<String, Error> {
-            let re = regex(
-                &pat,
-                kw_bool(&kw, "ignorecase")?,
-                kw_bool(&kw, "multiline")?,
-            )?;
-            let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
-            kw.assert_all_used()?;
-            let r = python_replacement(&repl.unwrap_or_default());
-            Ok(re.replacen(&s, count, r.as_str()).into_owned())
-        },
-    );
-    env.add_filter(
-        "regex_search",
-        |s: String, pat: String, kw: Kwargs| -> Result<JValue, Error> {
-            let re = regex(
-                &pat,
-                kw_bool(&kw, "ignorecase")?,
-                kw_bool(&kw, "multiline")?,
-            )?;
-            kw.assert_all_used()?;
-            Ok(re
-                .find(&s)
-                .map(|m| JValue::from(m.as_str()))
-                .unwrap_or(JValue::from(())))
-        },
-    );
-    env.add_filter(
-        "regex_findall",
-        |s: String, pat: String, kw: Kwargs| -> Result<JValue, Error> {
-            let re = regex(
-                &pat,
-                kw_bool(&kw, "ignorecase")?,
-                kw_bool(&kw, "multiline")?,
-            )?;
-            kw.assert_all_used()?;
-            let found: Vec<String> = re
-                .captures_iter(&s)
-                .map(|c| {
-                    c.get(1)
-                        .or_else(|| c.get(0))
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_default()
-                })
-                .collect();
-            Ok(JValue::from(found))
-        },
-    );
-    env.add_filter("regex_escape", |s: String| regex::escape(&s));
-    env.add_filter(
-        "combine",
-        |base: JValue, others: Rest<JValue>, kw: Kwargs| -> Result<JValue, Error> {
-            let recursive = kw_bool(&kw, "recursive")?;
-            let list_merge: String = kw
-                .get::<Option<String>>("list_merge")?
-                .unwrap_or_else(|| "replace".into());
-            kw.assert_all_used()?;
-            let mut acc = json_of(&base);
-            let mut layers = Vec::new();
-            for o in others.iter() {
-                match json_of(o) {
-                    Value::Array(items) => layers.extend(items),
-                    other => layers.push(other),
-                }
+    ansible_filter!(env, "regex_replace", |s: String,
+                                           pat: String,
+                                           repl: Option<String>,
+                                           kw: Kwargs|
+     -> Result<String, Error> {
+        let re = regex(
+            &pat,
+            kw_bool(&kw, "ignorecase")?,
+            kw_bool(&kw, "multiline")?,
+        )?;
+        let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
+        kw.assert_all_used()?;
+        let r = python_replacement(&repl.unwrap_or_default());
+        Ok(re.replacen(&s, count, r.as_str()).into_owned())
+    },);
+    ansible_filter!(env, "regex_search", |s: String,
+                                          pat: String,
+                                          kw: Kwargs|
+     -> Result<JValue, Error> {
+        let re = regex(
+            &pat,
+            kw_bool(&kw, "ignorecase")?,
+            kw_bool(&kw, "multiline")?,
+        )?;
+        kw.assert_all_used()?;
+        Ok(re
+            .find(&s)
+            .map(|m| JValue::from(m.as_str()))
+            .unwrap_or(JValue::from(())))
+    },);
+    ansible_filter!(env, "regex_findall", |s: String,
+                                           pat: String,
+                                           kw: Kwargs|
+     -> Result<JValue, Error> {
+        let re = regex(
+            &pat,
+            kw_bool(&kw, "ignorecase")?,
+            kw_bool(&kw, "multiline")?,
+        )?;
+        kw.assert_all_used()?;
+        let found: Vec<String> = re
+            .captures_iter(&s)
+            .map(|c| {
+                c.get(1)
+                    .or_else(|| c.get(0))
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(JValue::from(found))
+    },);
+    ansible_filter!(env, "regex_escape", |s: String| regex::escape(&s));
+    ansible_filter!(env, "combine", |base: JValue,
+                                     others: Rest<JValue>,
+                                     kw: Kwargs|
+     -> Result<JValue, Error> {
+        let recursive = kw_bool(&kw, "recursive")?;
+        let list_merge: String = kw
+            .get::<Option<String>>("list_merge")?
+            .unwrap_or_else(|| "replace".into());
+        kw.assert_all_used()?;
+        let mut acc = json_of(&base);
+        let mut layers = Vec::new();
+        for o in others.iter() {
+            match json_of(o) {
+                Value::Array(items) => layers.extend(items),
+                other => layers.push(other),
             }
-            for l in layers {
-                if !l.is_object() {
-                    return Err(fail("combine expects dictionaries"));
-                }
-                merge(&mut acc, &l, recursive, &list_merge);
+        }
+        for l in layers {
+            if !l.is_object() {
+                return Err(fail("combine expects dictionaries"));
             }
-            Ok(from_json(&acc))
-        },
-    );
-    env.add_filter(
-        "dict2items",
-        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
-            let kn: String = kw
-                .get::<Option<String>>("key_name")?
-                .unwrap_or_else(|| "key".into());
-            let vn: String = kw
-                .get::<Option<String>>("value_name")?
-                .unwrap_or_else(|| "value".into());
-            kw.assert_all_used()?;
-            let Value::Object(m) = json_of(&v) else {
-                return Err(fail("dict2items requires a dictionary"));
-            };
-            let items: Vec<Value> = m
-                .into_iter()
-                .map(|(k, v)| {
-                    let mut o = serde_json::Map::new();
-                    o.insert(kn.clone(), Value::String(k));
-                    o.insert(vn.clone(), v);
-                    Value::Object(o)
-                })
-                .collect();
-            Ok(from_json(&Value::Array(items)))
-        },
-    );
+            merge(&mut acc, &l, recursive, &list_merge);
+        }
+        Ok(from_json(&acc))
+    },);
+    ansible_filter!(env, "dict2items", |v: JValue,
+                                        kw: Kwargs|
+     -> Result<JValue, Error> {
+        let kn: String = kw
+            .get::<Option<String>>("key_name")?
+            .unwrap_or_else(|| "key".into());
+        let vn: String = kw
+            .get::<Option<String>>("value_name")?
+            .unwrap_or_else(|| "value".into());
+        kw.assert_all_used()?;
+        let Value::Object(m) = json_of(&v) else {
+            return Err(fail("dict2items requires a dictionary"));
+        };
+        let items: Vec<Value> = m
+            .into_iter()
+            .map(|(k, v)| {
+                let mut o = serde_json::Map::new();
+                o.insert(kn.clone(), Value::String(k));
+                o.insert(vn.clone(), v);
+                Value::Object(o)
+            })
+            .collect();
+        Ok(from_json(&Value::Array(items)))
+    },);
     // ansible-core's `subelements` filter: each element with each item of the list at the
     // dotted path; unlike the lookup, the element keeps that key.
-    env.add_filter(
-        "subelements",
-        |obj: JValue, path: JValue, skip: Option<bool>, kw: Kwargs| -> Result<JValue, Error> {
-            let skip_missing = match kw.get::<Option<bool>>("skip_missing")? {
-                Some(b) => b,
-                None => skip.unwrap_or(false),
-            };
-            kw.assert_all_used()?;
-            let elements = match json_of(&obj) {
-                Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
-                Value::Array(a) => a,
-                _ => return Err(fail("obj must be a list of dicts or a nested dict")),
-            };
-            let keys: Vec<String> = match json_of(&path) {
-                Value::String(s) => s.split('.').map(str::to_string).collect(),
-                Value::Array(a) => a.iter().map(crate::pyrepr::str_of).collect(),
-                _ => return Err(fail("subelements must be a list or a string")),
-            };
-            let repr = |v: &Value| {
-                let mut s = String::new();
-                crate::pyrepr::repr_into(&mut s, v);
-                s
-            };
-            let mut out = Vec::new();
-            for element in elements {
-                let mut values = element.clone();
-                let mut last = String::new();
-                for k in &keys {
-                    last = k.clone();
-                    values = match &values {
-                        Value::Object(m) => match m.get(k) {
-                            Some(v) => v.clone(),
-                            None if skip_missing => {
-                                values = Value::Array(Vec::new());
-                                break;
-                            }
-                            None => {
-                                return Err(fail(format!(
-                                    "could not find {} key in iterated item {}",
-                                    repr(&Value::String(k.clone())),
-                                    repr(&values)
-                                )));
-                            }
-                        },
-                        other => {
+    ansible_filter!(env, "subelements", |obj: JValue,
+                                         path: JValue,
+                                         skip: Option<bool>,
+                                         kw: Kwargs|
+     -> Result<JValue, Error> {
+        let skip_missing = match kw.get::<Option<bool>>("skip_missing")? {
+            Some(b) => b,
+            None => skip.unwrap_or(false),
+        };
+        kw.assert_all_used()?;
+        let elements = match json_of(&obj) {
+            Value::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+            Value::Array(a) => a,
+            _ => return Err(fail("obj must be a list of dicts or a nested dict")),
+        };
+        let keys: Vec<String> = match json_of(&path) {
+            Value::String(s) => s.split('.').map(str::to_string).collect(),
+            Value::Array(a) => a.iter().map(crate::pyrepr::str_of).collect(),
+            _ => return Err(fail("subelements must be a list or a string")),
+        };
+        let repr = |v: &Value| {
+            let mut s = String::new();
+            crate::pyrepr::repr_into(&mut s, v);
+            s
+        };
+        let mut out = Vec::new();
+        for element in elements {
+            let mut values = element.clone();
+            let mut last = String::new();
+            for k in &keys {
+                last = k.clone();
+                values = match &values {
+                    Value::Object(m) => match m.get(k) {
+                        Some(v) => v.clone(),
+                        None if skip_missing => {
+                            values = Value::Array(Vec::new());
+                            break;
+                        }
+                        None => {
                             return Err(fail(format!(
-                                "the key {k} should point to a dictionary, got '{}'",
-                                crate::pyrepr::str_of(other)
+                                "could not find {} key in iterated item {}",
+                                repr(&Value::String(k.clone())),
+                                repr(&values)
                             )));
                         }
-                    };
-                }
-                let Value::Array(items) = values else {
-                    return Err(fail(format!(
-                        "the key {} should point to a list, got {}",
-                        repr(&Value::String(last)),
-                        repr(&values)
-                    )));
-                };
-                for v in items {
-                    out.push(Value::Array(vec![element.clone(), v]));
-                }
-            }
-            Ok(from_json(&Value::Array(out)))
-        },
-    );
-    env.add_filter(
-        "items2dict",
-        |v: JValue, kw: Kwargs| -> Result<JValue, Error> {
-            // Names, or indexes into list items (`key_name=0, value_name=1`).
-            let name = |k: &str, dflt: &str| -> Result<Value, Error> {
-                Ok(kw
-                    .get::<Option<JValue>>(k)?
-                    .map(|v| json_of(&v))
-                    .unwrap_or_else(|| Value::from(dflt)))
-            };
-            let (kn, vn) = (name("key_name", "key")?, name("value_name", "value")?);
-            kw.assert_all_used()?;
-            let field = |item: &Value, key: &Value| -> Option<Value> {
-                match (item, key) {
-                    (Value::Object(m), Value::String(k)) => m.get(k).cloned(),
-                    (Value::Array(a), Value::Number(i)) => {
-                        i.as_u64().and_then(|i| a.get(i as usize)).cloned()
+                    },
+                    other => {
+                        return Err(fail(format!(
+                            "the key {k} should point to a dictionary, got '{}'",
+                            crate::pyrepr::str_of(other)
+                        )));
                     }
-                    _ => None,
-                }
-            };
-            let mut out = serde_json::Map::new();
-            for item in list_of(&v) {
-                let (Some(k), Some(val)) = (field(&item, &kn), field(&item, &vn)) else {
-                    return Err(fail(format!(
-                        "items2dict: each item needs '{kn}' and '{vn}'"
-                    )));
                 };
-                let key = k
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| k.to_string());
-                out.insert(key, val.clone());
             }
-            Ok(from_json(&Value::Object(out)))
-        },
-    );
-    env.add_filter(
-        "flatten",
-        |v: JValue, levels: Option<usize>, kw: Kwargs| -> Result<JValue, Error> {
-            let levels = match kw.get::<Option<usize>>("levels")? {
-                Some(l) => Some(l),
-                None => levels,
+            let Value::Array(items) = values else {
+                return Err(fail(format!(
+                    "the key {} should point to a list, got {}",
+                    repr(&Value::String(last)),
+                    repr(&values)
+                )));
             };
-            kw.assert_all_used()?;
-            let mut out = Vec::new();
-            match json_of(&v) {
-                Value::Array(items) => flatten_into(&items, levels, &mut out),
-                other => out.push(other),
+            for v in items {
+                out.push(Value::Array(vec![element.clone(), v]));
             }
-            Ok(from_json(&Value::Array(out)))
-        },
-    );
-    env.add_filter("b64encode", |s: String| {
+        }
+        Ok(from_json(&Value::Array(out)))
+    },);
+    ansible_filter!(env, "items2dict", |v: JValue,
+                                        kw: Kwargs|
+     -> Result<JValue, Error> {
+        // Names, or indexes into list items (`key_name=0, value_name=1`).
+        let name = |k: &str, dflt: &str| -> Result<Value, Error> {
+            Ok(kw
+                .get::<Option<JValue>>(k)?
+                .map(|v| json_of(&v))
+                .unwrap_or_else(|| Value::from(dflt)))
+        };
+        let (kn, vn) = (name("key_name", "key")?, name("value_name", "value")?);
+        kw.assert_all_used()?;
+        let field = |item: &Value, key: &Value| -> Option<Value> {
+            match (item, key) {
+                (Value::Object(m), Value::String(k)) => m.get(k).cloned(),
+                (Value::Array(a), Value::Number(i)) => {
+                    i.as_u64().and_then(|i| a.get(i as usize)).cloned()
+                }
+                _ => None,
+            }
+        };
+        let mut out = serde_json::Map::new();
+        for item in list_of(&v) {
+            let (Some(k), Some(val)) = (field(&item, &kn), field(&item, &vn)) else {
+                return Err(fail(format!(
+                    "items2dict: each item needs '{kn}' and '{vn}'"
+                )));
+            };
+            let key = k
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| k.to_string());
+            out.insert(key, val.clone());
+        }
+        Ok(from_json(&Value::Object(out)))
+    },);
+    ansible_filter!(env, "flatten", |v: JValue,
+                                     levels: Option<usize>,
+                                     kw: Kwargs|
+     -> Result<JValue, Error> {
+        let levels = match kw.get::<Option<usize>>("levels")? {
+            Some(l) => Some(l),
+            None => levels,
+        };
+        kw.assert_all_used()?;
+        let mut out = Vec::new();
+        match json_of(&v) {
+            Value::Array(items) => flatten_into(&items, levels, &mut out),
+            other => out.push(other),
+        }
+        Ok(from_json(&Value::Array(out)))
+    },);
+    ansible_filter!(env, "b64encode", |s: String| {
         data_encoding::BASE64.encode(s.as_bytes())
     });
-    env.add_filter("b64decode", |s: String| -> Result<String, Error> {
+    ansible_filter!(env, "b64decode", |s: String| -> Result<String, Error> {
         let bytes = data_encoding::BASE64
             .decode(s.trim().as_bytes())
             .map_err(|e| fail(format!("b64decode: {e}")))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     });
-    env.add_filter("password_hash", super::password::password_hash);
-    env.add_filter(
-        "hash",
-        |s: String, alg: Option<String>| -> Result<String, Error> {
-            let alg = match alg.as_deref().unwrap_or("sha1") {
-                "md5" => {
-                    use md5::Digest as _;
-                    return Ok(data_encoding::HEXLOWER.encode(&md5::Md5::digest(s.as_bytes())));
-                }
-                "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                "sha256" => &ring::digest::SHA256,
-                "sha384" => &ring::digest::SHA384,
-                "sha512" => &ring::digest::SHA512,
-                other => {
-                    return Err(fail(format!(
-                        "hash: unsupported algorithm '{other}' (md5, sha1, sha256, sha384, sha512)"
-                    )));
-                }
-            };
-            Ok(data_encoding::HEXLOWER.encode(ring::digest::digest(alg, s.as_bytes()).as_ref()))
-        },
-    );
-    env.add_filter("checksum", |s: String| {
+    ansible_filter!(env, "password_hash", super::password::password_hash);
+    ansible_filter!(env, "hash", |s: String,
+                                  alg: Option<String>|
+     -> Result<String, Error> {
+        let alg = match alg.as_deref().unwrap_or("sha1") {
+            "md5" => {
+                use md5::Digest as _;
+                return Ok(data_encoding::HEXLOWER.encode(&md5::Md5::digest(s.as_bytes())));
+            }
+            "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            "sha256" => &ring::digest::SHA256,
+            "sha384" => &ring::digest::SHA384,
+            "sha512" => &ring::digest::SHA512,
+            other => {
+                return Err(fail(format!(
+                    "hash: unsupported algorithm '{other}' (md5, sha1, sha256, sha384, sha512)"
+                )));
+            }
+        };
+        Ok(data_encoding::HEXLOWER.encode(ring::digest::digest(alg, s.as_bytes()).as_ref()))
+    },);
+    ansible_filter!(env, "checksum", |s: String| {
         data_encoding::HEXLOWER.encode(
             ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, s.as_bytes()).as_ref(),
         )
     });
-    env.add_filter("quote", |s: JValue| shell_quote(&s.to_string()));
-    env.add_filter("basename", |s: String| {
+    ansible_filter!(env, "quote", |s: JValue| shell_quote(&s.to_string()));
+    ansible_filter!(env, "basename", |s: String| {
         Path::new(&s)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    env.add_filter("dirname", |s: String| match s.rfind('/') {
+    ansible_filter!(env, "dirname", |s: String| match s.rfind('/') {
         Some(0) => "/".to_string(),
         Some(i) => s[..i].to_string(),
         None => String::new(),
     });
-    env.add_filter("union", |a: JValue, b: JValue| {
+    ansible_filter!(env, "union", |a: JValue, b: JValue| {
         let mut v = list_of(&a);
         v.extend(list_of(&b));
         from_json(&Value::Array(set_order(unique(v))))
     });
-    env.add_filter("intersect", |a: JValue, b: JValue| {
+    ansible_filter!(env, "intersect", |a: JValue, b: JValue| {
         let bl = list_of(&b);
         from_json(&Value::Array(set_order(unique(
             list_of(&a).into_iter().filter(|x| bl.contains(x)).collect(),
         ))))
     });
-    env.add_filter("difference", |a: JValue, b: JValue| {
+    ansible_filter!(env, "difference", |a: JValue, b: JValue| {
         let bl = list_of(&b);
         from_json(&Value::Array(set_order(unique(
             list_of(&a)
@@ -1125,13 +1141,13 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 .collect(),
         ))))
     });
-    env.add_filter("symmetric_difference", |a: JValue, b: JValue| {
+    ansible_filter!(env, "symmetric_difference", |a: JValue, b: JValue| {
         let (al, bl) = (list_of(&a), list_of(&b));
         let mut out: Vec<Value> = al.iter().filter(|x| !bl.contains(x)).cloned().collect();
         out.extend(bl.iter().filter(|x| !al.contains(x)).cloned());
         from_json(&Value::Array(set_order(unique(out))))
     });
-    env.add_filter("type_debug", |v: JValue| {
+    ansible_filter!(env, "type_debug", |v: JValue| {
         match json_of(&v) {
             Value::Null => "NoneType",
             Value::Bool(_) => "bool",
@@ -1145,23 +1161,24 @@ pub(super) fn register(env: &mut Environment<'static>) {
     });
 
     // Tests.
-    env.add_test(
-        "version",
-        |a: String, b: String, op: Option<String>| -> Result<bool, Error> {
-            use std::cmp::Ordering::*;
-            let o = cmp_versions(&a, &b);
-            Ok(match op.as_deref().unwrap_or("eq") {
-                "eq" | "==" | "=" => o == Equal,
-                "ne" | "!=" | "<>" => o != Equal,
-                "lt" | "<" => o == Less,
-                "le" | "<=" => o != Greater,
-                "gt" | ">" => o == Greater,
-                "ge" | ">=" => o != Less,
-                other => return Err(fail(format!("version test: unknown operator '{other}'"))),
-            })
-        },
-    );
-    env.add_test(
+    ansible_test!(env, "version", |a: String,
+                                   b: String,
+                                   op: Option<String>|
+     -> Result<bool, Error> {
+        use std::cmp::Ordering::*;
+        let o = cmp_versions(&a, &b);
+        Ok(match op.as_deref().unwrap_or("eq") {
+            "eq" | "==" | "=" => o == Equal,
+            "ne" | "!=" | "<>" => o != Equal,
+            "lt" | "<" => o == Less,
+            "le" | "<=" => o != Greater,
+            "gt" | ">" => o == Greater,
+            "ge" | ">=" => o != Less,
+            other => return Err(fail(format!("version test: unknown operator '{other}'"))),
+        })
+    },);
+    ansible_test!(
+        env,
         "version_compare",
         |a: String, b: String, op: Option<String>| {
             use std::cmp::Ordering::*;
@@ -1176,75 +1193,80 @@ pub(super) fn register(env: &mut Environment<'static>) {
             }
         },
     );
-    env.add_test(
-        "match",
-        |s: String, pat: String, kw: Kwargs| -> Result<bool, Error> {
-            let re = regex(
-                &format!("^(?:{pat})"),
-                kw_bool(&kw, "ignorecase")?,
-                kw_bool(&kw, "multiline")?,
-            )?;
-            kw.assert_all_used()?;
-            Ok(re.is_match(&s))
-        },
-    );
-    env.add_test(
-        "search",
-        |s: String, pat: String, kw: Kwargs| -> Result<bool, Error> {
-            let re = regex(
-                &pat,
-                kw_bool(&kw, "ignorecase")?,
-                kw_bool(&kw, "multiline")?,
-            )?;
-            kw.assert_all_used()?;
-            Ok(re.is_match(&s))
-        },
-    );
-    env.add_test("regex", |s: String, pat: String| -> Result<bool, Error> {
+    ansible_test!(env, "match", |s: String,
+                                 pat: String,
+                                 kw: Kwargs|
+     -> Result<bool, Error> {
+        let re = regex(
+            &format!("^(?:{pat})"),
+            kw_bool(&kw, "ignorecase")?,
+            kw_bool(&kw, "multiline")?,
+        )?;
+        kw.assert_all_used()?;
+        Ok(re.is_match(&s))
+    },);
+    ansible_test!(env, "search", |s: String,
+                                  pat: String,
+                                  kw: Kwargs|
+     -> Result<bool, Error> {
+        let re = regex(
+            &pat,
+            kw_bool(&kw, "ignorecase")?,
+            kw_bool(&kw, "multiline")?,
+        )?;
+        kw.assert_all_used()?;
+        Ok(re.is_match(&s))
+    },);
+    ansible_test!(env, "regex", |s: String,
+                                 pat: String|
+     -> Result<bool, Error> {
         Ok(regex(&pat, false, false)?.is_match(&s))
     });
-    env.add_test("failed", |v: JValue| result_flag(&v, "failed"));
-    env.add_test("failure", |v: JValue| result_flag(&v, "failed"));
-    env.add_test("succeeded", |v: JValue| !result_flag(&v, "failed"));
-    env.add_test("success", |v: JValue| !result_flag(&v, "failed"));
-    env.add_test("successful", |v: JValue| !result_flag(&v, "failed"));
-    env.add_test("changed", |v: JValue| result_flag(&v, "changed"));
-    env.add_test("change", |v: JValue| result_flag(&v, "changed"));
-    env.add_test("skipped", |v: JValue| result_flag(&v, "skipped"));
-    env.add_test("skip", |v: JValue| result_flag(&v, "skipped"));
-    env.add_test("unreachable", |v: JValue| result_flag(&v, "unreachable"));
-    env.add_test("subset", |a: JValue, b: JValue| {
+    ansible_test!(env, "failed", |v: JValue| result_flag(&v, "failed"));
+    ansible_test!(env, "failure", |v: JValue| result_flag(&v, "failed"));
+    ansible_test!(env, "succeeded", |v: JValue| !result_flag(&v, "failed"));
+    ansible_test!(env, "success", |v: JValue| !result_flag(&v, "failed"));
+    ansible_test!(env, "successful", |v: JValue| !result_flag(&v, "failed"));
+    ansible_test!(env, "changed", |v: JValue| result_flag(&v, "changed"));
+    ansible_test!(env, "change", |v: JValue| result_flag(&v, "changed"));
+    ansible_test!(env, "skipped", |v: JValue| result_flag(&v, "skipped"));
+    ansible_test!(env, "skip", |v: JValue| result_flag(&v, "skipped"));
+    ansible_test!(env, "unreachable", |v: JValue| result_flag(
+        &v,
+        "unreachable"
+    ));
+    ansible_test!(env, "subset", |a: JValue, b: JValue| {
         let bl = list_of(&b);
         list_of(&a).iter().all(|x| bl.contains(x))
     });
-    env.add_test("superset", |a: JValue, b: JValue| {
+    ansible_test!(env, "superset", |a: JValue, b: JValue| {
         let al = list_of(&a);
         list_of(&b).iter().all(|x| al.contains(x))
     });
-    env.add_test("issubset", |a: JValue, b: JValue| {
+    ansible_test!(env, "issubset", |a: JValue, b: JValue| {
         let bl = list_of(&b);
         list_of(&a).iter().all(|x| bl.contains(x))
     });
-    env.add_test("issuperset", |a: JValue, b: JValue| {
+    ansible_test!(env, "issuperset", |a: JValue, b: JValue| {
         let al = list_of(&a);
         list_of(&b).iter().all(|x| al.contains(x))
     });
-    env.add_test("contains", |a: JValue, b: JValue| {
+    ansible_test!(env, "contains", |a: JValue, b: JValue| {
         list_of(&a).contains(&json_of(&b))
     });
-    env.add_test("truthy", |v: JValue| v.is_true());
-    env.add_test("falsy", |v: JValue| !v.is_true());
-    env.add_test("exists", |p: String| Path::new(&p).exists());
-    env.add_test("file", |p: String| Path::new(&p).is_file());
-    env.add_test("directory", |p: String| Path::new(&p).is_dir());
-    env.add_test("link", |p: String| Path::new(&p).is_symlink());
-    env.add_test("abs", |p: String| Path::new(&p).is_absolute());
+    ansible_test!(env, "truthy", |v: JValue| v.is_true());
+    ansible_test!(env, "falsy", |v: JValue| !v.is_true());
+    ansible_test!(env, "exists", |p: String| Path::new(&p).exists());
+    ansible_test!(env, "file", |p: String| Path::new(&p).is_file());
+    ansible_test!(env, "directory", |p: String| Path::new(&p).is_dir());
+    ansible_test!(env, "link", |p: String| Path::new(&p).is_symlink());
+    ansible_test!(env, "abs", |p: String| Path::new(&p).is_absolute());
     // The `is_*` spellings ansible-core keeps for these tests.
-    env.add_test("is_file", |p: String| Path::new(&p).is_file());
-    env.add_test("is_dir", |p: String| Path::new(&p).is_dir());
-    env.add_test("is_link", |p: String| Path::new(&p).is_symlink());
-    env.add_test("is_abs", |p: String| Path::new(&p).is_absolute());
-    env.add_test("is_exists", |p: String| Path::new(&p).exists());
+    ansible_test!(env, "is_file", |p: String| Path::new(&p).is_file());
+    ansible_test!(env, "is_dir", |p: String| Path::new(&p).is_dir());
+    ansible_test!(env, "is_link", |p: String| Path::new(&p).is_symlink());
+    ansible_test!(env, "is_abs", |p: String| Path::new(&p).is_absolute());
+    ansible_test!(env, "is_exists", |p: String| Path::new(&p).exists());
 
     // Lookups run on the controller, like Ansible's.
     env.add_function("lookup", lookup);

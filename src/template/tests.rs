@@ -388,3 +388,35 @@ fn unsafe_yaml_text_renders_as_written() {
         assert_eq!(r(&encoded, json!({})), json!(s), "{s:?} as {encoded:?}");
     }
 }
+
+#[test]
+fn fqcn_filters_and_tests() {
+    // Ansible content names filters and tests by their FQCN as often as short.
+    for (t, want) in [
+        (
+            "{{ {'a': 1} | ansible.builtin.to_json }}",
+            json!("{\"a\": 1}"),
+        ),
+        (
+            "{{ 'a-b' | ansible.builtin.regex_replace('-', '+') }}",
+            json!("a+b"),
+        ),
+        (
+            "{{ {'a': 1} | ansible.builtin.dict2items | length }}",
+            json!(1),
+        ),
+        (
+            "{{ {'a': 1} | ansible.builtin.combine({'b': 2}) | length }}",
+            json!(2),
+        ),
+        ("{{ 'x' | ansible.builtin.b64encode }}", json!("eA==")),
+        ("{{ '/a/b' | ansible.builtin.basename }}", json!("b")),
+        ("{{ 'a' is ansible.builtin.match('a') }}", json!(true)),
+        (
+            "{{ '1.2' is ansible.builtin.version('1.1', '>') }}",
+            json!(true),
+        ),
+    ] {
+        assert_eq!(r(t, json!({})), want, "{t}");
+    }
+}
