@@ -93,6 +93,10 @@ impl Attrs {
 
 /// Shell functions every file script uses: `differs_mode FILE MODE` is true when chmod would
 /// change FILE (numeric or symbolic modes).
+/// `d` = the directory of `$p`, as `dirname` gives it for a file's path, without starting
+/// `dirname`.
+const DIR_OF_P: &str = "case \"$p\" in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac; ";
+
 pub(super) const FUNCS: &str = r#"path_info() {
   if [ -e "$1" ]; then
     stat --printf 'pi_uid=%u\npi_gid=%g\npi_owner=%U\npi_group=%G\npi_mode=%a\npi_size=%s\npi_links=%h\npi_type=%F\n' -- "$1"
@@ -203,14 +207,16 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     }
     s.push_str("if [ -e \"$p\" ] && [ ! -f \"$p\" ]; then echo \"error=$p exists and is not a regular file\"; exit 3; fi\n");
     if w.make_dirs && !w.check {
-        s.push_str("d=$(dirname -- \"$p\"); mkdir -p -- \"$d\" || exit 1\n");
+        s.push_str(&format!("{DIR_OF_P}mkdir -p -- \"$d\" || exit 1\n"));
     }
     if w.check {
         // Checking a file whose directory does not exist yet (an earlier task would create
         // it; check mode did not): it would be written, as ansible-core reports it.
-        s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo changed=1; exit 0; fi\n");
+        s.push_str(&format!(
+            "{DIR_OF_P}if [ ! -d \"$d\" ]; then echo changed=1; exit 0; fi\n"
+        ));
     } else {
-        s.push_str("d=$(dirname -- \"$p\"); if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n");
+        s.push_str(&format!("{DIR_OF_P}if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n"));
     }
     s.push_str(
         "cur=; if [ -f \"$p\" ]; then cur=$(sha1sum < \"$p\") || exit 1; cur=${cur%% *}; fi\n",
@@ -608,6 +614,20 @@ mod tests {
             stdout: o.stdout,
             stderr: o.stderr,
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn dir_of_p_is_what_dirname_says() {
+        for p in ["/f", "f", "/a/b/f", "a/b", "/a b/c'd"] {
+            let script = format!("p={}\n{DIR_OF_P}printf '%s' \"$d\"", quote(p));
+            let got = String::from_utf8(sh(&script, b"").stdout).expect("utf-8");
+            let want = std::process::Command::new("dirname")
+                .arg("--")
+                .arg(p)
+                .output()
+                .expect("dirname");
+            assert_eq!(got, String::from_utf8_lossy(&want.stdout).trim_end(), "{p}");
         }
     }
 
