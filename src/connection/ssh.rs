@@ -481,7 +481,14 @@ impl SshConnection {
         if slot.shell.is_none() {
             let permit = self.sessions.clone().try_acquire_owned().ok()?;
             let channel = self.open_channel().await.ok()?;
-            match RemoteShell::start(channel, permit, req.escalation, ESCALATION_WAIT).await {
+            let start = RemoteShell::start(channel, permit, req.escalation, ESCALATION_WAIT);
+            let started = tokio::select! {
+                r = start => r,
+                () = crate::stop::raised(self.stop.as_ref()) => {
+                    return Some(Err(ConnectionError::Interrupted));
+                }
+            };
+            match started {
                 Ok(started) => slot.shell = Some(started),
                 Err(super::shell::Start::Failed(e)) => return Some(Err(e)),
                 Err(super::shell::Start::NotHere(why)) => {
