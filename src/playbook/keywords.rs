@@ -354,8 +354,8 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "notify",
-        &[Task],
-        "Handlers (by name or `listen` topic) to run if the task changed something.",
+        &[Task, Block],
+        "Handlers (by name or `listen` topic) to run if the task changed something; on a block, for each of its tasks that names none of its own.",
         "[h]",
     ),
     kw(

@@ -892,7 +892,7 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
                 "block" => block = parse_tasks(ctx, v, handler)?,
                 "rescue" => rescue = parse_tasks(ctx, v, handler)?,
                 "always" => always = parse_tasks(ctx, v, handler)?,
-                "notify" if handler => task.notify = string_list(ctx, v, "notify")?,
+                "notify" => task.notify = string_list(ctx, v, "notify")?,
                 _ => {
                     let valid = keywords::valid_in(keywords::Place::Block);
                     if registry::find(&key).is_some() {
@@ -1058,6 +1058,13 @@ fn parse_task(ctx: &Ctx<'_>, node: &Node, handler: bool) -> Result<Task, Playboo
         }
     }
     if is_block {
+        if !handler {
+            // A block's `notify` is its tasks' unless they name their own, as ansible-core
+            // inherits it (the nearest block's wins).
+            for list in [&mut block, &mut rescue, &mut always] {
+                inherit_notify(list, &task.notify);
+            }
+        }
         task.action = Action::Block {
             block,
             rescue,
@@ -1279,6 +1286,31 @@ fn import_tasks(
         always: Vec::new(),
     };
     Ok(task)
+}
+
+/// Gives `notify` to every task inside `tasks` (blocks included) that has none of its own.
+fn inherit_notify(tasks: &mut [Task], notify: &[String]) {
+    if notify.is_empty() {
+        return;
+    }
+    for t in tasks {
+        match &mut t.action {
+            Action::Module { .. } => {
+                if t.notify.is_empty() {
+                    t.notify = notify.to_vec();
+                }
+            }
+            Action::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                for list in [block, rescue, always] {
+                    inherit_notify(list, notify);
+                }
+            }
+        }
+    }
 }
 
 /// Adds handlers to notify to every task inside `tasks` (blocks included).
