@@ -133,6 +133,30 @@ pub fn wrap(command: &str, escalation: Option<&Escalation>) -> Wrapped {
     }
 }
 
+/// Why sudo/su refused, read from what it printed before escalating: the reason an
+/// escalation error gives, or `None` when it said nothing we recognise.
+pub(super) fn refusal(said: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(said);
+    if text.contains("a password is required") {
+        return Some("a password is required (use --ask-become-pass or ansible_become_password)");
+    }
+    if text.contains("incorrect password")
+        || text.contains("Sorry, try again")
+        || text.contains("Authentication failure")
+    {
+        return Some("incorrect password");
+    }
+    None
+}
+
+/// Where `needle` first starts in `hay`.
+pub(super) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Secret;

@@ -27,7 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use std::time::Duration;
 
-use super::remote::wrap;
+use super::remote::{find, wrap};
 use super::{ConnectionError, Escalation, ExecOutput};
 
 /// The loop the channel runs (POSIX sh and coreutils' `head` and `cat`).
@@ -237,30 +237,17 @@ async fn escalate(
                 }
             }
             Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                let said = String::from_utf8_lossy(&err).to_string();
-                if said.contains("a password is required") {
-                    return Err(failed(
-                        "a password is required (use --ask-become-pass or ansible_become_password)",
-                    ));
-                }
-                if said.contains("incorrect password")
-                    || said.contains("Sorry, try again")
-                    || said.contains("Authentication failure")
-                {
-                    return Err(failed("incorrect password"));
+                if let Some(reason) = super::remote::refusal(&err) {
+                    return Err(failed(reason));
                 }
                 return Err(Start::NotHere(format!(
                     "the escalated shell ended: {}",
-                    said.trim()
+                    String::from_utf8_lossy(&err).trim()
                 )));
             }
             Some(_) => {}
         }
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn parse_rc(suffix: &[u8]) -> Option<u32> {

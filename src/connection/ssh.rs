@@ -669,20 +669,10 @@ impl Transport for SshConnection {
                 // Escalation never happened: show what sudo/su said.
                 out.stdout = pending_out;
                 out.stderr.extend_from_slice(&pending_err);
-                let text = String::from_utf8_lossy(&out.stderr).to_string();
-                if text.contains("a password is required") {
+                if let Some(reason) = super::remote::refusal(&out.stderr) {
                     return Err(ConnectionError::Escalation {
                         method,
-                        reason: "a password is required (use --ask-become-pass or ansible_become_password)".into(),
-                    });
-                }
-                if text.contains("incorrect password")
-                    || text.contains("Sorry, try again")
-                    || text.contains("Authentication failure")
-                {
-                    return Err(ConnectionError::Escalation {
-                        method,
-                        reason: "incorrect password".into(),
+                        reason: reason.into(),
                     });
                 }
             } else if !pending_err.is_empty() {
@@ -758,9 +748,4 @@ pub(super) async fn wait_closed(rd: &mut russh::ChannelReadHalf, within: Duratio
     .await;
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+use super::remote::find;
