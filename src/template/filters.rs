@@ -12,6 +12,16 @@ fn fail(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
+/// A pattern with the `ignorecase` and `multiline` keyword arguments Ansible's regex filters
+/// and tests take.
+fn regex_kw(pattern: &str, kw: &Kwargs) -> Result<regex::Regex, Error> {
+    regex(
+        pattern,
+        kw_bool(kw, "ignorecase")?,
+        kw_bool(kw, "multiline")?,
+    )
+}
+
 fn regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<regex::Regex, Error> {
     regex::RegexBuilder::new(pattern)
         .case_insensitive(ignorecase)
@@ -857,11 +867,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                                            repl: Option<String>,
                                            kw: Kwargs|
      -> Result<String, Error> {
-        let re = regex(
-            &pat,
-            kw_bool(&kw, "ignorecase")?,
-            kw_bool(&kw, "multiline")?,
-        )?;
+        let re = regex_kw(&pat, &kw)?;
         let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
         kw.assert_all_used()?;
         let r = python_replacement(&repl.unwrap_or_default());
@@ -871,11 +877,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                                           pat: String,
                                           kw: Kwargs|
      -> Result<JValue, Error> {
-        let re = regex(
-            &pat,
-            kw_bool(&kw, "ignorecase")?,
-            kw_bool(&kw, "multiline")?,
-        )?;
+        let re = regex_kw(&pat, &kw)?;
         kw.assert_all_used()?;
         Ok(re
             .find(&s)
@@ -886,11 +888,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                                            pat: String,
                                            kw: Kwargs|
      -> Result<JValue, Error> {
-        let re = regex(
-            &pat,
-            kw_bool(&kw, "ignorecase")?,
-            kw_bool(&kw, "multiline")?,
-        )?;
+        let re = regex_kw(&pat, &kw)?;
         kw.assert_all_used()?;
         let found: Vec<String> = re
             .captures_iter(&s)
@@ -1197,11 +1195,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                                  pat: String,
                                  kw: Kwargs|
      -> Result<bool, Error> {
-        let re = regex(
-            &format!("^(?:{pat})"),
-            kw_bool(&kw, "ignorecase")?,
-            kw_bool(&kw, "multiline")?,
-        )?;
+        let re = regex_kw(&format!("^(?:{pat})"), &kw)?;
         kw.assert_all_used()?;
         Ok(re.is_match(&s))
     },);
@@ -1209,11 +1203,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                                   pat: String,
                                   kw: Kwargs|
      -> Result<bool, Error> {
-        let re = regex(
-            &pat,
-            kw_bool(&kw, "ignorecase")?,
-            kw_bool(&kw, "multiline")?,
-        )?;
+        let re = regex_kw(&pat, &kw)?;
         kw.assert_all_used()?;
         Ok(re.is_match(&s))
     },);
