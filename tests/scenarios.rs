@@ -75,29 +75,7 @@ impl Haproxy {
 
     /// server → status, from the admin socket.
     fn states(&self) -> BTreeMap<String, String> {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "echo 'show stat' | socat -t 2 - UNIX-CONNECT:{}",
-                self.socket.display()
-            ))
-            .output()
-            .expect("socat");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("# ")
-            .split(',')
-            .collect();
-        let col = |n: &str| header.iter().position(|h| *h == n).unwrap_or(0);
-        let (sv, st) = (col("svname"), col("status"));
-        lines
-            .map(|l| l.split(',').collect::<Vec<_>>())
-            .filter(|f| f.len() > st && f[sv] != "FRONTEND" && f[sv] != "BACKEND")
-            .map(|f| (f[sv].to_string(), f[st].to_string()))
-            .collect()
+        server_states(&self.socket)
     }
 
     fn wait_all_up(&self) {
@@ -118,6 +96,58 @@ impl Drop for Haproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every server's status (`UP`, `DOWN`, `MAINT`...) in HAProxy's `show stat`, by name.
+fn server_states(socket: &Path) -> BTreeMap<String, String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo 'show stat' | socat -t 2 - UNIX-CONNECT:{}",
+            socket.display()
+        ))
+        .output()
+        .expect("socat");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap_or(0);
+    let (sv, st) = (col("svname"), col("status"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > st && f[sv] != "FRONTEND" && f[sv] != "BACKEND")
+        .map(|f| (f[sv].to_string(), f[st].to_string()))
+        .collect()
+}
+
+/// An inventory of the fleet: its first host in group `lb`, the others in `web` (each line
+/// ending with `web_vars(i)` for web host `i`), logging in as the fleet's user.
+fn lb_web_inventory(fleet: &Fleet, web_vars: impl Fn(usize) -> String) -> String {
+    let lb = &fleet.hosts[0];
+    let mut inv = format!(
+        "[lb]\n{} ansible_host={} ansible_port={}\n\n[web]\n",
+        lb.name, lb.addr, lb.port
+    );
+    for (i, h) in fleet.hosts[1..].iter().enumerate() {
+        inv.push_str(&format!(
+            "{} ansible_host={} ansible_port={}{}\n",
+            h.name,
+            h.addr,
+            h.port,
+            web_vars(i)
+        ));
+    }
+    inv.push_str(&format!(
+        "\n[all:vars]\nansible_user={}\nansible_ssh_private_key_file={}\n",
+        fleet.user,
+        fleet.key.display()
+    ));
+    inv
 }
 
 /// Requests through the load balancer, one every 20 ms, until stopped: how many, and the
@@ -208,7 +238,6 @@ fn a_rolling_upgrade_behind_haproxy_loses_no_request_and_stops_at_a_broken_host(
     let artifact_port = common::prometheus::port();
     let _server = ArtifactServer::start(&artifacts, artifact_port);
     let app_port = common::prometheus::port();
-    let lb = &fleet.hosts[0];
     let web: Vec<(String, String)> = fleet.hosts[1..]
         .iter()
         .map(|h| (h.name.clone(), h.addr.to_string()))
@@ -218,21 +247,7 @@ fn a_rolling_upgrade_behind_haproxy_loses_no_request_and_stops_at_a_broken_host(
     // The project: inventory, and the roles' variables.
     let project = d.join("project");
     std::fs::create_dir_all(project.join("group_vars")).expect("project");
-    let mut inv = format!(
-        "[lb]\n{} ansible_host={} ansible_port={}\n\n[web]\n",
-        lb.name, lb.addr, lb.port
-    );
-    for h in &fleet.hosts[1..] {
-        inv.push_str(&format!(
-            "{} ansible_host={} ansible_port={}\n",
-            h.name, h.addr, h.port
-        ));
-    }
-    inv.push_str(&format!(
-        "\n[all:vars]\nansible_user={}\nansible_ssh_private_key_file={}\n",
-        fleet.user,
-        fleet.key.display()
-    ));
+    let inv = lb_web_inventory(&fleet, |_| String::new());
     std::fs::write(project.join("hosts.ini"), inv).expect("inventory");
     let checksums: String = sums
         .iter()
@@ -544,28 +559,10 @@ fn wait_served(front: u16, want: &BTreeMap<&str, &str>) {
     }
 }
 
-/// HAProxy's view of each web host, from the admin socket: server → status.
-fn lb_states(socket: &Path) -> BTreeMap<String, String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "echo 'show stat' | socat -t 2 - UNIX-CONNECT:{}",
-            socket.display()
-        ))
-        .output()
-        .expect("socat");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.len() > 17 && f[0].starts_with("be_") && f[1] != "BACKEND")
-        .map(|f| (f[1].to_string(), f[17].to_string()))
-        .collect()
-}
-
 fn wait_lb_state(socket: &Path, host: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s = lb_states(socket);
+        let s = server_states(socket);
         if s.get(host).is_some_and(|v| v == want) {
             return;
         }
@@ -593,7 +590,6 @@ fn sites_fail_over_to_the_least_loaded_host_and_come_back() {
     std::fs::set_permissions(&lb_dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let web_port = common::prometheus::port();
     let front = common::prometheus::port();
-    let lb = &fleet.hosts[0];
     let web = &fleet.hosts[1..];
     let (w1, w2, w3) = (
         web[0].name.as_str(),
@@ -633,25 +629,10 @@ fn sites_fail_over_to_the_least_loaded_host_and_come_back() {
 
     let project = d.join("project");
     std::fs::create_dir_all(project.join("group_vars")).expect("project");
-    let mut inv = format!(
-        "[lb]\n{} ansible_host={} ansible_port={}\n\n[web]\n",
-        lb.name, lb.addr, lb.port
-    );
-    for (h, (_, sites)) in web.iter().zip(&own) {
-        let list: Vec<String> = sites.iter().map(|s| format!("\"{s}\"")).collect();
-        inv.push_str(&format!(
-            "{} ansible_host={} ansible_port={} sites='[{}]'\n",
-            h.name,
-            h.addr,
-            h.port,
-            list.join(", ")
-        ));
-    }
-    inv.push_str(&format!(
-        "\n[all:vars]\nansible_user={}\nansible_ssh_private_key_file={}\n",
-        fleet.user,
-        fleet.key.display()
-    ));
+    let inv = lb_web_inventory(&fleet, |i| {
+        let list: Vec<String> = own[i].1.iter().map(|s| format!("\"{s}\"")).collect();
+        format!(" sites='[{}]'", list.join(", "))
+    });
     std::fs::write(project.join("hosts.ini"), inv).expect("inventory");
     let pidfile = lb_dir.join("haproxy.pid");
     let socket = lb_dir.join("admin.sock");
@@ -770,7 +751,7 @@ fn sites_fail_over_to_the_least_loaded_host_and_come_back() {
         "{placement}"
     );
     // The reload kept HAProxy's knowledge that w1 is DOWN: nothing fires.
-    assert_eq!(lb_states(&socket)[w1], "DOWN");
+    assert_eq!(server_states(&socket)[w1], "DOWN");
     let t = heal();
     assert!(t.contains("nothing fires") || t.contains("acted"), "{t}");
 
