@@ -142,21 +142,41 @@ fn hashed_match(hashed: &str, name: &str) -> bool {
 }
 
 /// OpenSSH's `match_pattern`: `*` any run, `?` one character, case-insensitive for hosts.
+/// Allocates nothing: a known_hosts file is scanned once per connection, and a run to
+/// 1,000 hosts with one line per host compares a million patterns.
 pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
-    wildcard_match_case(&pattern.to_lowercase(), &text.to_lowercase())
+    if pattern.is_ascii() && text.is_ascii() {
+        if !pattern.contains(['*', '?']) {
+            return pattern.eq_ignore_ascii_case(text);
+        }
+        return glob(pattern.as_bytes(), text.as_bytes(), |a, b| {
+            a.eq_ignore_ascii_case(b)
+        });
+    }
+    let fold = |s: &str| -> Vec<char> { s.chars().flat_map(char::to_lowercase).collect() };
+    glob(&fold(pattern), &fold(text), |a, b| a == b)
 }
 
 /// `*` and `?` wildcards, case-sensitive (file names).
 pub(crate) fn wildcard_match_case(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(pattern.as_bytes(), text.as_bytes(), |a, b| a == b);
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    glob(&p, &t, |a, b| a == b)
+}
+
+/// The wildcard matcher over characters (or ASCII bytes), `same` comparing two of them.
+fn glob<C: Copy + PartialEq + From<u8>>(p: &[C], t: &[C], same: impl Fn(&C, &C) -> bool) -> bool {
+    let (any, one) = (C::from(b'*'), C::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && p[pi] != any && (p[pi] == one || same(&p[pi], &t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -167,7 +187,7 @@ pub(crate) fn wildcard_match_case(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == any {
         pi += 1;
     }
     pi == p.len()
@@ -310,5 +330,15 @@ mod tests {
         assert!(wildcard_match("*.EXAMPLE.com", "a.example.COM"));
         assert!(wildcard_match("a*b*c", "aXXbYYc"));
         assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(wildcard_match("[10.0.0.1]:2222", "[10.0.0.1]:2222"));
+        assert!(!wildcard_match("[10.0.0.1]:2222", "[10.0.0.1]:22"));
+        assert!(wildcard_match("WEB1", "web1"));
+        // Non-ASCII names fold case as Unicode does.
+        assert!(wildcard_match("ÉCOLE-*", "école-1"));
+        assert!(!wildcard_match("éc?le", "ecole"));
+        // File names keep their case.
+        assert!(wildcard_match_case("*.yml", "site.yml"));
+        assert!(!wildcard_match_case("*.YML", "site.yml"));
+        assert!(wildcard_match_case("données-?.yml", "données-1.yml"));
     }
 }
