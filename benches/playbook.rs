@@ -1,11 +1,18 @@
 //! Benchmark (not a test): a realistic 10-task playbook on the real-sshd fleet, run by
-//! olympus, by ansible-core (when available), and by a shell script issuing the same remote
-//! commands through OpenSSH ControlMaster connections (one per host, all hosts in parallel:
-//! the practical floor). Prints median wall times, ratios and olympus's peak RSS.
+//! olympus, by its peers from PyPI — ansible-core (pipelining, ControlPersist), ansible-core
+//! with Mitogen's `mitogen_linear` strategy, and pyinfra running a deploy file that does the
+//! same work — and by a shell script issuing the same remote commands through OpenSSH
+//! ControlMaster connections (one per host, all hosts in parallel: the practical floor).
+//! Prints median wall times, ratios, and olympus's peak RSS and CPU time (user + system).
 //!
 //!   cargo bench --bench playbook                          # 20 hosts, 3 runs
 //!   OLYMPUS_BENCH_HOSTS=50 cargo bench --bench playbook
+//!   OLYMPUS_BENCH_HOSTS=1000 OLYMPUS_BENCH_RUNS=1 cargo bench --bench playbook
 //!   OLYMPUS_BENCH_ANSIBLE=/path/to/venv/bin/ansible-playbook cargo bench --bench playbook
+//!
+//! OLYMPUS_BENCH_PEERS picks the peers (comma list of `ansible`, `mitogen`, `pyinfra`; empty
+//! for none). The default is all three up to 200 hosts and none above (ansible-core needs
+//! ~6 minutes a run at 200 hosts); OLYMPUS_BENCH_NO_ANSIBLE=1 is the same as an empty list.
 //!
 //! OLYMPUS_BENCH_BECOME=1 runs the same play with `become: true` (run as root, so the fleet
 //! logs in as its unprivileged user and sudo asks it for its password every time): olympus
@@ -15,9 +22,8 @@
 //! OLYMPUS_BENCH_WRAP="perf record -e cpu-clock -g -o /tmp/olympus.perf --" runs olympus under
 //! a profiler (the wrapper's words, then olympus's command line).
 //!
-//! Without OLYMPUS_BENCH_ANSIBLE, the harness installs ansible-core into a throwaway venv
-//! under /tmp (from PyPI) unless OLYMPUS_BENCH_NO_ANSIBLE is set. Ansible is never a
-//! dependency of olympus.
+//! Each peer is installed once into a throwaway venv under /tmp (from PyPI) unless given
+//! (OLYMPUS_BENCH_ANSIBLE). None of them is ever a dependency of olympus.
 
 mod common;
 #[path = "../tests/common/fleet.rs"]
@@ -106,32 +112,137 @@ fn timed(cmd: &mut Command) -> Option<(Duration, u64)> {
     }
 }
 
-fn ansible_playbook() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OLYMPUS_BENCH_ANSIBLE") {
-        return Some(PathBuf::from(p));
-    }
-    if std::env::var_os("OLYMPUS_BENCH_NO_ANSIBLE").is_some() {
-        return None;
-    }
-    let venv = PathBuf::from("/tmp/olympus-bench-ansible");
-    let bin = venv.join("bin/ansible-playbook");
-    if !bin.exists() {
-        eprintln!("installing ansible-core into {} (once)…", venv.display());
+/// A throwaway venv under /tmp with `packages` from PyPI (made once); its directory.
+fn venv(name: &str, packages: &[&str]) -> Option<PathBuf> {
+    let venv = PathBuf::from(format!("/tmp/olympus-bench-{name}"));
+    let done = venv.join(".installed");
+    if !done.exists() {
+        eprintln!("installing {packages:?} into {} (once)…", venv.display());
         let ok = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
             .status()
             .is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "ansible-core>=2.19,<2.20"])
+                .args(["install", "-q"])
+                .args(packages)
                 .status()
                 .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("could not install ansible-core; its row is skipped");
+            eprintln!("could not install {packages:?}; its row is skipped");
             return None;
         }
+        let _ = std::fs::write(&done, "");
     }
-    Some(bin)
+    Some(venv)
+}
+
+const ANSIBLE_CORE: &str = "ansible-core>=2.19,<2.20";
+
+fn ansible_playbook() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OLYMPUS_BENCH_ANSIBLE") {
+        return Some(PathBuf::from(p));
+    }
+    venv("ansible", &[ANSIBLE_CORE]).map(|v| v.join("bin/ansible-playbook"))
+}
+
+/// ansible-playbook from a venv that also has Mitogen, and Mitogen's strategy plugins.
+fn mitogen() -> Option<(PathBuf, PathBuf)> {
+    let v = venv("mitogen", &[ANSIBLE_CORE, "mitogen"])?;
+    let lib = std::fs::read_dir(v.join("lib"))
+        .ok()?
+        .flatten()
+        .next()?
+        .path();
+    let plugins = lib.join("site-packages/ansible_mitogen/plugins/strategy");
+    plugins
+        .is_dir()
+        .then(|| (v.join("bin/ansible-playbook"), plugins))
+}
+
+/// The peers to run: OLYMPUS_BENCH_PEERS, else all of them up to 200 hosts.
+fn peers(n: usize) -> Vec<String> {
+    if std::env::var_os("OLYMPUS_BENCH_NO_ANSIBLE").is_some() {
+        return Vec::new();
+    }
+    match std::env::var("OLYMPUS_BENCH_PEERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Err(_) if n <= 200 => ["ansible", "mitogen", "pyinfra"].map(String::from).to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The playbook's work as a pyinfra deploy: the same operations, in order, on every host
+/// (`stat` as the remote command it is, pyinfra's facts being read before operations run).
+const PYINFRA_DEPLOY: &str = r#"
+from io import StringIO
+from pyinfra import host
+from pyinfra.operations import files, server
+
+base = f"{host.data.root}/{host.name}"
+server.shell(name="uptime", commands=["uptime"])
+files.directory(name="directory", path=base, mode="755")
+config = files.put(name="config", src=StringIO("port=8080\n"), dest=f"{base}/app.conf", mode="644")
+files.template(name="template", src="templates/motd.j2", dest=f"{base}/motd", inventory_hostname=host.name)
+files.line(name="line", path=f"{base}/app.conf", line="workers=4")
+server.shell(name="shell", commands=[f"echo $(hostname) > {base}/who"])
+server.shell(name="stat", commands=[f"stat -c %s {base}/app.conf"])
+for item in ["a", "b", "c"]:
+    server.shell(name="loop", commands=[f"echo {item}"])
+if host.name == "h01":
+    server.shell(name="conditional", commands=["/bin/true"])
+server.shell(name="reload", commands=["/bin/true"], _if=config.did_change)
+"#;
+
+/// pyinfra's inventory and group data for the fleet, beside the deploy file in `dir`.
+fn pyinfra_project(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool) {
+    std::fs::write(dir.join("deploy.py"), PYINFRA_DEPLOY).expect("deploy.py");
+    let hosts: String = fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "    (\"{}\", {{\"ssh_hostname\": \"{}\", \"ssh_port\": {}}}),\n",
+                h.name, h.addr, h.port
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("inventory.py"), format!("fleet = [\n{hosts}]\n"))
+        .expect("inventory.py");
+    let mut data = format!(
+        "ssh_user = {:?}\nssh_key = {:?}\nssh_known_hosts_file = {:?}\n\
+         ssh_strict_host_key_checking = \"yes\"\nroot = {:?}\n",
+        fleet.user,
+        fleet.key.display().to_string(),
+        fleet.known_hosts.display().to_string(),
+        root.display().to_string(),
+    );
+    if escalate {
+        data.push_str(&format!(
+            "_sudo = True\n_sudo_password = {:?}\n",
+            fleet::FLEET_SUDO_PASSWORD
+        ));
+    }
+    std::fs::create_dir_all(dir.join("group_data")).expect("group_data");
+    std::fs::write(dir.join("group_data/all.py"), data).expect("group_data/all.py");
+}
+
+/// The CPU time (user + system) of this process's waited-for children so far.
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): cutime and cstime are the
+    // 16th and 17th fields of the line, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 /// The same remote work as the playbook, as plain commands over one ControlMaster per host.
@@ -257,6 +368,7 @@ fn main() {
     let olympus = env!("CARGO_BIN_EXE_olympus");
     let run_olympus = |extra: &[&str]| {
         let mut times = Vec::new();
+        let mut cpus = Vec::new();
         let mut peak = 0;
         for _ in 0..runs {
             let _ = std::fs::remove_dir_all(&root);
@@ -273,6 +385,7 @@ fn main() {
                 }
                 None => Command::new(olympus),
             };
+            let cpu_before = children_cpu();
             let (t, rss) = timed(
                 cmd.arg("run")
                     .arg(work.path().join("site.yml"))
@@ -292,14 +405,15 @@ fn main() {
                     .env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD),
             )
             .expect("olympus run failed");
+            cpus.push(children_cpu().saturating_sub(cpu_before));
             times.push(t);
             peak = peak.max(rss);
         }
-        (median(times), peak)
+        (median(times), peak, median(cpus))
     };
-    let (t_olympus, peak) = run_olympus(&[]);
+    let (t_olympus, peak, cpu) = run_olympus(&[]);
     // The same without the persistent remote shell: a new SSH session per command.
-    let (t_sessions, _) = run_olympus(&["--no-persistent-shell"]);
+    let (t_sessions, _, _) = run_olympus(&["--no-persistent-shell"]);
 
     let floor = ssh_script(&fleet, &root, work.path(), escalate);
     let mut times = Vec::new();
@@ -309,7 +423,10 @@ fn main() {
     }
     let t_floor = median(times);
 
-    let t_ansible = ansible_playbook().and_then(|ap| {
+    let peers = peers(n);
+    let wanted = |p: &str| peers.iter().any(|x| x == p);
+    // ansible-core, plain or with Mitogen's strategy.
+    let run_ansible = |ap: &Path, strategy: Option<&Path>| -> Option<Duration> {
         let home = tempfile::tempdir().ok()?;
         let ssh_args = format!(
             "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s",
@@ -317,25 +434,63 @@ fn main() {
         );
         let mut times = Vec::new();
         for _ in 0..runs {
-            let (t, _) = timed(
-                Command::new(&ap)
-                    .arg(work.path().join("site.yml"))
-                    .arg("-i")
-                    .arg(&fleet.inventory)
-                    .args(["-f", &n.to_string(), "-e", &root_var])
-                    .args(["-e", &format!("ansible_become_password={}", fleet::FLEET_SUDO_PASSWORD)])
-                    .env("ANSIBLE_SSH_ARGS", &ssh_args)
-                    .env("ANSIBLE_PIPELINING", "True")
-                    .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-                    .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
-                    .env("ANSIBLE_HOME", home.path())
-                    .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
-                    .env_remove("SSH_AUTH_SOCK"),
-            )?;
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).ok()?;
+            let _ = Command::new("chmod").arg("1777").arg(&root).status();
+            let mut cmd = Command::new(ap);
+            cmd.arg(work.path().join("site.yml"))
+                .arg("-i")
+                .arg(&fleet.inventory)
+                .args(["-f", &n.to_string(), "-e", &root_var])
+                .args([
+                    "-e",
+                    &format!("ansible_become_password={}", fleet::FLEET_SUDO_PASSWORD),
+                ])
+                .env("ANSIBLE_SSH_ARGS", &ssh_args)
+                .env("ANSIBLE_PIPELINING", "True")
+                .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+                .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+                .env("ANSIBLE_HOME", home.path())
+                .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
+                .env_remove("SSH_AUTH_SOCK");
+            if let Some(plugins) = strategy {
+                cmd.env("ANSIBLE_STRATEGY_PLUGINS", plugins)
+                    .env("ANSIBLE_STRATEGY", "mitogen_linear");
+            }
+            let (t, _) = timed(&mut cmd)?;
             times.push(t);
         }
         Some(median(times))
-    });
+    };
+    let t_ansible = wanted("ansible")
+        .then(ansible_playbook)
+        .flatten()
+        .and_then(|ap| run_ansible(&ap, None));
+    let t_mitogen = wanted("mitogen")
+        .then(mitogen)
+        .flatten()
+        .and_then(|(ap, plugins)| run_ansible(&ap, Some(&plugins)));
+    let t_pyinfra = wanted("pyinfra")
+        .then(|| venv("pyinfra", &["pyinfra>=3,<4"]))
+        .flatten()
+        .and_then(|v| {
+            pyinfra_project(&fleet, &root, work.path(), escalate);
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let _ = std::fs::remove_dir_all(&root);
+                std::fs::create_dir_all(&root).ok()?;
+                let _ = Command::new("chmod").arg("1777").arg(&root).status();
+                let (t, _) = timed(
+                    Command::new(v.join("bin/pyinfra"))
+                        .args(["-y", "--parallel", &n.to_string()])
+                        .args(["inventory.py", "deploy.py"])
+                        .current_dir(work.path())
+                        .env_remove("SSH_AUTH_SOCK"),
+                )?;
+                times.push(t);
+            }
+            Some(median(times))
+        });
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| runner | median (ms) | olympus / runner |");
@@ -351,14 +506,30 @@ fn main() {
         ms(t_floor),
         ms(t_olympus) / ms(t_floor)
     );
-    match t_ansible {
-        Some(t) => println!(
-            "| ansible-core (pipelining, ControlPersist) | {:.0} | {:.3} |",
-            ms(t),
-            ms(t_olympus) / ms(t)
+    for (name, t, wanted) in [
+        (
+            "ansible-core (pipelining, ControlPersist)",
+            t_ansible,
+            wanted("ansible"),
         ),
-        None => println!("| ansible-core | skipped | |"),
+        (
+            "ansible-core + Mitogen (mitogen_linear)",
+            t_mitogen,
+            wanted("mitogen"),
+        ),
+        ("pyinfra", t_pyinfra, wanted("pyinfra")),
+    ] {
+        match t {
+            Some(t) => println!("| {name} | {:.0} | {:.3} |", ms(t), ms(t_olympus) / ms(t)),
+            None if wanted => println!("| {name} | failed or not installed | |"),
+            None => println!("| {name} | not run | |"),
+        }
     }
     println!("olympus peak RSS: {:.1} MiB", peak as f64 / 1024.0);
+    println!(
+        "olympus CPU (user + system, median run): {:.0} ms, {:.2} ms per host",
+        ms(cpu),
+        ms(cpu) / n as f64
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
