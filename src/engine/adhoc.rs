@@ -90,7 +90,10 @@ where
                     duration: Duration::ZERO,
                 }
             } else {
-                run_one(&target, &req, &opts).await
+                // Boxed: a host's connect-and-run state (~20 KB, most of it russh's key
+                // exchange) then exists only while the host holds a fork slot, not for every
+                // host waiting for one.
+                Box::pin(run_one(&target, &req, &opts)).await
             };
             on_done(&r);
             r
