@@ -1,6 +1,8 @@
 //! SSH connections on russh: one TCP connection per host, many channels over it.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -319,6 +321,29 @@ impl SshConnection {
     }
 }
 
+/// Private keys already read by this process, by file, with the file's size and
+/// modification time when it was read (a changed file is read again).
+type KeyCache = HashMap<PathBuf, (u64, Option<std::time::SystemTime>, Arc<keys::PrivateKey>)>;
+static KEYS: std::sync::LazyLock<Mutex<KeyCache>> = std::sync::LazyLock::new(Default::default);
+
+/// A private key file, read and decoded once per process rather than once per connection:
+/// decoding an ed25519 key derives its public half (about a tenth of a connection's CPU),
+/// and an encrypted key runs bcrypt-pbkdf, which takes a noticeable fraction of a second —
+/// for each of 1,000 hosts. Loads are serialised so hosts connecting at once decode it once.
+fn load_key(path: &Path, passphrase: Option<&str>) -> Result<Arc<keys::PrivateKey>, keys::Error> {
+    let meta = std::fs::metadata(path)?;
+    let stamp = (meta.len(), meta.modified().ok());
+    let mut cache = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((len, modified, key)) = cache.get(path)
+        && (*len, *modified) == stamp
+    {
+        return Ok(key.clone());
+    }
+    let key = Arc::new(keys::load_secret_key(path, passphrase)?);
+    cache.insert(path.to_path_buf(), (stamp.0, stamp.1, key.clone()));
+    Ok(key)
+}
+
 /// Key files in order, then ssh-agent, then a password when one was given.
 async fn authenticate(
     handle: &mut Handle<Client>,
@@ -337,10 +362,10 @@ async fn authenticate(
             }
             continue;
         }
-        let key = match keys::load_secret_key(path, None) {
+        let key = match load_key(path, None) {
             Ok(k) => k,
             Err(keys::Error::KeyIsEncrypted) => match &opts.key_passphrase {
-                Some(p) => match keys::load_secret_key(path, Some(p.expose())) {
+                Some(p) => match load_key(path, Some(p.expose())) {
                     Ok(k) => k,
                     Err(e) => {
                         tried.push(format!("{} (cannot decrypt: {e})", path.display()));
@@ -366,10 +391,7 @@ async fn authenticate(
             .map_err(proto)?
             .flatten();
         let res = handle
-            .authenticate_publickey(
-                user.clone(),
-                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-            )
+            .authenticate_publickey(user.clone(), PrivateKeyWithHashAlg::new(key, hash))
             .await
             .map_err(proto)?;
         if res.success() {
@@ -749,3 +771,44 @@ pub(super) async fn wait_closed(rd: &mut russh::ChannelReadHalf, within: Duratio
 }
 
 use super::remote::find;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keygen(path: &Path) {
+        let _ = std::fs::remove_file(path);
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path)
+            .status()
+            .expect("ssh-keygen (openssh-client) runs")
+            .success();
+        assert!(ok, "ssh-keygen failed");
+    }
+
+    #[test]
+    fn a_key_file_is_decoded_once_until_it_changes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("id_ed25519");
+        keygen(&path);
+        let first = load_key(&path, None).expect("load");
+        let again = load_key(&path, None).expect("load again");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second load decoded the file again"
+        );
+
+        // A new key in the same file (same size; the time set apart) is read again.
+        keygen(&path);
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(later))
+            .expect("set mtime");
+        let changed = load_key(&path, None).expect("load changed");
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert_ne!(first.public_key(), changed.public_key());
+    }
+}

@@ -147,12 +147,23 @@ impl TemplateVars {
 
     /// The variables whose names pass `keep`, merged into one plain map (the winning value
     /// of each), e.g. the `ansible_*` connection settings.
+    /// Walks the layers in lookup order, so the first value met is the one [`Self::get`]
+    /// gives; only names that pass `keep` are looked at (this runs per host per task).
     pub fn flatten_matching(&self, keep: impl Fn(&str) -> bool) -> Vars {
-        self.names()
-            .into_iter()
-            .filter(|k| keep(k))
-            .filter_map(|k| self.get(k).map(|v| (k.to_string(), v.clone())))
-            .collect()
+        let mut out = Vars::new();
+        self.flatten_into(&keep, &mut out);
+        out
+    }
+
+    fn flatten_into(&self, keep: &impl Fn(&str) -> bool, out: &mut Vars) {
+        for (k, v) in &self.vars {
+            if keep(k) && !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        for l in &self.below {
+            l.flatten_into(keep, out);
+        }
     }
 }
 

@@ -420,3 +420,29 @@ fn fqcn_filters_and_tests() {
         assert_eq!(r(t, json!({})), want, "{t}");
     }
 }
+
+#[test]
+fn flatten_matching_gives_each_kept_name_its_winning_value() {
+    let vars = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let mut deepest = TemplateVars::new(vars(json!({"ansible_port": 1, "ansible_user": "d"})));
+    deepest.insert_data("ansible_host".into(), json!("10.0.0.9"));
+    let mut middle = TemplateVars::new(vars(json!({"ansible_port": 2, "other": 1})));
+    middle.push_below(Arc::new(deepest));
+    let mut top = TemplateVars::new(vars(json!({"ansible_user": "top", "x": 0})));
+    top.push_below(Arc::new(middle));
+    let flat = top.flatten_matching(|k| k.starts_with("ansible_"));
+    for name in ["ansible_user", "ansible_port", "ansible_host"] {
+        assert_eq!(flat.get(name), top.get(name), "{name}");
+    }
+    assert_eq!(flat.len(), 3, "{flat:?}");
+    assert_eq!(
+        flat.keys().collect::<Vec<_>>(),
+        top.names()
+            .into_iter()
+            .filter(|k| k.starts_with("ansible_"))
+            .collect::<Vec<_>>()
+    );
+}
