@@ -5,9 +5,11 @@
 //! lines are skipped (host certificates are not supported yet). Keys are compared by their
 //! algorithm and base64 blob, so no key format parsing can fail here.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
@@ -42,18 +44,15 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, algorithm: &str, blob: &s
     let mut other: Option<Verdict> = None;
     let mut changed: Option<Verdict> = None;
     for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Some(parsed) = parsed(file) else {
             continue;
         };
-        for (i, line) in text.lines().enumerate() {
-            let Some(entry) = parse_line(line) else {
-                continue;
-            };
-            if !hosts_match(entry.hosts, &name) {
+        for entry in parsed.candidates(&name) {
+            if !hosts_match(&entry.hosts, &name) {
                 continue;
             }
-            let here = || (file.clone(), i + 1);
-            match entry.marker {
+            let here = || (file.clone(), entry.line);
+            match entry.marker.as_deref() {
                 Some("@cert-authority") => continue,
                 Some("@revoked") => {
                     if entry.blob == blob {
@@ -79,14 +78,106 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, algorithm: &str, blob: &s
     changed.or(other).unwrap_or(Verdict::Unknown)
 }
 
-struct Entry<'a> {
+/// One host line of a known_hosts file.
+struct Entry {
+    /// 1-based line number in its file.
+    line: usize,
+    marker: Option<String>,
+    hosts: String,
+    algorithm: String,
+    blob: String,
+}
+
+/// A known_hosts file read once: its entries, and an index of those whose patterns are all
+/// plain ASCII names (no wildcard, negation or hash) by lowercased name. Every connection
+/// looks its host up here, so 1,000 hosts in a 1,000-line file no longer cost a million
+/// line matches.
+struct Parsed {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, Vec<usize>>,
+    /// Entries that must be matched pattern by pattern.
+    others: Vec<usize>,
+}
+
+impl Parsed {
+    fn read(text: &str) -> Parsed {
+        let mut parsed = Parsed {
+            entries: Vec::new(),
+            by_name: HashMap::new(),
+            others: Vec::new(),
+        };
+        for (i, line) in text.lines().enumerate() {
+            let Some(e) = parse_line(line) else {
+                continue;
+            };
+            let at = parsed.entries.len();
+            let plain = |p: &str| {
+                p.is_ascii() && !p.is_empty() && !p.contains(['*', '?', '!']) && !p.starts_with('|')
+            };
+            if e.hosts.split(',').all(plain) {
+                for p in e.hosts.split(',') {
+                    let slot = parsed.by_name.entry(p.to_ascii_lowercase()).or_default();
+                    if slot.last() != Some(&at) {
+                        slot.push(at);
+                    }
+                }
+            } else {
+                parsed.others.push(at);
+            }
+            parsed.entries.push(Entry {
+                line: i + 1,
+                marker: e.marker.map(str::to_string),
+                hosts: e.hosts.to_string(),
+                algorithm: e.algorithm.to_string(),
+                blob: e.blob.to_string(),
+            });
+        }
+        parsed
+    }
+
+    /// The entries that may match `name`, in file order.
+    fn candidates(&self, name: &str) -> impl Iterator<Item = &Entry> {
+        let mut at: Vec<usize> = self.others.clone();
+        if name.is_ascii()
+            && let Some(named) = self.by_name.get(&name.to_ascii_lowercase())
+        {
+            at.extend(named);
+        }
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|i| &self.entries[i])
+    }
+}
+
+/// Files already read by this process, with the size and modification time they had then
+/// (a changed file, e.g. after [`learn`], is read again).
+type FileCache = HashMap<PathBuf, (u64, Option<SystemTime>, Arc<Parsed>)>;
+static FILES: LazyLock<Mutex<FileCache>> = LazyLock::new(Default::default);
+
+fn parsed(file: &Path) -> Option<Arc<Parsed>> {
+    let meta = std::fs::metadata(file).ok()?;
+    let stamp = (meta.len(), meta.modified().ok());
+    let mut cache = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((len, modified, p)) = cache.get(file)
+        && (*len, *modified) == stamp
+    {
+        return Some(p.clone());
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let p = Arc::new(Parsed::read(&text));
+    cache.insert(file.to_path_buf(), (stamp.0, stamp.1, p.clone()));
+    Some(p)
+}
+
+/// The fields of a known_hosts line, borrowed from it.
+struct Fields<'a> {
     marker: Option<&'a str>,
     hosts: &'a str,
     algorithm: &'a str,
     blob: &'a str,
 }
 
-fn parse_line(line: &str) -> Option<Entry<'_>> {
+fn parse_line(line: &str) -> Option<Fields<'_>> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -98,7 +189,7 @@ fn parse_line(line: &str) -> Option<Entry<'_>> {
         marker = Some(first);
         first = fields.next()?;
     }
-    Some(Entry {
+    Some(Fields {
         marker,
         hosts: first,
         algorithm: fields.next()?,
@@ -320,6 +411,58 @@ mod tests {
         assert_eq!(check(&f, "10.1.1.2", 22, "ssh-ed25519", K2), Verdict::Known);
         let text = std::fs::read_to_string(p).expect("read");
         assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_file_read_once_is_read_again_after_it_changes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("known_hosts");
+        let f = vec![p.clone()];
+        assert_eq!(
+            check(&f, "10.1.1.3", 22, "ssh-ed25519", K1),
+            Verdict::Unknown
+        );
+        learn(&p, "10.1.1.3", 22, "ssh-ed25519", K1).expect("learn");
+        assert_eq!(check(&f, "10.1.1.3", 22, "ssh-ed25519", K1), Verdict::Known);
+        // Rewritten in place with another key of the same length (the time set apart).
+        std::fs::write(&p, format!("10.1.1.3 ssh-ed25519 {K2}\n")).expect("rewrite");
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(SystemTime::now() + std::time::Duration::from_secs(5)))
+            .expect("set mtime");
+        assert!(matches!(
+            check(&f, "10.1.1.3", 22, "ssh-ed25519", K1),
+            Verdict::Changed { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn indexed_and_pattern_lines_keep_file_order() {
+        // The first matching line decides which line a changed key is reported at,
+        // whether it is a wildcard or a plain name; names match whatever their case.
+        let (_d, f) = file(&format!(
+            "other ssh-ed25519 {K1}\n*.example.com ssh-ed25519 {K2}\nA.Example.com,b ssh-ed25519 {K2}\n\
+             c.example.com ssh-rsa AAAA\n"
+        ));
+        assert!(matches!(
+            check(&f, "a.example.com", 22, "ssh-ed25519", K1),
+            Verdict::Changed { line: 2, .. }
+        ));
+        assert_eq!(
+            check(&f, "A.EXAMPLE.COM", 22, "ssh-ed25519", K2),
+            Verdict::Known
+        );
+        assert_eq!(check(&f, "b", 22, "ssh-ed25519", K2), Verdict::Known);
+        assert!(matches!(
+            check(&f, "c.example.com", 22, "ssh-ed25519", K1),
+            Verdict::Changed { line: 2, .. }
+        ));
+        assert!(matches!(
+            check(&f, "c.example.com", 22, "ecdsa-sha2-nistp256", K1),
+            Verdict::OtherTypes { line: 2, .. }
+        ));
+        assert_eq!(check(&f, "d", 22, "ssh-ed25519", K1), Verdict::Unknown);
     }
 
     #[test]
