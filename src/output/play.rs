@@ -184,17 +184,22 @@ impl<W: Write + Send> TextReporter<W> {
                 format!("(item={i})")
             }
         });
-        let mut result = self.shown_result(o);
-        if o.bare
-            && let Value::Object(m) = &mut result
-        {
-            // debug shows its message, not the bookkeeping (as Ansible's callback does).
-            m.remove("changed");
-            m.remove("failed");
-        }
+        // The result as shown, built only for lines that show it (an ok line at the default
+        // verbosity does not: this runs for every host and task).
+        let result = || {
+            let mut result = self.shown_result(o);
+            if o.bare
+                && let Value::Object(m) = &mut result
+            {
+                // debug shows its message, not the bookkeeping (as Ansible's callback does).
+                m.remove("changed");
+                m.remove("failed");
+            }
+            result
+        };
         let show_data = self.verbose > 0 || o.always_show;
-        let compact = || serde_json::to_string(&result).unwrap_or_default();
-        let pretty = || crate::inventory::render::to_python_json(&result);
+        let compact = || serde_json::to_string(&result()).unwrap_or_default();
+        let pretty = || crate::inventory::render::to_python_json(&result());
         // A result's warnings (an output cut at the cap, ...) show whatever the verbosity,
         // as Ansible's callback shows `warnings`.
         let warnings: String = o
