@@ -28,11 +28,27 @@ pub fn raise_open_files() -> u64 {
     now.saturating_sub(RESERVED)
 }
 
+/// Why a run needs more connections at once than the limit allows, and what else helps.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// `exec`: one connection per host being worked on, so fewer forks need fewer.
+    Forks,
+    /// A play: every host keeps its connection until the run ends, whatever the forks.
+    PlayHosts,
+}
+
 /// The refusal for a run that needs more connections at once than the limit allows.
-pub fn too_many(needed: usize, budget: u64) -> String {
+pub fn too_many(needed: usize, budget: u64, need: Need) -> String {
+    let other = match need {
+        Need::Forks => "or lower -f/--forks",
+        Need::PlayHosts => {
+            "or run the play on fewer hosts at a time (--limit): a play keeps each host's \
+             connection open until the run ends, so -f/--forks does not lower this"
+        }
+    };
     format!(
         "{needed} hosts need {needed} open connections at once, but the open-files limit leaves room for {budget}; \
-         raise it (ulimit -n, or LimitNOFILE= for a systemd unit) or lower -f/--forks"
+         raise it (ulimit -n, or LimitNOFILE= for a systemd unit) {other}"
     )
 }
 
@@ -44,6 +60,8 @@ mod tests {
     fn raising_leaves_room_for_connections() {
         let budget = raise_open_files();
         assert!(budget > 0);
-        assert!(too_many(5000, budget).contains("ulimit -n"));
+        assert!(too_many(5000, budget, Need::Forks).contains("ulimit -n"));
+        assert!(too_many(5000, budget, Need::Forks).contains("--forks"));
+        assert!(too_many(5000, budget, Need::PlayHosts).contains("--limit"));
     }
 }

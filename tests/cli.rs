@@ -243,6 +243,13 @@ fn the_open_files_limit_is_respected_with_a_clear_error() {
         .expect("run");
     assert_eq!(run.status.code(), Some(3), "{}", stderr(&run));
     assert!(stderr(&run).contains("ulimit -n"), "{}", stderr(&run));
+    // A play keeps every host's connection open, so fewer forks would not help it.
+    assert!(stderr(&run).contains("--limit"), "{}", stderr(&run));
+    assert!(
+        !stderr(&run).contains("lower -f/--forks"),
+        "{}",
+        stderr(&run)
+    );
     let exec = Command::new("sh")
         .arg("-c")
         .arg(format!(

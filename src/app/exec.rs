@@ -86,6 +86,7 @@ pub fn exec(req: ExecRequest) -> Result<Outcome, Error> {
         return Err(Error::BadInput(crate::limits::too_many(
             forks.min(targets.len()),
             budget,
+            crate::limits::Need::Forks,
         )));
     }
     let adhoc_req = AdhocRequest {

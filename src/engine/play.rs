@@ -517,6 +517,7 @@ impl<'a> Runner<'a> {
             return Err(RunError::Other(crate::limits::too_many(
                 hosts.len(),
                 budget,
+                crate::limits::Need::PlayHosts,
             )));
         }
         let mut left = BTreeSet::new();
