@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::SystemTime;
+
+use super::read_once::ReadOnce;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
@@ -149,24 +150,16 @@ impl Parsed {
     }
 }
 
-/// Files already read by this process, with the size and modification time they had then
-/// (a changed file, e.g. after [`learn`], is read again).
-type FileCache = HashMap<PathBuf, (u64, Option<SystemTime>, Arc<Parsed>)>;
-static FILES: LazyLock<Mutex<FileCache>> = LazyLock::new(Default::default);
+/// known_hosts files already read by this process.
+static FILES: LazyLock<ReadOnce<Parsed>> = LazyLock::new(ReadOnce::default);
 
+/// A known_hosts file as read and indexed; `None` when it cannot be read.
 fn parsed(file: &Path) -> Option<Arc<Parsed>> {
-    let meta = std::fs::metadata(file).ok()?;
-    let stamp = (meta.len(), meta.modified().ok());
-    let mut cache = FILES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((len, modified, p)) = cache.get(file)
-        && (*len, *modified) == stamp
-    {
-        return Some(p.clone());
-    }
-    let text = std::fs::read_to_string(file).ok()?;
-    let p = Arc::new(Parsed::read(&text));
-    cache.insert(file.to_path_buf(), (stamp.0, stamp.1, p.clone()));
-    Some(p)
+    FILES
+        .get(file, |f| {
+            std::fs::read_to_string(f).map(|text| Parsed::read(&text))
+        })
+        .ok()
 }
 
 /// The fields of a known_hosts line, borrowed from it.
@@ -429,7 +422,9 @@ mod tests {
         std::fs::File::options()
             .write(true)
             .open(&p)
-            .and_then(|f| f.set_modified(SystemTime::now() + std::time::Duration::from_secs(5)))
+            .and_then(|f| {
+                f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            })
             .expect("set mtime");
         assert!(matches!(
             check(&f, "10.1.1.3", 22, "ssh-ed25519", K1),

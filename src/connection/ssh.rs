@@ -1,8 +1,7 @@
 //! SSH connections on russh: one TCP connection per host, many channels over it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::known_hosts::{self, Verdict};
+use super::read_once::ReadOnce;
 use super::remote::wrap;
 use super::shell::RemoteShell;
 use super::{
@@ -321,27 +321,16 @@ impl SshConnection {
     }
 }
 
-/// Private keys already read by this process, by file, with the file's size and
-/// modification time when it was read (a changed file is read again).
-type KeyCache = HashMap<PathBuf, (u64, Option<std::time::SystemTime>, Arc<keys::PrivateKey>)>;
-static KEYS: std::sync::LazyLock<Mutex<KeyCache>> = std::sync::LazyLock::new(Default::default);
+/// Private keys already read by this process.
+static KEYS: std::sync::LazyLock<ReadOnce<keys::PrivateKey>> =
+    std::sync::LazyLock::new(ReadOnce::default);
 
 /// A private key file, read and decoded once per process rather than once per connection:
 /// decoding an ed25519 key derives its public half (about a tenth of a connection's CPU),
 /// and an encrypted key runs bcrypt-pbkdf, which takes a noticeable fraction of a second —
-/// for each of 1,000 hosts. Loads are serialised so hosts connecting at once decode it once.
+/// for each of 1,000 hosts.
 fn load_key(path: &Path, passphrase: Option<&str>) -> Result<Arc<keys::PrivateKey>, keys::Error> {
-    let meta = std::fs::metadata(path)?;
-    let stamp = (meta.len(), meta.modified().ok());
-    let mut cache = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((len, modified, key)) = cache.get(path)
-        && (*len, *modified) == stamp
-    {
-        return Ok(key.clone());
-    }
-    let key = Arc::new(keys::load_secret_key(path, passphrase)?);
-    cache.insert(path.to_path_buf(), (stamp.0, stamp.1, key.clone()));
-    Ok(key)
+    KEYS.get(path, |p| keys::load_secret_key(p, passphrase))
 }
 
 /// Key files in order, then ssh-agent, then a password when one was given.
