@@ -231,6 +231,14 @@ fn pyinfra_project(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool) {
     std::fs::write(dir.join("group_data/all.py"), data).expect("group_data/all.py");
 }
 
+/// An empty directory every runner writes under (world-writable: the fleet's user and,
+/// under become, root both write there), for a run that starts from nothing.
+fn fresh_root(root: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root).expect("root");
+    let _ = Command::new("chmod").arg("1777").arg(root).status();
+}
+
 /// The CPU time (user + system) of this process's waited-for children so far.
 fn children_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -339,9 +347,7 @@ fn main() {
     }
     let work = tempfile::tempdir().expect("tmp");
     let root = PathBuf::from(format!("/tmp/olympus-bench-{}", fleet.hosts[0].addr));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).expect("root");
-    let _ = Command::new("chmod").arg("1777").arg(&root).status();
+    fresh_root(&root);
     let playbook = if escalate {
         PLAYBOOK.replace(
             "  gather_facts: false\n",
@@ -371,9 +377,7 @@ fn main() {
         let mut cpus = Vec::new();
         let mut peak = 0;
         for _ in 0..runs {
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).expect("root");
-            let _ = Command::new("chmod").arg("1777").arg(&root).status();
+            fresh_root(&root);
             let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
                 .map(|w| w.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default();
@@ -434,9 +438,7 @@ fn main() {
         );
         let mut times = Vec::new();
         for _ in 0..runs {
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).ok()?;
-            let _ = Command::new("chmod").arg("1777").arg(&root).status();
+            fresh_root(&root);
             let mut cmd = Command::new(ap);
             cmd.arg(work.path().join("site.yml"))
                 .arg("-i")
@@ -477,9 +479,7 @@ fn main() {
             pyinfra_project(&fleet, &root, work.path(), escalate);
             let mut times = Vec::new();
             for _ in 0..runs {
-                let _ = std::fs::remove_dir_all(&root);
-                std::fs::create_dir_all(&root).ok()?;
-                let _ = Command::new("chmod").arg("1777").arg(&root).status();
+                fresh_root(&root);
                 let (t, _) = timed(
                     Command::new(v.join("bin/pyinfra"))
                         .args(["-y", "--parallel", &n.to_string()])
