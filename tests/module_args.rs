@@ -70,6 +70,14 @@ fn bad_arguments_are_refused_before_any_host_is_touched() {
             "      template: {src: a.j2, dest: /tmp/x, newline_sequence: \"\\r\\n\"}",
             "newline_sequence \"\\r\\n\" is not supported by olympus yet",
         ),
+        (
+            "      dnf: {name: [\"@nodejs:18/minimal\"]}",
+            "@nodejs:18/minimal: dnf module streams are not supported by olympus yet",
+        ),
+        (
+            "      dnf: {name: vim, list: installed}",
+            "parameters are mutually exclusive: name|list",
+        ),
     ];
     for (task, want) in cases {
         let (code, stderr, touched) = refused(&fleet, task);

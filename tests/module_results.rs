@@ -304,8 +304,10 @@ const RPM_REPO: &str = "/tmp/olympus-rpm-repo";
 
 /// Small RPM packages built here with rpmbuild, in a repository made with createrepo_c:
 /// olympus-test-a 1.0 and 2.0, olympus-test-b 1.0 (needs olympus-test-a), and
-/// olympus-test-c 1.0 (only as a file, not in the repository); and a dnf configuration that
-/// sees only that repository.
+/// olympus-test-c 1.0 (only as a file, not in the repository), olympus-test-d and -e 1.0 (a
+/// group's mandatory and default package: the repository's comps has the group
+/// `olympus-tools` and the environment `olympus-env` holding it); and a dnf configuration
+/// that sees only that repository.
 fn rpm_repo() {
     let top = Path::new(RPM_REPO);
     let _ = std::fs::remove_dir_all(top);
@@ -316,6 +318,8 @@ fn rpm_repo() {
         ("olympus-test-a", "2.0", ""),
         ("olympus-test-b", "1.0", "Requires: olympus-test-a\n"),
         ("olympus-test-c", "1.0", ""),
+        ("olympus-test-d", "1.0", ""),
+        ("olympus-test-e", "1.0", ""),
     ] {
         let spec = top.join("SPECS").join(format!("{name}-{version}.spec"));
         std::fs::write(
@@ -347,8 +351,11 @@ fn rpm_repo() {
         };
         std::fs::copy(&rpm, &dest).expect("copy rpm");
     }
+    std::fs::write(top.join("comps.xml"), COMPS).expect("comps.xml");
     let out = Command::new("createrepo_c")
         .arg("--quiet")
+        .arg("-g")
+        .arg(top.join("comps.xml"))
         .arg(top.join("repo"))
         .output()
         .expect("createrepo_c");
@@ -368,6 +375,31 @@ fn rpm_repo() {
         .args(["-R", "a+rX", RPM_REPO])
         .status();
 }
+
+/// The repository's groups: one (a mandatory and a default package) and an environment
+/// holding it.
+const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
+<comps>
+  <group>
+    <id>olympus-tools</id>
+    <name>Olympus tools</name>
+    <description>packages for olympus's tests</description>
+    <default>false</default>
+    <uservisible>true</uservisible>
+    <packagelist>
+      <packagereq type="mandatory">olympus-test-d</packagereq>
+      <packagereq type="default">olympus-test-e</packagereq>
+    </packagelist>
+  </group>
+  <environment>
+    <id>olympus-env</id>
+    <name>Olympus environment</name>
+    <description>an environment for olympus's tests</description>
+    <grouplist><groupid>olympus-tools</groupid></grouplist>
+  </environment>
+</comps>
+"#;
 
 /// Where pip.yml finds its packages.
 const PIP_WHEELS: &str = "/tmp/olympus-pip-wheels";
@@ -565,6 +597,41 @@ fn compare(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// ansible-core's dnf module lists the packages a transaction installed or removed from a
+/// Python set (in the order of dnf's internal package numbers, an accident of the
+/// repositories' loading order); olympus lists them by name. Each run of `Installed: ` or
+/// `Removed: ` lines in a `results` list is put in order on both sides; what comes before
+/// and after them (the groups' and packages' notes) is still compared in place.
+fn sort_transaction_lines(tasks: &mut Map<String, Value>) {
+    for hosts in tasks.values_mut() {
+        for r in hosts
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|h| h.values_mut())
+        {
+            let Some(lines) = r["result"]["results"].as_array_mut() else {
+                continue;
+            };
+            let kind = |v: &Value| {
+                let s = v.as_str().unwrap_or("");
+                ["Installed: ", "Removed: "]
+                    .into_iter()
+                    .position(|p| s.starts_with(p))
+            };
+            let mut i = 0;
+            while i < lines.len() {
+                let k = kind(&lines[i]);
+                let mut j = i + 1;
+                while j < lines.len() && k.is_some() && kind(&lines[j]) == k {
+                    j += 1;
+                }
+                lines[i..j].sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                i = j;
+            }
+        }
+    }
+}
+
 /// The recap counters (olympus's names) a task's status on a host adds to.
 fn recap_counters(status: &str) -> &'static [&'static str] {
     match status {
@@ -659,6 +726,11 @@ fn registered_results_match_ansible_core() {
         rpm_repo();
         let got_doc = run_olympus(&fleet, pb, booted_for(pb, &mut booted, &fleet));
         let (mut want, mut got) = (ansible_tasks(&want_doc), olympus_tasks(&got_doc));
+        if pb.file_stem().is_some_and(|s| s == "dnf") {
+            for tasks in [&mut want, &mut got] {
+                sort_transaction_lines(tasks);
+            }
+        }
         if pb.file_stem().is_some_and(|s| s == "booted_systemd") {
             // A unit's `status` is hundreds of properties, many of them times and process
             // ids; the playbook shows the ones a playbook reads in tasks of their own.

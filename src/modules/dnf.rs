@@ -3,10 +3,13 @@
 //! backend) decides and reports: `results` lists each package installed or removed
 //! (`Installed: name-version-release.arch`), from the RPM database before and after; a
 //! package no repository has fails the task (`No package X available.`) and installs
-//! nothing; check mode reads the transaction dnf would run (`--assumeno`).
+//! nothing; check mode reads the transaction dnf would run (`--assumeno`). `@name` is a
+//! group (else an environment) of the repositories' comps, found by id or name as dnf's
+//! comps find it, and reported as ansible-core does (`Group X installed.`/`upgraded.`);
+//! `list:` reads packages or repositories and changes nothing.
 //!
 //! One round trip: the script decides per package spec (installed exactly, installed in
-//! another version, a glob), runs dnf, and reports.
+//! another version, a glob, a group), runs dnf, and reports.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,7 +32,12 @@ const PARAMS: &[Param] = &[
     param(
         "name",
         &["pkg"],
-        "Package specs (names, name-version, globs, .rpm paths on the host), a list or comma-separated; `*` with `latest` upgrades everything.",
+        "Package specs (names, name-version, globs, .rpm paths on the host, `@group` or `@environment` from the repositories' comps), a list or comma-separated; `*` with `latest` upgrades everything. Module streams (`@name:stream/profile`) are refused.",
+    ),
+    param(
+        "list",
+        &[],
+        "Instead of changing anything: `installed`, `updates`, `available`, `repos` or a package spec; `results` lists the packages (or repositories) as ansible-core does.",
     ),
     param(
         "state",
@@ -131,6 +139,8 @@ pub struct Args {
     #[serde(default, alias = "pkg", deserialize_with = "args::list")]
     name: Vec<String>,
     #[serde(default, deserialize_with = "args::opt_text")]
+    list: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_text")]
     state: Option<String>,
     #[serde(default, alias = "expire-cache", deserialize_with = "args::boolean")]
     update_cache: bool,
@@ -187,6 +197,7 @@ impl Args {
     pub(super) fn packages(name: Vec<String>, state: Option<String>) -> Args {
         Args {
             name,
+            list: None,
             state,
             update_cache: false,
             conf_file: None,
@@ -239,8 +250,23 @@ impl Module for Dnf {
                 ));
             }
         }
-        if a.name.is_empty() && !a.update_cache && !a.autoremove {
+        if a.name.is_empty() && a.list.is_none() && !a.update_cache && !a.autoremove {
             return Err("one of the following is required: name, list, update_cache".into());
+        }
+        if !a.name.is_empty() && a.list.is_some() {
+            return Err("parameters are mutually exclusive: name|list".into());
+        }
+        // ansible-core takes `@name` (and `a/b`) as a group, an environment or a module
+        // stream; olympus does groups and environments, and refuses streams by name.
+        if let Some(m) = a.name.iter().map(|n| n.trim()).find(|n| {
+            !n.starts_with('/')
+                && !n.contains("://")
+                && !n.ends_with(".rpm")
+                && (n.contains('/') || (n.starts_with('@') && n.contains(':')))
+        }) {
+            return Err(format!(
+                "{m}: dnf module streams are not supported by olympus yet (package groups and environments, `@name`, are)"
+            ));
         }
         if a.best.is_some() && a.nobest.is_some() {
             return Err("parameters are mutually exclusive: best|nobest".into());
@@ -303,6 +329,18 @@ impl Module for Dnf {
         if !a.sslverify || !a.validate_certs {
             opts.push("--setopt=sslverify=False".into());
         }
+        if let Some(what) = a.list {
+            if a.update_cache {
+                opts.push("--refresh".into());
+            }
+            let q = opts.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ");
+            let script = format!(
+                "what={what}\nopts_q={opts}\n{LIST_SCRIPT}",
+                what = quote(what.trim()),
+                opts = quote(&q),
+            );
+            return Ok(Plan::remote(script, None, listed));
+        }
         let state = match a.state.as_deref() {
             Some("absent" | "removed") => "absent",
             Some("latest") => "latest",
@@ -347,6 +385,11 @@ impl Module for Dnf {
             }
             if out.rc != Some(0) {
                 return write::script_failure(&out, &rep);
+            }
+            if let Some(m) = rep.get("group_missing") {
+                let mut f = ModuleResult::failed(m.clone());
+                f.data.insert("results".into(), Value::Array(Vec::new()));
+                return f;
             }
             let mut r = ModuleResult::ok();
             if rep.contains_key("cache_updated") {
@@ -398,6 +441,74 @@ impl Module for Dnf {
     }
 }
 
+/// What `list:` found, as ansible-core's dnf module returns it: a dictionary per package
+/// (`envra`, `nevra`, `yumstate`, ...), or per enabled repository for `repos`.
+fn listed(out: crate::connection::ExecOutput) -> ModuleResult {
+    let rep = write::report(&out);
+    if let Some(e) = rep.get("error") {
+        return ModuleResult::failed(e.clone());
+    }
+    if out.rc != Some(0) || rep.contains_key("dnf_failed") {
+        let mut f = if out.rc == Some(0) {
+            ModuleResult::failed(write::report_text(&rep, "dnf_err_b64").trim())
+        } else {
+            write::script_failure(&out, &rep)
+        };
+        f.data.insert("results".into(), Value::Array(Vec::new()));
+        f.data.insert("rc".into(), Value::from(1));
+        return f;
+    }
+    let mut results = Vec::new();
+    for line in write::report_text(&rep, "repos_b64").lines() {
+        if let Some(id) = line.split_whitespace().next() {
+            results.push(serde_json::json!({"repoid": id, "state": "enabled"}));
+        }
+    }
+    for line in write::report_text(&rep, "packages_b64").lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let [name, epoch, version, release, arch, repo] = f[..] else {
+            continue;
+        };
+        let envra = format!("{epoch}:{name}-{version}-{release}.{arch}");
+        results.push(serde_json::json!({
+            "name": name,
+            "arch": arch,
+            "epoch": epoch,
+            "release": release,
+            "version": version,
+            "repo": repo,
+            "envra": envra,
+            "nevra": envra,
+            "yumstate": if repo == "@System" { "installed" } else { "available" },
+        }));
+    }
+    let mut r = ModuleResult::ok();
+    r.msg = Some(String::new());
+    r.data.insert("results".into(), Value::Array(results));
+    r
+}
+
+/// The host side of `list:`. Set before it: what, opts_q. Installed packages first, then
+/// the repositories' (as dnf's query gives them to ansible-core).
+const LIST_SCRIPT: &str = r#"b64() { base64 -w0; }
+command -v dnf >/dev/null 2>&1 || { echo 'error=Could not find the dnf command on the host (olympus drives dnf itself; no Python module is needed)'; exit 0; }
+t=$(mktemp -d) || exit 1
+trap 'rm -rf "$t"' EXIT
+d() { eval "LC_ALL=C dnf $opts_q \"\$@\""; }
+qf='%{name}|%{epoch}|%{version}|%{release}|%{arch}|%{repoid}'
+case "$what" in
+  installed) d -q repoquery --installed --qf "$qf" ;;
+  updates|upgrades) d -q repoquery --upgrades --qf "$qf" ;;
+  available) d -q repoquery --available --qf "$qf" ;;
+  repos|repositories) d -q repolist --enabled ;;
+  *) d -q repoquery --installed --qf "$qf" -- "$what" && d -q repoquery --available --qf "$qf" -- "$what" ;;
+esac >"$t/o" 2>"$t/e" || { echo dnf_failed=1; printf 'dnf_err_b64='; b64 < "$t/e"; echo; exit 0; }
+case "$what" in
+  repos|repositories) printf 'repos_b64='; grep -v '^repo id ' "$t/o" | b64; echo ;;
+  *) printf 'packages_b64='; b64 < "$t/o"; echo ;;
+esac
+"#;
+
 /// The host side. Set before it: root, state, check, cache_only, autoremove, allow_down,
 /// update_only, erasing, lock, opts_q (dnf's options, quoted) and the specs as "$@".
 const SCRIPT: &str = r#"b64() { base64 -w0; }
@@ -406,18 +517,69 @@ command -v rpm >/dev/null 2>&1 || { echo 'error=Could not find the rpm command o
 [ "$(id -u)" = 0 ] || [ "$check" = 1 ] || { echo 'error=This command has to be run under the root user.'; exit 0; }
 t=$(mktemp -d) || exit 1
 trap 'rm -rf "$t"' EXIT
-d() { eval "dnf $opts_q \"\$@\""; }
+d() { eval "LC_ALL=C dnf $opts_q \"\$@\""; }
 if [ "$cache_only" = 1 ]; then d -q makecache >"$t/o" 2>"$t/e" || { echo "error=Failed to synchronize repodata: $(tr '\n' ' ' < "$t/e")"; exit 0; }; echo cache_updated=1; exit 0; fi
 # Wait for another dnf (its lock) up to lock seconds, as ansible-core's module waits.
 i=0; while [ -e "$root/var/run/dnf.pid" ] && kill -0 "$(cat "$root/var/run/dnf.pid" 2>/dev/null)" 2>/dev/null && [ $i -lt "$lock" ]; do sleep 1; i=$((i + 1)); done
 pkgs() { rpm --root "$root" -qa --qf '%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\n' 2>/dev/null | sort; }
 pkgs > "$t/before"
-: > "$t/install"; : > "$t/upgrade"; : > "$t/remove"; : > "$t/failures"; : > "$t/notes"
+: > "$t/install"; : > "$t/upgrade"; : > "$t/remove"; : > "$t/failures"; : > "$t/notes"; : > "$t/gnotes"; : > "$t/pnotes"
 installed() { rpm --root "$root" -q "$1" >/dev/null 2>&1 || rpm --root "$root" -q --whatprovides "$1" >/dev/null 2>&1; }
+# Groups and environments from the repositories' comps, read once: kind|installed|id|name.
+groups() {
+  [ -f "$t/g" ] && return
+  d -q -v group list --hidden 2>/dev/null | while IFS= read -r line; do
+    case "$line" in
+      'Installed Environment Groups:') k=env; i=1 ;;
+      'Available Environment Groups:') k=env; i=0 ;;
+      'Installed Groups:'|'Installed Language Groups:') k=group; i=1 ;;
+      'Available Groups:'|'Available Language Groups:') k=group; i=0 ;;
+      '   '*'('*')') [ -n "$k" ] || continue; id=${line##*(}; n=${line#   }; echo "$k|$i|${id%)}|${n% (*}" ;;
+      *) k= ;;
+    esac
+  done > "$t/g"
+  tr '[:upper:]' '[:lower:]' < "$t/g" > "$t/glc"
+}
+# The group, else the environment, a pattern names (its id or name; exactly, else as a glob
+# ignoring case, as dnf's comps do): sets gk (group/env), gi (1 when installed) and gid.
+group_of() {
+  groups; lp=$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')
+  for k in group env; do
+    for how in exact glob; do
+      while IFS='|' read -r gk gi gid gn <&3 && IFS='|' read -r x y lid ln <&4; do
+        [ "$gk" = "$k" ] || continue
+        if [ $how = exact ]; then [ "$gid" = "$1" ] || [ "$gn" = "$1" ] && return 0
+        else case "$lid" in $lp) return 0 ;; esac; case "$ln" in $lp) return 0 ;; esac
+        fi
+      done 3<"$t/g" 4<"$t/glc"
+    done
+  done
+  return 1
+}
+# ansible-core's "Group X installed." unless the group has nothing it installs.
+group_note() {
+  n=$(d -q group info "$1" 2>/dev/null | { c=0; s=; while IFS= read -r l; do case "$l" in ' Mandatory Packages:'|' Default Packages:'|' Conditional Packages:') s=1 ;; '   '*) [ -n "$s" ] && c=$((c + 1)) ;; *) s= ;; esac; done; echo $c; })
+  if [ "$n" -gt 0 ]; then echo "Group $1 installed." >> "$t/gnotes"; else echo "Group $1 already installed." >> "$t/gnotes"; fi
+}
 for spec in "$@"; do
+  case "$spec" in
+    @*)
+      g=${spec#@}; g=$(printf '%s' "$g" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+      group_of "$g" || { printf 'group_missing='; echo "No group $g available."; exit 0; }
+      case "$state:$gk:$gi" in
+        absent:*:1) echo "@$gid" >> "$t/remove" ;;
+        absent:*) ;;
+        latest:group:1) echo "Group $gid upgraded." >> "$t/gnotes"; echo "@$gid" >> "$t/upgrade" ;;
+        latest:env:1) echo "@$gid" >> "$t/upgrade" ;;
+        latest:group:0) [ "$update_only" = 1 ] || { group_note "$gid"; echo "@$gid" >> "$t/install"; } ;;
+        *:group:*) group_note "$gid"; echo "@$gid" >> "$t/install" ;;
+        *) echo "@$gid" >> "$t/install" ;;
+      esac
+      continue ;;
+  esac
   case "$state" in
     absent)
-      if installed "$spec"; then echo "$spec" >> "$t/remove"; else echo "No match for argument: $spec" >> "$t/notes"; fi ;;
+      if installed "$spec"; then echo "$spec" >> "$t/remove"; else echo "No match for argument: $spec" >> "$t/pnotes"; fi ;;
     *)
       case "$spec" in
         *.rpm|*://*) echo "$spec" >> "$t/install"; echo "Installed $spec" >> "$t/notes"; continue ;;
@@ -439,12 +601,14 @@ for spec in "$@"; do
         fi
         [ "$state" = latest ] && { echo "$spec" >> "$t/upgrade"; continue; }
       elif [ "$update_only" = 1 ]; then
-        echo "Packages providing $spec not installed due to update_only specified" >> "$t/notes"; continue
+        echo "Packages providing $spec not installed due to update_only specified" >> "$t/pnotes"; continue
       fi
       echo "$spec" >> "$t/install" ;;
   esac
 done
 if [ -s "$t/failures" ]; then printf 'failures_b64='; b64 < "$t/failures"; echo; exit 0; fi
+# ansible-core's order: files, then groups, then packages.
+cat "$t/gnotes" "$t/pnotes" >> "$t/notes"
 yes=-y; [ "$check" = 1 ] && yes=--assumeno
 : > "$t/all"
 # One dnf run: its output kept for check mode; a package it cannot find is the task's
@@ -468,6 +632,7 @@ if [ "$check" = 1 ]; then
   sect=; : > "$t/after_i"; : > "$t/after_r"; prev=
   while IFS= read -r line; do
     case "$line" in
+      *Groups:) sect=; prev=; continue ;;
       Installing*:|Upgrading:|Downgrading:|Reinstalling:) sect=i; prev=; continue ;;
       Removing*:) sect=r; prev=; continue ;;
       Transaction\ Summary*|'') sect=; continue ;;
