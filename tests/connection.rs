@@ -308,15 +308,12 @@ async fn file_transfer_as_root_sets_owner_through_become() {
 async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
     let fleet = Fleet::start(1);
     let c = connect(&fleet, 0).await;
-    // The first command has its own session; the following ones share one shell.
-    let first = run(&c, "echo $PPID").await;
-    let shell = run(&c, "echo $PPID").await;
+    // The first command has its own session; the following ones share one shell (a
+    // subshell of it each, whose `$$` is the shell's).
+    let first = run(&c, "echo $$").await;
+    let shell = run(&c, "echo $$").await;
     assert_ne!(first.stdout, shell.stdout);
-    assert_eq!(
-        run(&c, "echo $PPID").await.stdout,
-        shell.stdout,
-        "same shell"
-    );
+    assert_eq!(run(&c, "echo $$").await.stdout, shell.stdout, "same shell");
 
     let out = run(&c, "echo out; echo err >&2; exit 7").await;
     assert_eq!(
@@ -331,18 +328,30 @@ async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
     let out = run(&c, "echo 'OLYMPUS-END-x 0'; echo 'OLYMPUS-END-x' >&2").await;
     assert_eq!(out.stdout, b"OLYMPUS-END-x 0\n");
     assert_eq!(out.stderr, b"OLYMPUS-END-x\n");
-    // Binary standard input arrives intact; input a command leaves unread is drained, so
-    // the next command does not see it.
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
-    let out = c
-        .exec(ExecRequest {
-            command: "od -An -tx1 -v | tr -s ' \\n' '\\n\\n' | grep -c .",
-            stdin: Some(&bytes),
-            ..Default::default()
-        })
-        .await
-        .expect("exec");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+    // Binary standard input arrives intact, written into the shell's input (200 kB) or on
+    // a channel of its own (300 kB, over what is written inline); input a command leaves
+    // unread does not reach the next command.
+    for n in [200_000, 300_000] {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(n).collect();
+        let out = c
+            .exec(ExecRequest {
+                command: "od -An -tx1 -v | tr -s ' \\n' '\\n\\n' | grep -c .",
+                stdin: Some(&bytes),
+                ..Default::default()
+            })
+            .await
+            .expect("exec");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.to_string());
+        let out = c
+            .exec(ExecRequest {
+                command: "cat",
+                stdin: Some(&bytes),
+                ..Default::default()
+            })
+            .await
+            .expect("exec");
+        assert!(out.stdout == bytes, "{n} bytes came back changed");
+    }
     let out = c
         .exec(ExecRequest {
             command: "head -c 3",
@@ -358,12 +367,8 @@ async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
         "no leftover input, stdin is /dev/null"
     );
     // A command the shell reports killed by a signal: 128 + the signal, as sh says it.
-    assert_eq!(run(&c, "kill -KILL $$").await.rc, Some(137));
-    assert_eq!(
-        run(&c, "echo $PPID").await.stdout,
-        shell.stdout,
-        "same shell"
-    );
+    assert_eq!(run(&c, "sh -c 'kill -KILL $$'").await.rc, Some(137));
+    assert_eq!(run(&c, "echo $$").await.stdout, shell.stdout, "same shell");
     // Big output is capped while it streams, and said.
     let out = run(&c, "head -c 20000000 /dev/zero").await;
     assert!(out.truncated);
@@ -371,14 +376,14 @@ async fn persistent_shell_keeps_commands_apart_and_recovers_when_killed() {
     assert_eq!(run(&c, "echo after").await.stdout, b"after\n");
     // Killing the shell itself fails that command; the next one gets a new shell.
     let e = c
-        .exec(ExecRequest::new("kill -KILL $PPID; sleep 5"))
+        .exec(ExecRequest::new("kill -KILL $$; sleep 5"))
         .await
         .expect_err("the shell died under it");
     assert!(e.to_string().contains("remote shell"), "{e}");
-    let again = run(&c, "echo $PPID").await;
+    let again = run(&c, "echo $$").await;
     assert_eq!(again.rc, Some(0));
     assert_ne!(again.stdout, shell.stdout, "a new shell");
-    assert_eq!(run(&c, "echo $PPID").await.stdout, again.stdout);
+    assert_eq!(run(&c, "echo $$").await.stdout, again.stdout);
     c.close().await;
 }
 

@@ -13,13 +13,24 @@
 //! Must not: decide which commands may use it (the SSH transport does: no timeout, and never
 //! more than one command at a time on one shell — others take their own channel).
 //!
-//! Protocol. The controller writes a header line `MARKER SCRIPT_LEN STDIN_LEN`, then the
-//! script, then the standard input. The loop reads the header with `read` (which reads byte
-//! by byte from a pipe) and exactly the lengths given with `head -c`, runs the script with
-//! `/bin/sh -c` (stdin from the given bytes, else `/dev/null`; input the script leaves
-//! unread is drained so the stream stays in step), then ends its stdout with
-//! `\nMARKER RC\n` and its stderr with `\nMARKER\n`. MARKER is a fresh random token per
-//! command, so output cannot end a frame early by accident.
+//! Protocol. The loop is `/bin/sh -s`: a shell reading its commands from the channel, so
+//! running one starts no program of its own (the shell's parser reads what the controller
+//! writes, in blocks). Each command is one line of shell the controller writes:
+//!
+//! ```text
+//! (eval 'SCRIPT') </dev/null; printf '\n%s %s\n' MARKER "$?"; printf '\n%s\n' MARKER >&2
+//! ```
+//!
+//! The script, quoted, runs in a subshell (a fork, no new program): its `exit`, `cd`, traps
+//! and variables end with it, and a syntax error in it fails that subshell, not the loop.
+//! Standard input, when there is some, is written into the line too, as a `printf` format
+//! piped to the subshell (`%`, `\\` and NUL escaped, so any bytes pass); inputs over
+//! [`MAX_INLINE_STDIN`] take a channel of their own, streamed. The end lines close the
+//! command's stdout (`\nMARKER RC\n`) and stderr (`\nMARKER\n`). MARKER is a fresh random
+//! token per command, so output cannot end a frame early by accident.
+//!
+//! A subshell shares the loop's `$$`: scripts that need their own process id (the `shell`
+//! module's user text, backup names) start their own `/bin/sh`.
 
 use russh::ChannelMsg;
 use russh::client;
@@ -30,18 +41,43 @@ use std::time::Duration;
 use super::remote::{find, wrap};
 use super::{ConnectionError, Escalation, ExecOutput};
 
-/// The loop the channel runs (POSIX sh and coreutils' `head` and `cat`).
-const LOOP: &str = r#"while IFS=' ' read -r m s i; do
-c=$(head -c "$s") || exit 1
-if [ "$i" -gt 0 ]; then
-head -c "$i" | { /bin/sh -c "$c"; r=$?; cat >/dev/null; exit "$r"; }
-else
-/bin/sh -c "$c" </dev/null
-fi
-r=$?
-printf '\n%s %s\n' "$m" "$r"
-printf '\n%s\n' "$m" >&2
-done"#;
+/// The loop the channel runs: a shell reading commands from its standard input.
+const LOOP: &str = "exec /bin/sh -s";
+
+/// Standard input larger than this is not written into the shell's input (the shell
+/// would hold it, parsed, in memory): such commands take a channel of their own.
+pub(super) const MAX_INLINE_STDIN: usize = 256 * 1024;
+
+/// The line that runs `command` on the loop with `stdin` and then writes the end lines.
+fn command_line(command: &str, stdin: &[u8], marker: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(command.len() + stdin.len() + 128);
+    if !stdin.is_empty() {
+        // A format that starts with a conversion, so no byte of the input is taken for an
+        // option; its one `%s` takes the empty argument at the end.
+        line.extend_from_slice(b"printf '%s");
+        for &b in stdin {
+            match b {
+                b'\'' => line.extend_from_slice(b"'\\''"),
+                b'%' => line.extend_from_slice(b"%%"),
+                b'\\' => line.extend_from_slice(b"\\\\"),
+                0 => line.extend_from_slice(b"\\000"),
+                _ => line.push(b),
+            }
+        }
+        line.extend_from_slice(b"' '' | ");
+    }
+    line.extend_from_slice(b"(eval ");
+    line.extend_from_slice(super::quote(command).as_bytes());
+    line.push(b')');
+    if stdin.is_empty() {
+        line.extend_from_slice(b" </dev/null");
+    }
+    line.extend_from_slice(
+        format!("; printf '\\n%s %s\\n' {marker} \"$?\"; printf '\\n%s\\n' {marker} >&2\n")
+            .as_bytes(),
+    );
+    line
+}
 
 /// How many bytes at the end of a stream are searched for the end line.
 const SLACK: usize = 256;
@@ -105,15 +141,10 @@ impl RemoteShell {
         cap: usize,
     ) -> Result<ExecOutput, ConnectionError> {
         let marker = format!("OLYMPUS-END-{}", super::remote::token());
-        let stdin = stdin.unwrap_or_default();
-        let header = format!("{marker} {} {}\n", command.len(), stdin.len());
+        let line = command_line(command, stdin.unwrap_or_default(), &marker);
         let write = &self.write;
         let writer = async move {
-            write.data(header.as_bytes()).await?;
-            write.data(command.as_bytes()).await?;
-            if !stdin.is_empty() {
-                write.data(stdin).await?;
-            }
+            write.data(&line[..]).await?;
             Ok::<(), russh::Error>(())
         };
         let read = &mut self.read;
@@ -342,6 +373,57 @@ mod tests {
         let f = frame(&[b"oops\n", b"\nOLYMPUS-END-abc\n"], 100);
         assert_eq!(f.end(m).map(|(_, s)| s.to_vec()), Some(Vec::new()));
         assert_eq!(f.finish(m), (b"oops\n".to_vec(), false));
+    }
+
+    /// Commands written as the loop gets them, to a real `/bin/sh -s`: every byte of input
+    /// arrives as it was, scripts end in their own subshell, and the loop lives on.
+    #[test]
+    fn frames_run_on_a_real_shell_and_carry_any_bytes() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tmp");
+        let got = dir.path().join("got");
+        let all: Vec<u8> = (0..=255u8).chain(*b"'%s\\000%%'\n-x").collect();
+        let mut input = Vec::new();
+        input.extend(command_line(
+            &format!("cat > {}", super::super::quote(&got.to_string_lossy())),
+            &all,
+            "M1",
+        ));
+        input.extend(command_line("echo \"unterminated", b"", "M2"));
+        input.extend(command_line(
+            "trap 'echo bye' EXIT; cd /; x=1; exit 7",
+            b"",
+            "M3",
+        ));
+        input.extend(command_line("echo \"[$x]\"; pwd; cat", b"", "M4"));
+        input.extend(command_line("-n", b"-n", "M5"));
+        let mut sh = std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        sh.stdin
+            .take()
+            .expect("stdin")
+            .write_all(&input)
+            .expect("write");
+        let out = sh.wait_with_output().expect("sh");
+        assert_eq!(std::fs::read(&got).expect("got"), all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let want = format!(
+            "\nM1 0\n\nM2 2\nbye\n\nM3 7\n[]\n{}\n\nM4 0\n\nM5 127\n",
+            dir.path().canonicalize().expect("dir").display()
+        );
+        assert_eq!(
+            stdout,
+            want,
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success());
     }
 
     #[test]

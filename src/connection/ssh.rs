@@ -455,13 +455,19 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) -> bool {
 impl SshConnection {
     /// Runs a command on a persistent shell when it can: no timeout, not the connection's
     /// first plain command (a single command is cheaper on its own channel), escalation that
-    /// needs no terminal, and that shell not busy with another command. `None`: use a channel.
+    /// needs no terminal, standard input small enough to write into the shell's input, and
+    /// that shell not busy with another command. `None`: use a channel.
     async fn exec_on_shell(
         &self,
         req: &ExecRequest<'_>,
     ) -> Option<Result<ExecOutput, ConnectionError>> {
         use std::sync::atomic::Ordering;
-        if !self.reuse_shell || req.timeout.is_some() {
+        if !self.reuse_shell
+            || req.timeout.is_some()
+            || req
+                .stdin
+                .is_some_and(|i| i.len() > super::shell::MAX_INLINE_STDIN)
+        {
             return None;
         }
         let key = match req.escalation {

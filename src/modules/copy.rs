@@ -409,7 +409,7 @@ c=0; [ "$cur" = "$new" ] || c=1
 if [ -f "$p" ] && [ "$force" = 0 ]; then c=0; fi
 if [ $c = 1 ] && [ $check = 0 ]; then
   d=$(dirname -- "$p"); [ -d "$d" ] || { echo "error=Destination directory $d does not exist"; exit 0; }
-  if [ "$backup" = 1 ] && [ -f "$p" ]; then b="$p.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; cp -p -- "$p" "$b" || exit 1; echo "backup_file=$b"; fi
+  if [ "$backup" = 1 ] && [ -f "$p" ]; then b="$p.$(exec sh -c 'echo $PPID').$(date +%Y-%m-%d@%H:%M:%S)~"; cp -p -- "$p" "$b" || exit 1; echo "backup_file=$b"; fi
   t=$(mktemp "$d/.olympus.XXXXXXXX") || exit 1
   trap 'rm -f -- "$t"' EXIT
   cp -- "$src" "$t" || exit 1

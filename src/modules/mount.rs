@@ -585,7 +585,7 @@ impl Job {
         s.push_str(&format!("f={}\n", quote(&self.fstab)));
         let stdin = new_fstab.map(|text| {
             if self.backup {
-                s.push_str("b=\"$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$f\" \"$b\" || exit 1; echo \"backup_file=$b\"\n");
+                s.push_str("b=\"$f.$(exec sh -c 'echo $PPID').$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$f\" \"$b\" || exit 1; echo \"backup_file=$b\"\n");
             }
             // The old text kept aside (to put back after a failed mount), the new one
             // renamed over fstab with its mode and owner.

@@ -47,7 +47,7 @@ impl Module for Raw {
     fn plan(a: Args, ctx: &ModuleCtx<'_>) -> Result<Plan, String> {
         let body = match &a.executable {
             Some(exe) => format!("exec {} -c {}", quote(exe), quote(&a.raw)),
-            None => a.raw,
+            None => format!("exec /bin/sh -c {}", quote(&a.raw)),
         };
         // Ansible's raw result has no `cmd`; its output is not stripped.
         let shown = Shown {

@@ -80,7 +80,9 @@ impl Module for Shell {
         let locale = command::LOCALE_AS_ANSIBLE;
         let body = match &a.executable {
             Some(exe) => format!("{locale}exec {} -c {}", quote(exe), quote(&line)),
-            None => format!("{locale}{line}"),
+            // Its own shell, as ansible-core's `/bin/sh -c`: the user's text sees its own `$$`
+            // (a persistent shell runs scripts in subshells, which share the loop's).
+            None => format!("{locale}exec /bin/sh -c {}", quote(&line)),
         };
         let shown = Shown {
             cmd: Some(Value::String(line)),

@@ -244,7 +244,7 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     }
     s.push_str("if [ $c = 1 ]; then\n");
     if w.backup {
-        s.push_str("  if [ -f \"$p\" ]; then b=\"$p.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" || exit 1; echo \"backup_file=$b\"; fi\n");
+        s.push_str("  if [ -f \"$p\" ]; then b=\"$p.$(exec sh -c 'echo $PPID').$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" || exit 1; echo \"backup_file=$b\"; fi\n");
     }
     s.push_str("  um=$(umask); umask 077\n");
     s.push_str("  t=$(mktemp \"$d/.olympus.XXXXXXXX\") || exit 1\n");
