@@ -13,6 +13,7 @@ mod local;
 mod read_once;
 mod remote;
 mod shell;
+pub use shell::STDIN_FUNCTION;
 mod ssh;
 pub mod ssh_config;
 mod target;
@@ -282,6 +283,17 @@ pub fn log_command(host: &str, command: &str, how: &str) {
     } else {
         tracing::trace!("{host}: {how}: {command}");
     }
+}
+
+/// A name no one can guess (16 hex digits from the system's random source), for files a
+/// script creates on a host (with `set -C`: created only if nothing is there).
+pub fn random_name() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        return remote::token();
+    }
+    data_encoding::HEXLOWER.encode(&b)
 }
 
 /// Quotes one word for a POSIX shell (`'...'`, with `'` written as `'\''`).

@@ -23,8 +23,10 @@
 //!
 //! The script, quoted, runs in a subshell (a fork, no new program): its `exit`, `cd`, traps
 //! and variables end with it, and a syntax error in it fails that subshell, not the loop.
-//! Standard input, when there is some, is written into the line too, as a `printf` format
-//! piped to the subshell (`%`, `\\` and NUL escaped, so any bytes pass); inputs over
+//! Standard input, when there is some, is written into the line too, as a shell function
+//! (`olympus_stdin`, a `printf` format with `%`, `\\` and NUL escaped, so any bytes pass)
+//! piped to the subshell — a script that only stores its input in a file calls the function
+//! instead of starting `cat`; inputs over
 //! [`MAX_INLINE_STDIN`] take a channel of their own, streamed. The end lines close the
 //! command's stdout (`\nMARKER RC\n`) and stderr (`\nMARKER\n`). MARKER is a fresh random
 //! token per command, so output cannot end a frame early by accident.
@@ -48,13 +50,20 @@ const LOOP: &str = "exec /bin/sh -s";
 /// would hold it, parsed, in memory): such commands take a channel of their own.
 pub(super) const MAX_INLINE_STDIN: usize = 256 * 1024;
 
+/// The shell function a script on the loop may call to print its standard input (a
+/// script that writes it to a file saves starting `cat`); not defined on a channel.
+pub const STDIN_FUNCTION: &str = "olympus_stdin";
+
 /// The line that runs `command` on the loop with `stdin` and then writes the end lines.
+/// With input, the line defines [`STDIN_FUNCTION`] printing it, pipes that to the script,
+/// and removes the function after.
 fn command_line(command: &str, stdin: &[u8], marker: &str) -> Vec<u8> {
-    let mut line = Vec::with_capacity(command.len() + stdin.len() + 128);
+    let mut line = Vec::with_capacity(command.len() + stdin.len() + 160);
     if !stdin.is_empty() {
         // A format that starts with a conversion, so no byte of the input is taken for an
         // option; its one `%s` takes the empty argument at the end.
-        line.extend_from_slice(b"printf '%s");
+        line.extend_from_slice(STDIN_FUNCTION.as_bytes());
+        line.extend_from_slice(b"() { printf '%s");
         for &b in stdin {
             match b {
                 b'\'' => line.extend_from_slice(b"'\\''"),
@@ -64,7 +73,10 @@ fn command_line(command: &str, stdin: &[u8], marker: &str) -> Vec<u8> {
                 _ => line.push(b),
             }
         }
-        line.extend_from_slice(b"' '' | ");
+        line.extend_from_slice(b"' ''; }; ");
+        // The script may not read it all: the writer's broken pipe is not its error.
+        line.extend_from_slice(STDIN_FUNCTION.as_bytes());
+        line.extend_from_slice(b" 2>/dev/null | ");
     }
     line.extend_from_slice(b"(eval ");
     line.extend_from_slice(super::quote(command).as_bytes());
@@ -72,10 +84,11 @@ fn command_line(command: &str, stdin: &[u8], marker: &str) -> Vec<u8> {
     if stdin.is_empty() {
         line.extend_from_slice(b" </dev/null");
     }
-    line.extend_from_slice(
-        format!("; printf '\\n%s %s\\n' {marker} \"$?\"; printf '\\n%s\\n' {marker} >&2\n")
-            .as_bytes(),
-    );
+    line.extend_from_slice(format!("; printf '\\n%s %s\\n' {marker} \"$?\"; ").as_bytes());
+    if !stdin.is_empty() {
+        line.extend_from_slice(format!("unset -f {STDIN_FUNCTION}; ").as_bytes());
+    }
+    line.extend_from_slice(format!("printf '\\n%s\\n' {marker} >&2\n").as_bytes());
     line
 }
 
@@ -99,7 +112,12 @@ impl RemoteShell {
         escalation: Option<&Escalation>,
         within: Duration,
     ) -> Result<RemoteShell, Start> {
-        let wrapped = wrap(LOOP, escalation);
+        let mut wrapped = wrap(LOOP, escalation);
+        if escalation.is_none() {
+            // The login shell starts the loop itself (`sh -c 'exec sh -s'` would start one
+            // program more).
+            wrapped.command = LOOP.to_string();
+        }
         if wrapped.needs_pty {
             let _ = channel.close().await;
             return Err(Start::NotHere("escalation needs a terminal".into()));
@@ -125,6 +143,14 @@ impl RemoteShell {
                     )));
                 }
             }
+        }
+        // Stopping a command sends TERM, then KILL, to the session's process group (sshd's
+        // signal request), which sshd can do only while the session's first process — this
+        // shell — lives. So the loop outlives a TERM its command ignores (and ends once that
+        // command has), and the KILL reaches them all. Its subshells start with TERM at its
+        // default again.
+        if write.data(&b"trap 'exit 143' TERM\n"[..]).await.is_err() {
+            return Err(Start::NotHere("the channel closed".into()));
         }
         Ok(RemoteShell {
             read,
@@ -389,13 +415,22 @@ mod tests {
             &all,
             "M1",
         ));
+        input.extend(command_line(
+            &format!("{STDIN_FUNCTION} > got2; echo \"$(wc -c < got2)\""),
+            &all,
+            "M1b",
+        ));
         input.extend(command_line("echo \"unterminated", b"", "M2"));
         input.extend(command_line(
             "trap 'echo bye' EXIT; cd /; x=1; exit 7",
             b"",
             "M3",
         ));
-        input.extend(command_line("echo \"[$x]\"; pwd; cat", b"", "M4"));
+        input.extend(command_line(
+            &format!("echo \"[$x]\"; pwd; cat; command -v {STDIN_FUNCTION} || echo gone"),
+            b"",
+            "M4",
+        ));
         input.extend(command_line("-n", b"-n", "M5"));
         let mut sh = std::process::Command::new("/bin/sh")
             .arg("-s")
@@ -412,9 +447,11 @@ mod tests {
             .expect("write");
         let out = sh.wait_with_output().expect("sh");
         assert_eq!(std::fs::read(&got).expect("got"), all);
+        assert_eq!(std::fs::read(dir.path().join("got2")).expect("got2"), all);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let want = format!(
-            "\nM1 0\n\nM2 2\nbye\n\nM3 7\n[]\n{}\n\nM4 0\n\nM5 127\n",
+            "\nM1 0\n{}\n\nM1b 0\n\nM2 2\nbye\n\nM3 7\n[]\n{}\ngone\n\nM4 0\n\nM5 127\n",
+            all.len(),
             dir.path().canonicalize().expect("dir").display()
         );
         assert_eq!(

@@ -116,14 +116,12 @@ pub struct SshConnection {
     sessions: Arc<Semaphore>,
     output_cap: usize,
     name: String,
-    /// The persistent remote shells (see [`super::shell`]): the login user's (key ""),
-    /// started by the second command, and one per become method and user (key
-    /// "sudo:root"), started by its first command.
+    /// The persistent remote shells (see [`super::shell`]): the login user's (key "") and
+    /// one per become method and user (key "sudo:root"), each started by its first command.
     shells: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<ShellSlot>>>>,
     reuse_shell: bool,
     /// The run's stop switch: raised, running commands are stopped (see `exec`).
     stop: Option<crate::stop::Stop>,
-    commands: std::sync::atomic::AtomicU64,
     /// The bastion connection a ProxyJump goes through; kept open as long as this one.
     _jump: Option<Box<SshConnection>>,
 }
@@ -283,7 +281,6 @@ impl SshConnection {
             shells: std::sync::Mutex::new(std::collections::HashMap::new()),
             reuse_shell: opts.persistent_shell,
             stop: opts.stop.clone(),
-            commands: std::sync::atomic::AtomicU64::new(0),
             _jump: jump,
         })
     }
@@ -453,15 +450,15 @@ fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) -> bool {
 }
 
 impl SshConnection {
-    /// Runs a command on a persistent shell when it can: no timeout, not the connection's
-    /// first plain command (a single command is cheaper on its own channel), escalation that
-    /// needs no terminal, standard input small enough to write into the shell's input, and
-    /// that shell not busy with another command. `None`: use a channel.
+    /// Runs a command on a persistent shell when it can: no timeout, escalation that needs
+    /// no terminal, standard input small enough to write into the shell's input, and that
+    /// shell not busy with another command. `None`: use a channel. (A connection's first
+    /// command costs the same either way: the shell's start and the command go out
+    /// together, and it starts no more programs than `sh -c` on a channel would.)
     async fn exec_on_shell(
         &self,
         req: &ExecRequest<'_>,
     ) -> Option<Result<ExecOutput, ConnectionError>> {
-        use std::sync::atomic::Ordering;
         if !self.reuse_shell
             || req.timeout.is_some()
             || req
@@ -471,12 +468,7 @@ impl SshConnection {
             return None;
         }
         let key = match req.escalation {
-            None => {
-                if self.commands.fetch_add(1, Ordering::Relaxed) == 0 {
-                    return None;
-                }
-                String::new()
-            }
+            None => String::new(),
             Some(e) if super::shell::can_escalate(e) => {
                 format!("{:?}:{}", e.method, e.user).to_lowercase()
             }

@@ -71,7 +71,12 @@ where
     let forks = Arc::new(Semaphore::new(req.forks.max(1)));
     let on_done = Arc::new(on_done);
     let req = Arc::new(req.clone());
-    let opts = Arc::new(opts.clone());
+    // One command per connection: it takes a channel of its own and runs as `sh -c` runs
+    // it (a persistent shell would run it in a subshell, where `$$` is the shell's).
+    let opts = Arc::new(ConnectOptions {
+        persistent_shell: false,
+        ..opts.clone()
+    });
     let mut tasks = Vec::with_capacity(targets.len());
     for target in targets {
         let forks = forks.clone();

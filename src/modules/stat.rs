@@ -91,7 +91,8 @@ if [ -e "$p" ] || [ -L "$p" ]; then
   if [ "$reg" = 1 ] && [ "$ck" != 0 ] && [ -r "$p" ]; then s=$("${ck}sum" < "$p") && echo "checksum=${s%% *}"; fi
   if [ "$mi" = 1 ] && command -v file >/dev/null 2>&1; then
     f=; [ "$fl" = 1 ] && f=-L
-    echo "mimetype=$(file -b $f --mime-type -- "$p" 2>/dev/null)"; echo "charset=$(file -b $f --mime-encoding -- "$p" 2>/dev/null)"
+    m=$(file -b $f --mime-type --mime-encoding -- "$p" 2>/dev/null)
+    case "$m" in *'; charset='*) echo "mimetype=${m%%; charset=*}"; echo "charset=${m##*; charset=}" ;; *) echo "mimetype=$m"; echo "charset=$m" ;; esac
   fi
   if [ "$at" = 1 ] && command -v lsattr >/dev/null 2>&1; then
     if a=$(lsattr -vd -- "$p" 2>/dev/null); then set -- $a; echo "version=$1"; echo "attr_flags=$2"; else echo "attr_flags="; fi

@@ -91,6 +91,9 @@ impl Attrs {
     }
 }
 
+/// What `path_info` prints (stat's format), for scripts that stat a file themselves.
+const PATH_INFO_FORMAT: &str = "pi_uid=%u\\npi_gid=%g\\npi_owner=%U\\npi_group=%G\\npi_mode=%a\\npi_size=%s\\npi_links=%h\\npi_type=%F";
+
 /// Shell functions every file script uses: `differs_mode FILE MODE` is true when chmod would
 /// change FILE (numeric or symbolic modes).
 /// `d` = the directory of `$p`, as `dirname` gives it for a file's path, without starting
@@ -246,23 +249,40 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     if w.backup {
         s.push_str("  if [ -f \"$p\" ]; then b=\"$p.$(exec sh -c 'echo $PPID').$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" || exit 1; echo \"backup_file=$b\"; fi\n");
     }
-    s.push_str("  um=$(umask); umask 077\n");
-    s.push_str("  t=$(mktemp \"$d/.olympus.XXXXXXXX\") || exit 1\n");
-    s.push_str("  trap 'rm -f -- \"$t\" \"$t.vo\" \"$t.ve\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
-    s.push_str("  cat > \"$t\" || exit 1\n");
-    s.push_str(&format!(
-        "  n=$(($(wc -c < \"$t\"))); if [ \"$n\" -ne {size} ]; then echo \"error=transfer cut short ($n of {size} bytes); $p left unchanged\"; exit 1; fi\n"
-    ));
-    if let Some(v) = &w.validate {
-        let cmd = v.replace("%s", "\"$t\"");
-        // As ansible-core: "failed to validate", with the validator's status and output.
-        s.push_str(&format!(
-            "  if ( {cmd} ) >\"$t.vo\" 2>\"$t.ve\"; then rm -f -- \"$t.vo\" \"$t.ve\"; else echo \"validate_rc=$?\"; printf 'validate_stdout_b64='; base64 -w0 < \"$t.vo\"; echo; printf 'validate_stderr_b64='; base64 -w0 < \"$t.ve\"; echo; rm -f -- \"$t.vo\" \"$t.ve\"; echo \"error=failed to validate\"; exit 1; fi\n"
-        ));
+    // The temporary file is made with `set -C` (created only if nothing is there, as
+    // mktemp would) under the umask that gives it its final mode where that is known and
+    // no owner or group is to change (a new file's default mode; a numeric mode without
+    // execute or special bits): then no chmod is needed. Otherwise it is made private and
+    // chmod-ed before the rename.
+    let same_owner = w.attrs.owner.is_none() && w.attrs.group.is_none();
+    let create_umask = match &w.attrs.mode {
+        // Owner-writable too: `cat` reopens the file to write it.
+        Some(m) if same_owner => numeric_mode(m)
+            .filter(|m| m & !0o666 == 0 && m & 0o200 != 0)
+            .map(|m| format!("{:03o}", !m & 0o777)),
+        _ => None,
+    };
+    s.push_str("  um=$(umask)\n");
+    match (&create_umask, &w.attrs.mode) {
+        (Some(u), _) => s.push_str(&format!("  umask {u}\n")),
+        (None, None) if same_owner => s.push_str("  if [ -f \"$p\" ]; then umask 077; fi\n"),
+        _ => s.push_str("  umask 077\n"),
     }
-    match &w.attrs.mode {
-        Some(m) => s.push_str(&format!("  chmod {} \"$t\" || exit 1\n", quote(m))),
-        None => s.push_str("  if [ -f \"$p\" ]; then chmod --reference=\"$p\" \"$t\" || exit 1; else chmod \"$(printf '%o' $((0666 & ~um)))\" \"$t\" || exit 1; fi\n"),
+    s.push_str(&format!(
+        "  t=\"$d/.olympus.{}\"; set -C; : > \"$t\" || exit 1; set +C; umask \"$um\"\n",
+        crate::connection::random_name()
+    ));
+    s.push_str("  trap 'rm -f -- \"$t\" \"$t.vo\" \"$t.ve\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
+    // On a persistent shell the content is a shell function's output: no `cat` to start.
+    s.push_str(&format!(
+        "  if command -v {f} >/dev/null 2>&1; then {f}; else cat; fi > \"$t\" || exit 1\n",
+        f = crate::connection::STDIN_FUNCTION
+    ));
+    match (&create_umask, &w.attrs.mode) {
+        (Some(_), _) => {}
+        (None, Some(m)) => s.push_str(&format!("  chmod {} \"$t\" || exit 1\n", quote(m))),
+        (None, None) if same_owner => s.push_str("  if [ -f \"$p\" ]; then chmod --reference=\"$p\" \"$t\" || exit 1; fi\n"),
+        (None, None) => s.push_str("  if [ -f \"$p\" ]; then chmod --reference=\"$p\" \"$t\" || exit 1; else chmod \"$(printf '%o' $((0666 & ~um)))\" \"$t\" || exit 1; fi\n"),
     }
     match &w.attrs.owner {
         Some(o) => s.push_str(&format!("  chown {} \"$t\" || exit 1\n", quote(o))),
@@ -273,10 +293,30 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     if let Some(g) = &w.attrs.group {
         s.push_str(&format!("  chgrp {} \"$t\" || exit 1\n", quote(g)));
     }
-    s.push_str("  mv -f -- \"$t\" \"$p\" || exit 1\n  trap - EXIT\nelse\n");
+    // One stat of the finished temporary file: its size says the whole content arrived,
+    // and its attributes are the file's after the rename (the same inode).
+    s.push_str(&format!(
+        "  info=$(stat --printf '%s {PATH_INFO_FORMAT}' -- \"$t\") || exit 1\n  n=${{info%% *}}; if [ \"$n\" -ne {size} ]; then echo \"error=transfer cut short ($n of {size} bytes); $p left unchanged\"; exit 1; fi\n"
+    ));
+    if let Some(v) = &w.validate {
+        let cmd = v.replace("%s", "\"$t\"");
+        // As ansible-core: "failed to validate", with the validator's status and output.
+        s.push_str(&format!(
+            "  if ( {cmd} ) >\"$t.vo\" 2>\"$t.ve\"; then rm -f -- \"$t.vo\" \"$t.ve\"; else echo \"validate_rc=$?\"; printf 'validate_stdout_b64='; base64 -w0 < \"$t.vo\"; echo; printf 'validate_stderr_b64='; base64 -w0 < \"$t.ve\"; echo; rm -f -- \"$t.vo\" \"$t.ve\"; echo \"error=failed to validate\"; exit 1; fi\n"
+        ));
+    }
+    s.push_str("  mv -f -- \"$t\" \"$p\" || exit 1\n  trap - EXIT\n  echo changed=1\n  printf '%s\\n' \"${info#* }\"\nelse\n");
     s.push_str(&attrs_script(&w.attrs, false, false));
-    s.push_str("fi\necho changed=1\npath_info \"$p\"\n");
+    s.push_str("  echo changed=1\n  path_info \"$p\"\nfi\n");
     s
+}
+
+/// The value of a numeric mode (`0644`, `644`), `None` for a symbolic one.
+fn numeric_mode(m: &str) -> Option<u32> {
+    if m.is_empty() || m.len() > 5 || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(m, 8).ok()
 }
 
 /// `key=value` lines of a script's report.
@@ -695,6 +735,59 @@ mod tests {
         assert!(r.changed && !r.failed, "{r:?}");
         assert_eq!(sent, vec![6]);
         assert_eq!(std::fs::read(&dest).expect("read"), b"small\n");
+    }
+
+    /// The temporary file gets its final mode at creation where it can (no chmod), and the
+    /// reported attributes are the file's; every other case still ends with the mode asked
+    /// for, an existing file's mode, or the umask's default.
+    #[test]
+    fn written_files_get_the_modes_ansible_gives_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().expect("tmp");
+        let mode_of = |p: &str| std::fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        let write = |name: &str, mode: Option<&str>, body: &[u8]| {
+            let dest = d.path().join(name).to_string_lossy().to_string();
+            let w = Write {
+                dest: dest.clone(),
+                content: Content::new(body.to_vec()),
+                attrs: Attrs {
+                    mode: mode.map(str::to_string),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let script = format!("umask 027\n{}", write_script(&w));
+            let r = finish_write(w.clone(), sh(&script, &w.content.bytes));
+            assert!(!r.failed, "{name}: {r:?}");
+            (dest, r)
+        };
+        for (name, mode, want) in [
+            ("default", None, 0o640),
+            ("numeric", Some("0644"), 0o644),
+            ("short", Some("600"), 0o600),
+            ("read-only", Some("0444"), 0o444),
+            ("executable", Some("0755"), 0o755),
+            ("symbolic", Some("u=rw,go=r"), 0o644),
+        ] {
+            let (dest, r) = write(name, mode, b"x\n");
+            assert_eq!(mode_of(&dest), want, "{name}");
+            assert_eq!(r.data["mode"], Value::from(format!("{want:04o}")), "{name}");
+            assert_eq!(r.data["size"], Value::from(2), "{name}");
+            assert_eq!(std::fs::read(&dest).expect("read"), b"x\n");
+        }
+        // An existing file keeps its mode when none is asked for.
+        let (dest, _) = write("kept", Some("0604"), b"a\n");
+        let (_, r) = write("kept", None, b"b\n");
+        assert!(r.changed);
+        assert_eq!(mode_of(&dest), 0o604);
+        assert_eq!(std::fs::read(&dest).expect("read"), b"b\n");
+        // No temporary file is left behind.
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".olympus"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
