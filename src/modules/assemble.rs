@@ -230,6 +230,7 @@ fn write_out(a: &Args, content: Vec<u8>, check: bool, diff: bool) -> Plan {
         validate: a.validate.clone(),
         keep_existing: false,
         make_dirs: false,
+        known_sha1: None,
     };
     let src = a.src.clone();
     let md5 = write::md5_hex(&w.content.bytes);

@@ -129,6 +129,7 @@ impl Module for Copy {
             validate: a.validate,
             keep_existing: !a.force,
             make_dirs: false,
+            known_sha1: None,
         }))
     }
 }
@@ -226,6 +227,7 @@ fn copy_tree(
                     validate: validate.clone(),
                     keep_existing: !force,
                     make_dirs: true,
+                    known_sha1: None,
                 })
                 .collect();
             write_all(todo, ModuleResult::ok(), base)

@@ -132,11 +132,29 @@ impl Module for File {
             }
             "directory" => {
                 s.push_str("if [ -e \"$p\" ] && [ ! -d \"$p\" ]; then echo \"error=$p exists and is not a directory\"; exit 3; fi\n");
+                // A new directory with a numeric mode and nothing else to set is made with
+                // that mode (`mkdir -m`, which the umask does not narrow): nothing to check.
+                let made_whole = match (&at.mode, &at.owner, &at.group) {
+                    (Some(m), None, None)
+                        if !a.recurse && m.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        Some(quote(m))
+                    }
+                    _ => None,
+                };
+                let mkdir = match &made_whole {
+                    Some(m) => format!("mkdir -p -m {m} -- \"$p\""),
+                    None => "mkdir -p -- \"$p\"".to_string(),
+                };
                 s.push_str(&format!(
                     "if [ ! -d \"$p\" ]; then c=1; {}fi\n",
-                    run("mkdir -p -- \"$p\"")
+                    run(&mkdir)
                 ));
-                s.push_str("if [ -d \"$p\" ]; then\n");
+                if made_whole.is_some() {
+                    s.push_str("if [ -d \"$p\" ] && [ $c = 0 ]; then\n");
+                } else {
+                    s.push_str("if [ -d \"$p\" ]; then\n");
+                }
                 s.push_str(&attrs_here(&at, check, a.follow));
                 if a.recurse {
                     s.push_str(&recurse_script(&at, check, a.follow));

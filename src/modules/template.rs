@@ -137,6 +137,7 @@ impl Module for Template {
             validate: a.validate,
             keep_existing: !a.force,
             make_dirs: false,
+            known_sha1: None,
         }))
     }
 }

@@ -168,6 +168,9 @@ pub(super) struct Write {
     pub keep_existing: bool,
     /// Create the destination's directory (copying a directory tree).
     pub make_dirs: bool,
+    /// The SHA-1 of the file as the module just read it (empty: it did not exist), so the
+    /// script need not compute it again.
+    pub known_sha1: Option<String>,
 }
 
 impl Write {
@@ -221,9 +224,12 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     } else {
         s.push_str(&format!("{DIR_OF_P}if [ ! -d \"$d\" ]; then echo \"error=destination directory $d does not exist\"; exit 3; fi\n"));
     }
-    s.push_str(
-        "cur=; if [ -f \"$p\" ]; then cur=$(sha1sum < \"$p\") || exit 1; cur=${cur%% *}; fi\n",
-    );
+    match &w.known_sha1 {
+        Some(k) => s.push_str(&format!("cur={}\n", quote(k))),
+        None => s.push_str(
+            "cur=; if [ -f \"$p\" ]; then cur=$(sha1sum < \"$p\") || exit 1; cur=${cur%% *}; fi\n",
+        ),
+    }
     s.push_str("echo \"dest=$p\"; echo \"before_sha1=$cur\"\n");
     s.push_str(&format!("c=0; [ \"$cur\" = {want} ] || c=1\n"));
     if w.keep_existing {
@@ -281,12 +287,15 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     match (&create_umask, &w.attrs.mode) {
         (Some(_), _) => {}
         (None, Some(m)) => s.push_str(&format!("  chmod {} \"$t\" || exit 1\n", quote(m))),
-        (None, None) if same_owner => s.push_str("  if [ -f \"$p\" ]; then chmod --reference=\"$p\" \"$t\" || exit 1; fi\n"),
+        // An existing file's mode and owner, in one program.
+        (None, None) if same_owner => s.push_str("  if [ -f \"$p\" ]; then cp --attributes-only --preserve=mode,ownership -- \"$p\" \"$t\" || exit 1; fi\n"),
         (None, None) => s.push_str("  if [ -f \"$p\" ]; then chmod --reference=\"$p\" \"$t\" || exit 1; else chmod \"$(printf '%o' $((0666 & ~um)))\" \"$t\" || exit 1; fi\n"),
     }
-    match &w.attrs.owner {
-        Some(o) => s.push_str(&format!("  chown {} \"$t\" || exit 1\n", quote(o))),
-        None => s.push_str(
+    match (&w.attrs.owner, same_owner, &create_umask, &w.attrs.mode) {
+        (Some(o), ..) => s.push_str(&format!("  chown {} \"$t\" || exit 1\n", quote(o))),
+        // Done with the mode above.
+        (None, true, None, None) => {}
+        _ => s.push_str(
             "  if [ -f \"$p\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null || true; fi\n",
         ),
     }
@@ -593,6 +602,14 @@ pub(super) fn write_if_changed(w: Write, old: Option<Vec<u8>>, msg_changed: &str
     let dest = w.dest.clone();
     let content = w.content.bytes.clone();
     let msg = msg_changed.to_string();
+    let w = Write {
+        known_sha1: Some(
+            old.as_deref()
+                .map(super::controller_files::sha1_hex)
+                .unwrap_or_default(),
+        ),
+        ..w
+    };
     let script = write_script(&w);
     Plan::remote(script, Some(w.content.bytes.clone()), move |out| {
         let written = finish_write(w, out);
