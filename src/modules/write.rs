@@ -280,8 +280,10 @@ pub(super) fn write_script_with(w: &Write, probe: bool) -> String {
     ));
     s.push_str("  trap 'rm -f -- \"$t\" \"$t.vo\" \"$t.ve\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
     // On a persistent shell the content is a shell function's output: no `cat` to start.
+    // When that write fails, `cat` tries again to say why (the shell's printf says only "I/O
+    // error" where cat names a full disk); a half-written file fails the size check below.
     s.push_str(&format!(
-        "  if command -v {f} >/dev/null 2>&1; then {f}; else cat; fi > \"$t\" || exit 1\n",
+        "  if command -v {f} >/dev/null 2>&1; then {f} 2>/dev/null || {f} | cat; else cat; fi > \"$t\" || exit 1\n",
         f = crate::connection::STDIN_FUNCTION
     ));
     match (&create_umask, &w.attrs.mode) {
