@@ -19,6 +19,12 @@
 //! answers through OLYMPUS_BECOME_PASSWORD, the script pipes the password to `sudo -S` in
 //! front of each remote command, ansible-core gets it as ansible_become_password.
 //!
+//! OLYMPUS_BENCH_BECOME=nopasswd is the same with sudo asking no password: the harness adds a
+//! NOPASSWD rule for the fleet user while it runs (/etc/sudoers.d/olympus-fleet-nopasswd,
+//! removed when it ends, and by the tests' fleet set-up should a killed run leave it); olympus
+//! gets no become password (it runs `sudo -n`), the script runs `sudo -n` in front of each
+//! remote command.
+//!
 //! OLYMPUS_BENCH_WRAP="perf record -e cpu-clock -g -o /tmp/olympus.perf --" runs olympus under
 //! a profiler (the wrapper's words, then olympus's command line).
 //!
@@ -253,13 +259,37 @@ fn children_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// A sudoers rule letting the fleet user run anything without a password, for the
+/// benchmark's run; removed on drop.
+struct NoPasswordSudo;
+
+impl NoPasswordSudo {
+    const FILE: &str = "/etc/sudoers.d/olympus-fleet-nopasswd";
+
+    fn add() -> NoPasswordSudo {
+        std::fs::write(
+            Self::FILE,
+            format!("{} ALL=(ALL:ALL) NOPASSWD: ALL\n", fleet::FLEET_USER),
+        )
+        .expect("sudoers rule (the bench runs as root)");
+        let _ = Command::new("chmod").args(["0440", Self::FILE]).status();
+        NoPasswordSudo
+    }
+}
+
+impl Drop for NoPasswordSudo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(Self::FILE);
+    }
+}
+
 /// The same remote work as the playbook, as plain commands over one ControlMaster per host.
 /// `s` as one single-quoted word for sh.
 fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool) -> PathBuf {
+fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool, nopasswd: bool) -> PathBuf {
     let mut s = String::from("#!/bin/sh\nset -e\n");
     for h in &fleet.hosts {
         let sock = dir.join(format!("cm-{}", h.name));
@@ -272,14 +302,16 @@ fn ssh_script(fleet: &Fleet, root: &Path, dir: &Path, escalate: bool) -> PathBuf
             addr = h.addr
         );
         // One remote command, with `input` on its stdin; under sudo (password first on
-        // stdin, read by sudo -S) when become.
+        // stdin, read by sudo -S) when become, or `sudo -n` when sudo asks no password.
         let run = |cmd: &str, input: Option<&str>| -> String {
-            let remote = if escalate {
+            let remote = if escalate && nopasswd {
+                format!("sudo -n sh -c {}", sq(cmd))
+            } else if escalate {
                 format!("sudo -S -p '' sh -c {}", sq(cmd))
             } else {
                 cmd.to_string()
             };
-            let pw = if escalate {
+            let pw = if escalate && !nopasswd {
                 format!("{}\\n", fleet::FLEET_SUDO_PASSWORD)
             } else {
                 String::new()
@@ -338,7 +370,9 @@ fn main() {
     let n: usize = common::env_usize("OLYMPUS_BENCH_HOSTS", 20);
     let runs: usize = common::env_usize("OLYMPUS_BENCH_RUNS", 3);
     let escalate = std::env::var_os("OLYMPUS_BENCH_BECOME").is_some();
+    let nopasswd = std::env::var("OLYMPUS_BENCH_BECOME").is_ok_and(|v| v == "nopasswd");
     let fleet = Fleet::start(n);
+    let _nopasswd = nopasswd.then(NoPasswordSudo::add);
     if escalate {
         assert!(
             fleet.user != "root",
@@ -364,10 +398,10 @@ fn main() {
     )
     .expect("template");
     let root_var = format!("root={}", root.display());
-    let under = if escalate {
-        ", become: true (sudo)"
-    } else {
-        ""
+    let under = match (escalate, nopasswd) {
+        (true, true) => ", become: true (sudo, no password: sudo -n)",
+        (true, false) => ", become: true (sudo)",
+        _ => "",
     };
     println!("10-task playbook on {n} hosts{under}, forks {n}, median of {runs} runs");
 
@@ -389,6 +423,10 @@ fn main() {
                 }
                 None => Command::new(olympus),
             };
+            // With no password, olympus runs `sudo -n`.
+            if !nopasswd {
+                cmd.env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD);
+            }
             let cpu_before = children_cpu();
             let (t, rss) = timed(
                 cmd.arg("run")
@@ -405,8 +443,7 @@ fn main() {
                         "-e",
                         &root_var,
                     ])
-                    .args(extra)
-                    .env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD),
+                    .args(extra),
             )
             .expect("olympus run failed");
             cpus.push(children_cpu().saturating_sub(cpu_before));
@@ -419,7 +456,7 @@ fn main() {
     // The same without the persistent remote shell: a new SSH session per command.
     let (t_sessions, _, _) = run_olympus(&["--no-persistent-shell"]);
 
-    let floor = ssh_script(&fleet, &root, work.path(), escalate);
+    let floor = ssh_script(&fleet, &root, work.path(), escalate, nopasswd);
     let mut times = Vec::new();
     for _ in 0..runs {
         let (t, _) = timed(Command::new("sh").arg(&floor)).expect("ssh script failed");

@@ -132,7 +132,8 @@ fn ensure_fleet_user() {
          home=$(getent passwd {u} | cut -d: -f6); rm -f \"$home/.bashrc\" \"$home/.profile\" \"$home/.bash_logout\"; \
          if [ -d /etc/sudoers.d ]; then \
            printf 'Defaults:{u} timestamp_timeout=0\\n{u} ALL=(ALL:ALL) ALL\\n' > /etc/sudoers.d/olympus-fleet; \
-           chmod 0440 /etc/sudoers.d/olympus-fleet; fi",
+           chmod 0440 /etc/sudoers.d/olympus-fleet; \
+           rm -f /etc/sudoers.d/olympus-fleet-nopasswd; fi",
         u = FLEET_USER,
         pw = FLEET_SUDO_PASSWORD,
         su = SU_USER,
