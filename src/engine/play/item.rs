@@ -587,15 +587,16 @@ impl Runner<'_> {
             }
             Some(Step::GroupBy) => return self.group_by(host, args).map(|r| (r, None)),
             Some(Step::AddHost) => return self.add_host(args).map(|r| (r, None)),
+            // Boxed (as the commands below): their state is large (russh's), and inline it
+            // would be part of every task's future on every host, held for each host in
+            // flight and moved as the engine queues it.
             Some(Step::Reboot) => {
-                return self
-                    .reboot(host, args, chain, vars, check)
+                return Box::pin(self.reboot(host, args, chain, vars, check))
                     .await
                     .map(|r| (r, None));
             }
             Some(Step::WaitForConnection) => {
-                return self
-                    .wait_for_connection(host, args, chain, vars, check)
+                return Box::pin(self.wait_for_connection(host, args, chain, vars, check))
                     .await
                     .map(|r| (r, None));
             }
@@ -741,21 +742,20 @@ impl Runner<'_> {
                         stdin.as_deref(),
                         limit,
                     );
-                    let out = conn
-                        .exec(ExecRequest {
-                            command: &start,
-                            stdin: None,
-                            escalation: escalation.as_ref(),
-                            timeout,
-                        })
-                        .await
-                        .map_err(|e| {
-                            if e.is_unreachable() {
-                                ItemError::Unreachable(e.to_string())
-                            } else {
-                                ItemError::Failed(e.to_string())
-                            }
-                        })?;
+                    let out = Box::pin(conn.exec(ExecRequest {
+                        command: &start,
+                        stdin: None,
+                        escalation: escalation.as_ref(),
+                        timeout,
+                    }))
+                    .await
+                    .map_err(|e| {
+                        if e.is_unreachable() {
+                            ItemError::Unreachable(e.to_string())
+                        } else {
+                            ItemError::Failed(e.to_string())
+                        }
+                    })?;
                     let text = String::from_utf8_lossy(&out.stdout).into_owned();
                     let Some(file) = text
                         .lines()
@@ -776,14 +776,13 @@ impl Runner<'_> {
                     then,
                 } => {
                     let full = format!("{prelude}{script}");
-                    let out = conn
-                        .exec(ExecRequest {
-                            command: &full,
-                            stdin: stdin.as_deref(),
-                            escalation: escalation.as_ref(),
-                            timeout,
-                        })
-                        .await;
+                    let out = Box::pin(conn.exec(ExecRequest {
+                        command: &full,
+                        stdin: stdin.as_deref(),
+                        escalation: escalation.as_ref(),
+                        timeout,
+                    }))
+                    .await;
                     match out {
                         Ok(o) => {
                             cut |= o.truncated;
