@@ -335,7 +335,7 @@ impl Module for Dnf {
             }
             let q = opts.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ");
             let script = format!(
-                "what={what}\nopts_q={opts}\n{LIST_SCRIPT}",
+                "what={what}\nopts_q={opts}\n{PREAMBLE}{LIST_SCRIPT}",
                 what = quote(what.trim()),
                 opts = quote(&q),
             );
@@ -359,7 +359,7 @@ impl Module for Dnf {
         let lock = a.lock_timeout.unwrap_or(30.0).max(0.0) as u64;
         let q = |v: &[String]| v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ");
         let script = format!(
-            "root={root}\nstate={state}\ncheck={check}\ncache_only={cache_only}\nautoremove={autoremove}\nallow_down={down}\nupdate_only={upd}\nerasing={erasing}\nlock={lock}\nopts_q={opts}\nset -- {specs}\n{SCRIPT}",
+            "root={root}\nstate={state}\ncheck={check}\ncache_only={cache_only}\nautoremove={autoremove}\nallow_down={down}\nupdate_only={upd}\nerasing={erasing}\nlock={lock}\nopts_q={opts}\nset -- {specs}\n{PREAMBLE}{SCRIPT}",
             root = quote(a.installroot.as_deref().unwrap_or("/")),
             check = u8::from(ctx.check_mode),
             cache_only = u8::from(a.update_cache && specs.is_empty()),
@@ -488,14 +488,18 @@ fn listed(out: crate::connection::ExecOutput) -> ModuleResult {
     r
 }
 
-/// The host side of `list:`. Set before it: what, opts_q. Installed packages first, then
-/// the repositories' (as dnf's query gives them to ansible-core).
-const LIST_SCRIPT: &str = r#"b64() { base64 -w0; }
+/// What both host sides start with: `b64`, the refusal where dnf is
+/// missing, a work directory `$t` removed at exit, and `d` running dnf with `opts_q`.
+const PREAMBLE: &str = r#"b64() { base64 -w0; }
 command -v dnf >/dev/null 2>&1 || { echo 'error=Could not find the dnf command on the host (olympus drives dnf itself; no Python module is needed)'; exit 0; }
 t=$(mktemp -d) || exit 1
 trap 'rm -rf "$t"' EXIT
 d() { eval "LC_ALL=C dnf $opts_q \"\$@\""; }
-qf='%{name}|%{epoch}|%{version}|%{release}|%{arch}|%{repoid}'
+"#;
+
+/// The host side of `list:`, after [`PREAMBLE`]. Set before it: what, opts_q. Installed packages first, then
+/// the repositories' (as dnf's query gives them to ansible-core).
+const LIST_SCRIPT: &str = r#"qf='%{name}|%{epoch}|%{version}|%{release}|%{arch}|%{repoid}'
 case "$what" in
   installed) d -q repoquery --installed --qf "$qf" ;;
   updates|upgrades) d -q repoquery --upgrades --qf "$qf" ;;
@@ -509,15 +513,10 @@ case "$what" in
 esac
 "#;
 
-/// The host side. Set before it: root, state, check, cache_only, autoremove, allow_down,
+/// The host side, after [`PREAMBLE`]. Set before it: root, state, check, cache_only, autoremove, allow_down,
 /// update_only, erasing, lock, opts_q (dnf's options, quoted) and the specs as "$@".
-const SCRIPT: &str = r#"b64() { base64 -w0; }
-command -v dnf >/dev/null 2>&1 || { echo 'error=Could not find the dnf command on the host (olympus drives dnf itself; no Python module is needed)'; exit 0; }
-command -v rpm >/dev/null 2>&1 || { echo 'error=Could not find the rpm command on the host'; exit 0; }
+const SCRIPT: &str = r#"command -v rpm >/dev/null 2>&1 || { echo 'error=Could not find the rpm command on the host'; exit 0; }
 [ "$(id -u)" = 0 ] || [ "$check" = 1 ] || { echo 'error=This command has to be run under the root user.'; exit 0; }
-t=$(mktemp -d) || exit 1
-trap 'rm -rf "$t"' EXIT
-d() { eval "LC_ALL=C dnf $opts_q \"\$@\""; }
 if [ "$cache_only" = 1 ]; then d -q makecache >"$t/o" 2>"$t/e" || { echo "error=Failed to synchronize repodata: $(tr '\n' ' ' < "$t/e")"; exit 0; }; echo cache_updated=1; exit 0; fi
 # Wait for another dnf (its lock) up to lock seconds, as ansible-core's module waits.
 i=0; while [ -e "$root/var/run/dnf.pid" ] && kill -0 "$(cat "$root/var/run/dnf.pid" 2>/dev/null)" 2>/dev/null && [ $i -lt "$lock" ]; do sleep 1; i=$((i + 1)); done
