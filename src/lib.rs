@@ -17,6 +17,7 @@ pub mod modules;
 pub mod output;
 pub mod playbook;
 pub mod pyrepr;
+pub mod shard;
 pub mod state;
 pub mod stop;
 pub mod suggest;

@@ -130,7 +130,9 @@ inventory, option).")]
     #[command(after_help = "Examples:
   olympus run site.yml --output json > run.json; olympus report run.json --html run.html
   olympus run site.yml --report run.html          # the same, in one step
-  olympus report --history --since 1d --html heal.html")]
+  olympus report --history --since 1d --html heal.html
+  olympus report merge shard-*.json               # one recap and exit code for a sharded run
+  olympus report merge shard-*.json --output json > run.json")]
     Report(ReportArgs),
     /// Run `heal --once` every few minutes from a systemd timer or cron.
     #[command(subcommand)]
@@ -431,13 +433,16 @@ struct HistoryArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct ReportArgs {
+    #[command(subcommand)]
+    command: Option<ReportCommand>,
     /// A run's JSON (`olympus run --output json`; `-` reads stdin).
     #[arg(value_name = "RUN_JSON", required_unless_present = "history")]
     run: Option<PathBuf>,
     /// Where the page is written.
-    #[arg(long, value_name = "FILE")]
-    html: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    html: Option<PathBuf>,
     /// Add heal's evaluations and actions (from the state directory).
     #[arg(long)]
     history: bool,
@@ -446,6 +451,24 @@ struct ReportArgs {
     since: Option<String>,
     #[command(flatten)]
     state: StateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Join the `--output json` of every shard of an `olympus run --shard I/N`: print one
+    /// PLAY RECAP (or, with --output json, one run's JSON) and exit as the whole run would.
+    #[command(
+        after_help = "Exit codes: those of `olympus run` for the whole run (0 ok, 2 a host failed, 4 a
+host unreachable, 5 halted by the kill switch, 99 interrupted); 3 when the files are not
+every shard of one run, each once (a shard missing, twice, unfinished, or a host in two)."
+    )]
+    Merge {
+        /// Each shard's JSON, one file per shard, all N of them (`-` reads stdin).
+        #[arg(value_name = "SHARD_JSON", required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ExecOutputFormat::Text)]
+        output: ExecOutputFormat,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -509,6 +532,13 @@ struct RunArgs {
     /// tasks (what Ansible's profile_tasks callback shows; on stderr with --output json).
     #[arg(long)]
     profile: bool,
+    /// Run only shard I of N (1 <= I <= N): each play works on a fixed share of its hosts,
+    /// chosen by a hash of each host's name, so N runs (a CI matrix, a Kubernetes Indexed
+    /// Job) cover every host once; `olympus report merge` joins their --output json.
+    /// run_once, any_errors_fatal, max_fail_percentage and serial as a number are refused
+    /// (docs/scale-out.md).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<olympus::shard::Shard>,
     /// Look for roles in DIR too, after `roles/` beside the playbook and before
     /// roles_path in ansible.cfg (ANSIBLE_ROLES_PATH). May be given several times; a
     /// colon-separated list is split.
@@ -708,7 +738,7 @@ fn main() -> ExitCode {
                 cmd_heal(args, &config)
             }
             Command::History(args) => cmd_history(args),
-            Command::Report(args) => cmd_report(args),
+            Command::Report(args) => cmd_report(args, color),
             Command::Schedule(cmd) => cmd_schedule(cmd),
             Command::Completions { .. } | Command::Man { .. } => Ok(Outcome::Ok),
         }),
@@ -1004,6 +1034,7 @@ fn cmd_run(
         stop: olympus::stop::Stop::new(),
         on_signals: true,
         kill_switch,
+        shard: args.shard,
     };
     let prompter = std::io::stdin().is_terminal().then_some(&TerminalPrompter);
     olympus::app::run::run(req, prompter.map(|p| p as &dyn Prompter)).map(|ran| ran.outcome)
@@ -1119,7 +1150,13 @@ fn since(arg: Option<&str>) -> Result<Option<jiff::Timestamp>, Error> {
     ))
 }
 
-fn cmd_report(args: ReportArgs) -> Result<Outcome, Error> {
+fn cmd_report(args: ReportArgs, color: ColorChoice) -> Result<Outcome, Error> {
+    if let Some(ReportCommand::Merge { files, output }) = &args.command {
+        return cmd_report_merge(files, *output, color);
+    }
+    let Some(html) = &args.html else {
+        return Err(Error::BadInput("report: --html FILE is needed".into()));
+    };
     let run = args
         .run
         .as_deref()
@@ -1138,8 +1175,45 @@ fn cmd_report(args: ReportArgs) -> Result<Outcome, Error> {
     } else {
         None
     };
-    olympus::app::report::write(&args.html, run.as_ref(), history.as_deref())?;
+    olympus::app::report::write(html, run.as_ref(), history.as_deref())?;
     Ok(Outcome::Ok)
+}
+
+fn cmd_report_merge(
+    files: &[PathBuf],
+    output: ExecOutputFormat,
+    color: ColorChoice,
+) -> Result<Outcome, Error> {
+    use olympus::engine::events::{Event, Reporter};
+    let merged = olympus::app::report::merge_shards(files)?;
+    match output {
+        ExecOutputFormat::Json => {
+            let text = serde_json::to_string_pretty(&merged.doc)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            println!("{text}");
+        }
+        ExecOutputFormat::Text => {
+            println!(
+                "{} shards merged: {} hosts",
+                merged.shards,
+                merged.result.recap.len()
+            );
+            let text =
+                olympus::output::play::TextReporter::new(std::io::stdout(), color.for_stdout(), 0);
+            if let Some(reason) = &merged.result.halted {
+                text.event(Event::Halted { reason });
+            }
+            if let Some(hosts) = merged.doc["interrupted"]["hosts"].as_array() {
+                let hosts: Vec<String> = hosts
+                    .iter()
+                    .filter_map(|h| h.as_str().map(str::to_string))
+                    .collect();
+                text.event(Event::Interrupted { hosts: &hosts });
+            }
+            text.event(Event::Recap(&merged.result.recap));
+        }
+    }
+    Ok(merged.result.outcome())
 }
 
 fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {

@@ -1200,6 +1200,7 @@ fn a_run_started_from_code_is_limited_parameterised_and_stoppable() {
         stop,
         on_signals: false,
         kill_switch: None,
+        shard: None,
     };
 
     let marker = dir.path().join("marker");

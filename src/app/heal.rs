@@ -527,6 +527,7 @@ fn act_on(
                         override_lock: false,
                         poll: req.lock_poll,
                     }),
+                    shard: None,
                 },
                 None,
             );

@@ -99,6 +99,185 @@ pub fn write(
     Ok(())
 }
 
+/// What `olympus report merge` makes of the `--output json` of every shard of one run.
+#[derive(Debug)]
+pub struct Merged {
+    /// One document as an unsharded run would have written it: each play's hosts and each
+    /// task's host results joined, the recaps joined.
+    pub doc: Value,
+    /// The run's recap and how it ended, for its exit code and PLAY RECAP.
+    pub result: crate::engine::play::RunResult,
+    /// How many shards were merged.
+    pub shards: u32,
+}
+
+/// Joins the JSON of every shard of a `--shard I/N` run (each file one shard; `-`: stdin).
+/// Refused unless the files are exactly shards 1..N of the same N, each once, each run to
+/// its end, and no host is in two of them.
+pub fn merge_shards(paths: &[PathBuf]) -> Result<Merged, Error> {
+    let bad = |path: &Path, what: String| Error::BadInput(format!("{}: {what}", path.display()));
+    let mut docs = Vec::new();
+    let mut of = None;
+    let mut seen: std::collections::BTreeMap<u32, &Path> = std::collections::BTreeMap::new();
+    for path in paths {
+        let doc = read_run(path)?;
+        let shard: crate::shard::Shard = doc
+            .get("shard")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    "not the JSON of a sharded run (`olympus run --shard I/N --output json`)"
+                        .into(),
+                )
+            })?;
+        if let Some(n) = of
+            && n != shard.of
+        {
+            return Err(bad(
+                path,
+                format!(
+                    "shard {shard} is of {} shards, the files before it of {n}",
+                    shard.of
+                ),
+            ));
+        }
+        of = Some(shard.of);
+        if let Some(first) = seen.insert(shard.index, path) {
+            return Err(bad(
+                path,
+                format!("shard {shard} again (also {})", first.display()),
+            ));
+        }
+        if doc.get("complete") == Some(&Value::Bool(false)) {
+            return Err(bad(
+                path,
+                format!(
+                    "shard {shard} did not finish: its run ended without a recap (see its own output); the merged recap would leave its hosts out"
+                ),
+            ));
+        }
+        docs.push((path.as_path(), doc));
+    }
+    let Some(of) = of else {
+        return Err(Error::BadInput("report merge: no file given".into()));
+    };
+    let missing: Vec<String> = (1..=of)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| format!("{i}/{of}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::BadInput(format!(
+            "shard(s) {} missing: the merged recap would leave their hosts out",
+            missing.join(", ")
+        )));
+    }
+    let mut result = crate::engine::play::RunResult::default();
+    let mut owner: std::collections::BTreeMap<String, &Path> = std::collections::BTreeMap::new();
+    let mut plays: Vec<Value> = Vec::new();
+    let mut halted = Vec::new();
+    let mut interrupted = Vec::new();
+    for (path, doc) in &docs {
+        let recap: std::collections::BTreeMap<String, crate::engine::events::Counters> =
+            serde_json::from_value(doc["recap"].clone())
+                .map_err(|e| bad(path, format!("recap: {e}")))?;
+        for (host, c) in recap {
+            if let Some(other) = owner.insert(host.clone(), path) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "host {host} is in {} too: these are not shards of one run",
+                        other.display()
+                    ),
+                ));
+            }
+            result.recap.insert(host, c);
+        }
+        for (i, play) in doc["plays"].as_array().into_iter().flatten().enumerate() {
+            if play.get("aborted").is_some() {
+                result.aborted = true;
+            }
+            match plays.get_mut(i) {
+                Some(into) => merge_play(into, play),
+                None => plays.push(play.clone()),
+            }
+        }
+        if let Some(h) = doc.get("halted") {
+            halted.push(h.clone());
+            result.halted = Some(h["reason"].as_str().unwrap_or_default().to_string());
+        }
+        if let Some(i) = doc.get("interrupted") {
+            interrupted.extend(i["hosts"].as_array().cloned().unwrap_or_default());
+            result.interrupted = true;
+        }
+    }
+    let mut merged = serde_json::Map::new();
+    merged.insert("plays".into(), Value::Array(plays));
+    merged.insert(
+        "recap".into(),
+        serde_json::to_value(&result.recap).unwrap_or_default(),
+    );
+    if result.interrupted {
+        merged.insert(
+            "interrupted".into(),
+            serde_json::json!({ "hosts": interrupted }),
+        );
+    }
+    if let Some(first) = halted.into_iter().next() {
+        merged.insert("halted".into(), first);
+    }
+    merged.insert("shards".into(), Value::from(of));
+    Ok(Merged {
+        doc: Value::Object(merged),
+        result,
+        shards: of,
+    })
+}
+
+/// Adds one shard's play to the same play of the shards before: its hosts, and each task's
+/// host results (tasks matched by where they are written, name and kind, in the order they
+/// first came).
+fn merge_play(into: &mut Value, play: &Value) {
+    if let (Some(hosts), Some(more)) = (into["hosts"].as_array_mut(), play["hosts"].as_array()) {
+        hosts.extend(more.iter().cloned());
+    }
+    if play.get("aborted").is_some() && into.get("aborted").is_none() {
+        into["aborted"] = play["aborted"].clone();
+    }
+    let key = |t: &Value| {
+        (
+            t["origin"].as_str().unwrap_or_default().to_string(),
+            t["name"].as_str().unwrap_or_default().to_string(),
+            t["handler"].as_bool().unwrap_or(false),
+        )
+    };
+    let Some(tasks) = into["tasks"].as_array_mut() else {
+        return;
+    };
+    for task in play["tasks"].as_array().into_iter().flatten() {
+        let k = key(task);
+        let Some(same) = tasks.iter_mut().find(|t| key(t) == k) else {
+            tasks.push(task.clone());
+            continue;
+        };
+        if let (Some(hosts), Some(more)) =
+            (same["hosts"].as_object_mut(), task["hosts"].as_object())
+        {
+            hosts.extend(more.clone());
+        }
+        if let (Some(a), Some(b)) = (same["start"].as_str(), task["start"].as_str())
+            && b < a
+        {
+            same["start"] = Value::from(b);
+        }
+        let longer = task["duration"].as_f64().unwrap_or(0.0);
+        if longer > same["duration"].as_f64().unwrap_or(0.0) {
+            same["duration"] = Value::from(longer);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

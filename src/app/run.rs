@@ -89,6 +89,8 @@ pub struct RunRequest {
     pub on_signals: bool,
     /// The kill switch the run obeys; `None`: none.
     pub kill_switch: Option<KillSwitch>,
+    /// `--shard I/N`: only this shard's hosts of each play (`crate::shard`).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// The kill switch a run obeys: engaged when the run starts, the run is refused
@@ -137,6 +139,13 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
             }
             Err(e) => problems.push(e.to_string()),
         }
+    }
+    if let Some(shard) = req.shard {
+        problems.extend(
+            crate::shard::check(&books, shard)
+                .iter()
+                .map(ToString::to_string),
+        );
     }
     match problems.len() {
         0 => {}
@@ -236,6 +245,7 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
         verbosity: req.verbosity,
         gather_explicit: req.gather_explicit,
         halt: halt.clone(),
+        shard: req.shard,
     };
     let runtime = setup::runtime()?;
     let text_reporter;
@@ -253,7 +263,8 @@ pub fn run(req: RunRequest, prompter: Option<&dyn Prompter>) -> Result<Ran, Erro
             &text_reporter
         }
         Report::Json => {
-            json_reporter = output::play::JsonReporter::new(std::io::stdout());
+            json_reporter =
+                output::play::JsonReporter::new(std::io::stdout()).with_shard(req.shard);
             &json_reporter
         }
         Report::Silent => &crate::engine::events::Silent,
@@ -420,9 +431,12 @@ fn list(
             if req.listing.hosts {
                 let pattern = play::host_pattern(&crate::template::Templar::new(), p, extra_vars)
                     .map_err(|e| Error::BadInput(e.to_string()))?;
-                let sel = inv
+                let mut sel = inv
                     .select(&pattern, limit)
                     .map_err(|e| Error::BadInput(e.to_string()))?;
+                if let Some(shard) = req.shard {
+                    sel.hosts.retain(|h| shard.holds(&h.name));
+                }
                 println!("    hosts ({}):", sel.hosts.len());
                 for h in &sel.hosts {
                     println!("      {}", h.name);

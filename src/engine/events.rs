@@ -52,7 +52,8 @@ pub struct Timing {
 }
 
 /// Per-host counters, the same as Ansible's PLAY RECAP.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub ok: u32,
     pub changed: u32,

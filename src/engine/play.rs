@@ -72,6 +72,8 @@ pub struct RunOptions {
     pub gather_explicit: bool,
     /// Raised (by the kill switch), no new task starts; running ones finish.
     pub halt: Option<crate::stop::Halt>,
+    /// `--shard I/N`: each play works only on this shard's hosts of its pattern.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// How a play ended, for the plays after it.
@@ -352,7 +354,12 @@ impl<'a> Runner<'a> {
         for p in &sel.unmatched {
             tracing::warn!("could not match host pattern '{p}', ignoring it");
         }
-        let mut hosts: Vec<String> = sel.hosts.iter().map(|h| h.name.clone()).collect();
+        let mut hosts: Vec<String> = sel
+            .hosts
+            .iter()
+            .filter(|h| self.opts.shard.is_none_or(|s| s.holds(&h.name)))
+            .map(|h| h.name.clone())
+            .collect();
         match play.order.as_deref() {
             Some("sorted") => hosts.sort(),
             Some("reverse_sorted") => {

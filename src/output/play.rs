@@ -532,6 +532,8 @@ struct JsonState<W: Write> {
     halted: Option<String>,
     /// When the open task started, and when its last host result came.
     task_clock: Option<(std::time::Instant, std::time::Instant)>,
+    /// `--shard I/N`: written in every document, so `report merge` can tell a whole run.
+    shard: Option<crate::shard::Shard>,
 }
 
 fn status_str(o: &HostOutcome) -> &'static str {
@@ -630,6 +632,10 @@ impl<W: Write> JsonState<W> {
             let text = json(&serde_json::json!({ "reason": reason }));
             self.put(&format!(",\n\"halted\": {text}"));
         }
+        if let Some(shard) = self.shard {
+            let text = json(&shard);
+            self.put(&format!(",\n\"shard\": {text}"));
+        }
         self.put("}\n");
         let _ = self.out.flush();
     }
@@ -651,8 +657,17 @@ impl<W: Write + Send> JsonReporter<W> {
                 interrupted: None,
                 halted: None,
                 task_clock: None,
+                shard: None,
             }),
         }
+    }
+
+    /// Every document says it is shard `shard` of a sharded run.
+    pub fn with_shard(self, shard: Option<crate::shard::Shard>) -> Self {
+        if let Ok(mut st) = self.state.lock() {
+            st.shard = shard;
+        }
+        self
     }
 }
 

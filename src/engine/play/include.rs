@@ -303,6 +303,23 @@ impl Runner<'_> {
                 |e| (Err(e.to_string()), Default::default()),
                 |(t, e)| (Ok(t), e),
             );
+            // What sharding cannot honour fails the hosts that include it, before any of
+            // its tasks runs (the static ones were refused before the run).
+            let tasks = tasks.and_then(|t| {
+                let refused = self
+                    .opts
+                    .shard
+                    .map(|s| crate::shard::check_tasks(&t, s))
+                    .unwrap_or_default();
+                match refused.is_empty() {
+                    true => Ok(t),
+                    false => Err(refused
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                }
+            });
             let tasks = match tasks {
                 Ok(t) => t,
                 Err(msg) => {

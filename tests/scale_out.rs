@@ -1,0 +1,360 @@
+//! Beyond one controller, as a user meets it: `olympus run --shard I/N` on a real-sshd fleet
+//! (each shard a separate olympus process, as in a CI matrix), `olympus report merge`
+//! joining their JSON into the recap and exit code of one run, and what sharding refuses
+//! because the shards together would do something else than one run.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::fleet::Fleet;
+use serde_json::Value;
+
+fn olympus() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_olympus"));
+    c.env(
+        "OLYMPUS_STATE_DIR",
+        std::env::temp_dir().join("olympus-scale-out-state"),
+    )
+    .env_remove("ANSIBLE_CONFIG");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The PLAY RECAP block of a text run, to its end.
+fn recap_block(stdout: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stdout);
+    let at = s
+        .find("PLAY RECAP")
+        .unwrap_or_else(|| panic!("no recap in {s}"));
+    s[at..].trim_end().to_string()
+}
+
+/// Each task's status per host, by task position: what a run did where.
+fn statuses(doc: &Value) -> BTreeMap<(usize, usize, String), String> {
+    let mut out = BTreeMap::new();
+    for (p, play) in doc["plays"].as_array().into_iter().flatten().enumerate() {
+        for (t, task) in play["tasks"].as_array().into_iter().flatten().enumerate() {
+            for (host, r) in task["hosts"].as_object().into_iter().flatten() {
+                let status = r["status"].as_str().unwrap_or_default().to_string();
+                out.insert((p, t, host.clone()), status);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn four_shards_touch_every_host_once_and_merge_to_the_recap_of_one_run() {
+    let fleet = Fleet::start(200);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let touched = dir.path().join("touched");
+    std::fs::create_dir(&touched).expect("mkdir");
+    // Written by the fleet's user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&touched, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Every host appends which run touched it to a file of its own (the fleet's hosts share
+    // one machine); a few fail, the rest go on to a later play.
+    let playbook = dir.path().join("site.yml");
+    std::fs::write(
+        &playbook,
+        format!(
+            r#"- hosts: all
+  gather_facts: false
+  tasks:
+    - name: record the run
+      shell: echo "{{{{ run }}}}" >> {touched}/{{{{ inventory_hostname }}}}
+    - name: a few hosts fail
+      fail:
+        msg: "down"
+      when: inventory_hostname is match('h0?[0-9]*7$')
+    - name: only some hosts change
+      command: echo changed
+      changed_when: inventory_hostname is match('h0?[0-9]*[02468]$')
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: a second play
+      debug:
+        msg: "{{{{ inventory_hostname }}}}"
+"#,
+            touched = touched.display()
+        ),
+    )
+    .expect("write playbook");
+    let run = |extra: &[&str], tag: &str| {
+        let mut c = fleet.olympus("run", &fleet.inventory);
+        c.arg(&playbook)
+            .args(["-f", "50", "-e"])
+            .arg(format!("run={tag}"))
+            .args(extra);
+        c
+    };
+
+    // One unsharded run, as JSON and as text.
+    let whole_json = run(&["--output", "json"], "whole-json")
+        .output()
+        .expect("run");
+    assert_eq!(whole_json.status.code(), Some(2), "{}", text(&whole_json));
+    let whole: Value = serde_json::from_slice(&whole_json.stdout).expect("json");
+    let whole_text = run(&[], "whole-text").output().expect("run");
+    assert_eq!(whole_text.status.code(), Some(2), "{}", text(&whole_text));
+
+    // Four shards, at once, each its own process writing its own JSON.
+    let children: Vec<(std::path::PathBuf, std::process::Child)> = (1..=4)
+        .map(|i| {
+            let out = dir.path().join(format!("shard-{i}.json"));
+            let file = std::fs::File::create(&out).expect("create");
+            let child = run(&["--output", "json", "--shard", &format!("{i}/4")], "shard")
+                .stdout(file)
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn shard");
+            (out, child)
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut per_shard: Vec<BTreeSet<String>> = Vec::new();
+    for (path, child) in children {
+        let o = child.wait_with_output().expect("shard");
+        let doc: Value = serde_json::from_slice(&std::fs::read(&path).expect("read"))
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), text(&o)));
+        assert_eq!(doc["shard"]["of"], 4, "{doc}");
+        let hosts: BTreeSet<String> = doc["recap"]
+            .as_object()
+            .expect("recap")
+            .keys()
+            .cloned()
+            .collect();
+        // A shard's exit code is its own hosts' (2 where one of them failed).
+        let failed = doc["recap"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, c)| c["failed"].as_u64() > Some(0));
+        assert_eq!(
+            o.status.code(),
+            Some(if failed { 2 } else { 0 }),
+            "{}",
+            text(&o)
+        );
+        assert!(!hosts.is_empty(), "shard {} got no host", path.display());
+        per_shard.push(hosts);
+        files.push(path);
+    }
+
+    // Every host in exactly one shard, and touched exactly once by the shards.
+    let all: BTreeSet<String> = fleet.hosts.iter().map(|h| h.name.clone()).collect();
+    let mut union = BTreeSet::new();
+    for s in &per_shard {
+        assert!(union.is_disjoint(s), "a host is in two shards");
+        union.extend(s.iter().cloned());
+    }
+    assert_eq!(union, all);
+    for h in &all {
+        let lines = std::fs::read_to_string(touched.join(h)).expect("touched file");
+        let runs: Vec<&str> = lines.lines().collect();
+        assert_eq!(
+            runs.iter().filter(|l| **l == "shard").count(),
+            1,
+            "{h}: {runs:?}"
+        );
+        assert_eq!(runs.len(), 3, "{h}: {runs:?}");
+    }
+
+    // Merged: the recap, every task's status on every host and the exit code of one run.
+    let merged_json = olympus()
+        .args(["report", "merge", "--output", "json"])
+        .args(&files)
+        .output()
+        .expect("merge");
+    assert_eq!(merged_json.status.code(), Some(2), "{}", text(&merged_json));
+    let merged: Value = serde_json::from_slice(&merged_json.stdout).expect("merged json");
+    assert_eq!(merged["recap"], whole["recap"]);
+    assert_eq!(statuses(&merged), statuses(&whole));
+    // Four tasks on 200 hosts but the two after a host's failure on the 20 that failed.
+    assert_eq!(statuses(&whole).len(), 200 * 4 - 20 * 2);
+
+    let merged_text = olympus()
+        .args(["report", "merge", "--color", "never"])
+        .args(files.iter().rev())
+        .output()
+        .expect("merge");
+    assert_eq!(merged_text.status.code(), Some(2), "{}", text(&merged_text));
+    assert!(
+        String::from_utf8_lossy(&merged_text.stdout).starts_with("4 shards merged: 200 hosts"),
+        "{}",
+        text(&merged_text)
+    );
+    assert_eq!(
+        recap_block(&merged_text.stdout),
+        recap_block(&whole_text.stdout)
+    );
+
+    // A shard's file missing, given twice, or cut short: refused, never a partial recap.
+    let three = olympus()
+        .args(["report", "merge"])
+        .args(&files[..3])
+        .output()
+        .expect("merge");
+    assert_eq!(three.status.code(), Some(3), "{}", text(&three));
+    assert!(
+        String::from_utf8_lossy(&three.stderr).contains("missing"),
+        "{}",
+        text(&three)
+    );
+    let twice = olympus()
+        .args(["report", "merge"])
+        .args(&files)
+        .arg(&files[0])
+        .output()
+        .expect("merge");
+    assert_eq!(twice.status.code(), Some(3), "{}", text(&twice));
+    let cut = dir.path().join("cut.json");
+    let whole_file = std::fs::read(&files[3]).expect("read");
+    std::fs::write(&cut, &whole_file[..whole_file.len() / 2]).expect("write");
+    let cut_short = olympus()
+        .args(["report", "merge"])
+        .args(&files[..3])
+        .arg(&cut)
+        .output()
+        .expect("merge");
+    assert_eq!(cut_short.status.code(), Some(3), "{}", text(&cut_short));
+    let unsharded = dir.path().join("whole.json");
+    std::fs::write(&unsharded, &whole_json.stdout).expect("write");
+    let not_shards = olympus()
+        .args(["report", "merge"])
+        .arg(&unsharded)
+        .output()
+        .expect("merge");
+    assert_eq!(not_shards.status.code(), Some(3), "{}", text(&not_shards));
+    assert!(
+        String::from_utf8_lossy(&not_shards.stderr).contains("--shard"),
+        "{}",
+        text(&not_shards)
+    );
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p
+}
+
+#[test]
+fn sharding_refuses_what_the_shards_together_would_do_differently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let pb = write(
+        dir.path(),
+        "site.yml",
+        &format!(
+            r#"- hosts: localhost
+  gather_facts: false
+  serial: 2
+  max_fail_percentage: 10
+  tasks:
+    - name: touch
+      command: touch {marker}
+    - name: once
+      command: "true"
+      run_once: true
+    - block:
+        - name: fatal
+          command: "true"
+          any_errors_fatal: "{{{{ fatal | default(true) }}}}"
+- hosts: localhost
+  gather_facts: false
+  serial: "25%"
+  tasks:
+    - name: fine
+      command: "true"
+      run_once: false
+"#,
+            marker = marker.display()
+        ),
+    );
+    let o = olympus()
+        .args(["run", "--shard", "1/3"])
+        .arg(&pb)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Every one of them, each with where it is written.
+    for (what, line) in [
+        ("serial: 2", 1),
+        ("max_fail_percentage", 1),
+        ("run_once", 8),
+        ("any_errors_fatal", 12),
+    ] {
+        let at = format!("site.yml:{line}:");
+        assert!(
+            err.lines().any(|l| l.contains(&at) && l.contains(what)),
+            "{what} at {at}: {err}"
+        );
+    }
+    assert!(!err.contains("25%"), "a percentage serial is kept: {err}");
+    assert!(!marker.exists(), "nothing ran");
+    // Without --shard the same playbook is fine for olympus.
+    let o = olympus()
+        .args(["run", "--syntax-check"])
+        .arg(&pb)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A percentage serial runs under sharding; a run_once brought in at run time fails the
+    // hosts that include it, before any of its tasks runs.
+    write(
+        dir.path(),
+        "once.yml",
+        &format!(
+            "- name: once\n  command: touch {}\n  run_once: true\n",
+            marker.display()
+        ),
+    );
+    let pb = write(
+        dir.path(),
+        "dynamic.yml",
+        r#"- hosts: localhost
+  gather_facts: false
+  serial: "50%"
+  tasks:
+    - name: fine
+      command: "true"
+    - include_tasks: once.yml
+"#,
+    );
+    // localhost is in one shard of two: run both, one has it.
+    let mut saw = 0;
+    for i in 1..=2 {
+        let o = olympus()
+            .args(["run", "--color", "never", "--shard", &format!("{i}/2")])
+            .arg(&pb)
+            .output()
+            .expect("run");
+        let out = String::from_utf8_lossy(&o.stdout);
+        if out.contains("changed: [localhost]") {
+            saw += 1;
+            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+            assert!(out.contains("run_once"), "{}", text(&o));
+        } else {
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+            assert!(out.contains("skipping: no hosts matched"), "{}", text(&o));
+        }
+    }
+    assert_eq!(saw, 1, "localhost is in exactly one shard");
+    assert!(!marker.exists(), "the included run_once task did not run");
+}
