@@ -25,6 +25,9 @@
 //! gets no become password (it runs `sudo -n`), the script runs `sudo -n` in front of each
 //! remote command.
 //!
+//! OLYMPUS_BENCH_SHARDS=4 also times `run --shard 1/4` alone and all four shards at once
+//! (four olympus processes, as a CI matrix on one machine would run them).
+//!
 //! OLYMPUS_BENCH_WRAP="perf record -e cpu-clock -g -o /tmp/olympus.perf --" runs olympus under
 //! a profiler (the wrapper's words, then olympus's command line).
 //!
@@ -406,46 +409,47 @@ fn main() {
     println!("10-task playbook on {n} hosts{under}, forks {n}, median of {runs} runs");
 
     let olympus = env!("CARGO_BIN_EXE_olympus");
+    let olympus_cmd = |extra: &[&str]| {
+        let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(olympus);
+                c
+            }
+            None => Command::new(olympus),
+        };
+        // With no password, olympus runs `sudo -n`.
+        if !nopasswd {
+            cmd.env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD);
+        }
+        cmd.arg("run")
+            .arg(work.path().join("site.yml"))
+            .arg("-i")
+            .arg(&fleet.inventory)
+            .arg("--known-hosts")
+            .arg(&fleet.known_hosts)
+            .args([
+                "--ssh-config",
+                "/dev/null",
+                "-f",
+                &n.to_string(),
+                "-e",
+                &root_var,
+            ])
+            .args(extra);
+        cmd
+    };
     let run_olympus = |extra: &[&str]| {
         let mut times = Vec::new();
         let mut cpus = Vec::new();
         let mut peak = 0;
         for _ in 0..runs {
             fresh_root(&root);
-            let wrap: Vec<String> = std::env::var("OLYMPUS_BENCH_WRAP")
-                .map(|w| w.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default();
-            let mut cmd = match wrap.split_first() {
-                Some((first, rest)) => {
-                    let mut c = Command::new(first);
-                    c.args(rest).arg(olympus);
-                    c
-                }
-                None => Command::new(olympus),
-            };
-            // With no password, olympus runs `sudo -n`.
-            if !nopasswd {
-                cmd.env("OLYMPUS_BECOME_PASSWORD", fleet::FLEET_SUDO_PASSWORD);
-            }
             let cpu_before = children_cpu();
-            let (t, rss) = timed(
-                cmd.arg("run")
-                    .arg(work.path().join("site.yml"))
-                    .arg("-i")
-                    .arg(&fleet.inventory)
-                    .arg("--known-hosts")
-                    .arg(&fleet.known_hosts)
-                    .args([
-                        "--ssh-config",
-                        "/dev/null",
-                        "-f",
-                        &n.to_string(),
-                        "-e",
-                        &root_var,
-                    ])
-                    .args(extra),
-            )
-            .expect("olympus run failed");
+            let (t, rss) = timed(&mut olympus_cmd(extra)).expect("olympus run failed");
             cpus.push(children_cpu().saturating_sub(cpu_before));
             times.push(t);
             peak = peak.max(rss);
@@ -455,6 +459,34 @@ fn main() {
     let (t_olympus, peak, cpu) = run_olympus(&[]);
     // The same without the persistent remote shell: a new SSH session per command.
     let (t_sessions, _, _) = run_olympus(&["--no-persistent-shell"]);
+    // Sharded: one shard alone, and all of them at once (separate processes, as a CI matrix
+    // on one machine would run them).
+    let shards = common::env_usize("OLYMPUS_BENCH_SHARDS", 0);
+    let t_shards = (shards > 1).then(|| {
+        let mut one = Vec::new();
+        let mut all = Vec::new();
+        for _ in 0..runs {
+            fresh_root(&root);
+            let (t, _) = timed(&mut olympus_cmd(&["--shard", &format!("1/{shards}")]))
+                .expect("olympus run --shard failed");
+            one.push(t);
+            fresh_root(&root);
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                let running: Vec<_> = (1..=shards)
+                    .map(|i| {
+                        let mut cmd = olympus_cmd(&["--shard", &format!("{i}/{shards}")]);
+                        s.spawn(move || timed(&mut cmd).expect("olympus run --shard failed"))
+                    })
+                    .collect();
+                for r in running {
+                    let _ = r.join();
+                }
+            });
+            all.push(start.elapsed());
+        }
+        (median(one), median(all))
+    });
 
     let floor = ssh_script(&fleet, &root, work.path(), escalate, nopasswd);
     let mut times = Vec::new();
@@ -538,6 +570,18 @@ fn main() {
         ms(t_sessions),
         ms(t_olympus) / ms(t_sessions)
     );
+    if let Some((one, all)) = t_shards {
+        println!(
+            "| olympus run --shard 1/{shards} (alone) | {:.0} | {:.2} |",
+            ms(one),
+            ms(t_olympus) / ms(one)
+        );
+        println!(
+            "| olympus run --shard I/{shards}, all {shards} at once | {:.0} | {:.2} |",
+            ms(all),
+            ms(t_olympus) / ms(all)
+        );
+    }
     println!(
         "| OpenSSH ControlMaster script | {:.0} | {:.2} |",
         ms(t_floor),

@@ -283,6 +283,22 @@ struct StateArgs {
     /// The state directory [default: $XDG_STATE_HOME/olympus, else ~/.local/state/olympus].
     #[arg(long, value_name = "DIR", env = "OLYMPUS_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Keep the state (kill switch, heal's lock, evaluations, cooldowns, history) in
+    /// PostgreSQL instead, shared by every olympus given the same URL; wins over
+    /// --state-dir (docs/scale-out.md).
+    #[arg(
+        long = "state",
+        value_name = "URL",
+        env = "OLYMPUS_STATE_URL",
+        hide_env_values = true
+    )]
+    state_url: Option<String>,
+}
+
+impl StateArgs {
+    fn open(&self) -> Result<std::sync::Arc<dyn olympus::state::Store>, Error> {
+        olympus::app::lock::open(self.state_url.as_deref(), self.state_dir.as_deref())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -993,7 +1009,7 @@ fn cmd_run(
     } else {
         Some(KillSwitch {
             // Fails closed: a run that cannot read the switch does not start.
-            store: olympus::app::lock::open(args.state.state_dir.as_deref()).map_err(|e| {
+            store: args.state.open().map_err(|e| {
                 Error::Locked(format!("cannot read the kill switch, so nothing runs: {e}"))
             })?,
             override_lock: args.override_lock,
@@ -1045,7 +1061,7 @@ fn cmd_lock(
     state: &StateArgs,
     output: ExecOutputFormat,
 ) -> Result<Outcome, Error> {
-    let store = olympus::app::lock::open(state.state_dir.as_deref())?;
+    let store = state.open()?;
     let by = olympus::state::who();
     let json = matches!(output, ExecOutputFormat::Json);
     print!("{}", olympus::app::lock::act(&*store, action, &by, json)?);
@@ -1075,7 +1091,7 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
         sources: args.sources.sources(),
         roles_path,
         connection: connection(&args.connection)?,
-        store: olympus::app::lock::open(args.state.state_dir.as_deref())?,
+        store: args.state.open()?,
         dry_run: args.dry_run,
         stop: olympus::stop::Stop::new(),
         lock_poll: Duration::from_secs(1),
@@ -1163,7 +1179,7 @@ fn cmd_report(args: ReportArgs, color: ColorChoice) -> Result<Outcome, Error> {
         .map(olympus::app::report::read_run)
         .transpose()?;
     let history = if args.history {
-        let store = olympus::app::lock::open(args.state.state_dir.as_deref())?;
+        let store = args.state.open()?;
         Some(olympus::app::heal::history(
             &*store,
             &olympus::state::HistoryFilter {
@@ -1218,7 +1234,7 @@ fn cmd_report_merge(
 
 fn cmd_history(args: HistoryArgs) -> Result<Outcome, Error> {
     let since = since(args.since.as_deref())?;
-    let store = olympus::app::lock::open(args.state.state_dir.as_deref())?;
+    let store = args.state.open()?;
     let entries = olympus::app::heal::history(
         &*store,
         &olympus::state::HistoryFilter {

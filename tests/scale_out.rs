@@ -358,3 +358,306 @@ fn sharding_refuses_what_the_shards_together_would_do_differently() {
     assert_eq!(saw, 1, "localhost is in exactly one shard");
     assert!(!marker.exists(), "the included run_once task did not run");
 }
+
+/// `olympus heal --once` on the implicit localhost (no SSH), its state at `state`: a
+/// check whose Nagios command says CRITICAL while `flag` exists, an exec action appending
+/// to `acted`.
+fn heal_once(dir: &Path, state: &[(&str, String)]) -> Output {
+    let mut c = olympus();
+    c.args(["heal", "--once", "--log-format", "text"])
+        .arg(dir.join("rules.yml"))
+        .current_dir(dir)
+        .env_remove("OLYMPUS_STATE_DIR")
+        .env_remove("OLYMPUS_STATE_URL");
+    for (k, v) in state {
+        c.env(k, v);
+    }
+    c.output().expect("heal")
+}
+
+fn heal_rules(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let flag = dir.join("broken");
+    let acted = dir.join("acted");
+    write(
+        dir,
+        "remedy.sh",
+        &format!(
+            "#!/bin/sh\necho \"$OLYMPUS_STATE_URL$OLYMPUS_STATE_DIR\" >> {}\n",
+            acted.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("remedy.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    write(
+        dir,
+        "rules.yml",
+        &format!(
+            "checks:\n  - name: broken\n    source: {{command: 'test -e {flag} && exit 2; exit 0', hosts: localhost}}\n    action: {{exec: [./remedy.sh]}}\n    cooldown: 1h\n",
+            flag = flag.display()
+        ),
+    );
+    (flag, acted)
+}
+
+fn lines(p: &Path) -> usize {
+    std::fs::read_to_string(p).map_or(0, |s| s.lines().count())
+}
+
+#[test]
+fn the_state_in_postgresql_is_shared_by_every_controller_pointed_at_it() {
+    let pg = common::postgres::Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (flag, acted) = heal_rules(dir.path());
+    std::fs::write(&flag, "").expect("flag");
+    let url = ("OLYMPUS_STATE_URL", pg.url.clone());
+
+    // Controller A acts on the event; controller B (another machine: nothing local shared)
+    // finds it acted on in the shared state and does not act again.
+    let a = heal_once(dir.path(), std::slice::from_ref(&url));
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert_eq!(lines(&acted), 1, "{}", text(&a));
+    let b = heal_once(dir.path(), std::slice::from_ref(&url));
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    assert_eq!(lines(&acted), 1, "B acted again: {}", text(&b));
+    // Two SQLite states, by contrast, are two memories: the second acts again.
+    let own = tempfile::tempdir().expect("tempdir");
+    let c = heal_once(
+        dir.path(),
+        &[("OLYMPUS_STATE_DIR", own.path().display().to_string())],
+    );
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    assert_eq!(lines(&acted), 2, "{}", text(&c));
+
+    // The kill switch engaged through one controller stops the others' runs.
+    let lock = olympus()
+        .args(["lock", "--reason", "db maintenance", "--state", &pg.url])
+        .output()
+        .expect("lock");
+    assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
+    let pb = write(
+        dir.path(),
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - command: 'true'\n",
+    );
+    let run = olympus()
+        .arg("run")
+        .arg(&pb)
+        .env("OLYMPUS_STATE_URL", &pg.url)
+        .output()
+        .expect("run");
+    assert_eq!(run.status.code(), Some(5), "{}", text(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("db maintenance"),
+        "{}",
+        text(&run)
+    );
+    let status = olympus()
+        .args(["lock", "--status", "--output", "json", "--state", &pg.url])
+        .output()
+        .expect("status");
+    let st: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(st["engaged"], true, "{st}");
+    let unlock = olympus()
+        .args(["unlock", "--state", &pg.url])
+        .output()
+        .expect("unlock");
+    assert_eq!(unlock.status.code(), Some(0), "{}", text(&unlock));
+
+    // History from the shared state names both controllers' doings.
+    let history = olympus()
+        .args(["history", "--output", "json", "--state", &pg.url])
+        .output()
+        .expect("history");
+    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
+    let h: Value = serde_json::from_slice(&history.stdout).expect("json");
+    let kinds: Vec<(&str, &str)> = h
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["what"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("action", "ok")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("decision", "acted")),
+        "B's decision: {kinds:?}"
+    );
+    assert!(kinds.contains(&("lock", "engaged")), "{kinds:?}");
+    assert!(kinds.contains(&("lock", "released")), "{kinds:?}");
+
+    // The password never shows; a URL that is not PostgreSQL is refused by name.
+    let bad = olympus()
+        .args([
+            "lock",
+            "--status",
+            "--state",
+            "mysql://u:secret@127.0.0.1/x",
+        ])
+        .output()
+        .expect("lock");
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
+    assert!(!text(&bad).contains("secret"), "{}", text(&bad));
+}
+
+#[test]
+fn postgresql_going_away_stops_heal_acting_and_it_resumes_when_it_returns() {
+    let mut pg = common::postgres::Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (flag, acted) = heal_rules(dir.path());
+    std::fs::write(&flag, "").expect("flag");
+    let url = [("OLYMPUS_STATE_URL", pg.url.clone())];
+    // The database is gone: heal does nothing (it cannot record, so it must not act), and
+    // says why, with the password-free URL.
+    pg.stop();
+    let gone = heal_once(dir.path(), &url);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone));
+    assert_eq!(lines(&acted), 0, "acted without its state: {}", text(&gone));
+    assert!(
+        text(&gone).contains("127.0.0.1") && text(&gone).contains("refused"),
+        "{}",
+        text(&gone)
+    );
+    // Back: the event is acted on, once.
+    pg.start_again();
+    let back = heal_once(dir.path(), &url);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back));
+    assert_eq!(lines(&acted), 1, "{}", text(&back));
+    // The schema is the olympus one, in a schema of its own.
+    assert_eq!(pg.psql("SELECT version FROM olympus.schema_version"), "2");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM olympus.actions WHERE outcome = 'ok'"),
+        "1"
+    );
+}
+
+/// The same calls on both stores, answered alike (times aside): PostgreSQL is the SQLite
+/// store shared, not another behaviour.
+fn exercise(s: &dyn olympus::state::Store) -> Vec<String> {
+    use olympus::state::{DecisionRecord, EvaluationRecord, HistoryFilter, Streak};
+    let mut out = Vec::new();
+    let lock = |l: Option<olympus::state::Lock>| l.map(|l| (l.by, l.reason));
+    out.push(format!("{:?}", lock(s.lock().expect("lock"))));
+    out.push(format!(
+        "{:?}",
+        matches!(
+            s.engage("a@h", "why").expect("engage"),
+            olympus::state::Engaged::Now(_)
+        )
+    ));
+    out.push(format!(
+        "{:?}",
+        matches!(
+            s.engage("b@h", "other").expect("engage"),
+            olympus::state::Engaged::Already(_)
+        )
+    ));
+    out.push(format!("{:?}", lock(s.lock().expect("lock"))));
+    let held = s.try_heal_lock().expect("heal lock");
+    out.push(format!("first heal lock: {}", held.is_some()));
+    out.push(format!(
+        "second heal lock: {}",
+        s.try_heal_lock().expect("heal lock").is_some()
+    ));
+    drop(held);
+    out.push(format!(
+        "after release: {}",
+        s.try_heal_lock().expect("heal lock").is_some()
+    ));
+    let mut streaks = std::collections::BTreeMap::new();
+    streaks.insert(
+        "h1".to_string(),
+        Streak {
+            count: 2,
+            acted_at: None,
+        },
+    );
+    let id = s
+        .record_evaluation(&EvaluationRecord {
+            at: jiff::Timestamp::now(),
+            rule: "r".into(),
+            error: None,
+            decisions: vec![DecisionRecord {
+                host: "h1".into(),
+                value: serde_json::json!(5),
+                decision: "waiting".into(),
+                detail: "1 of 2".into(),
+            }],
+            streaks,
+        })
+        .expect("evaluation");
+    out.push(format!("{:?}", s.streaks("r").expect("streaks")));
+    let a1 = s.start_action(id, "r", "h1", "fix.yml").expect("start");
+    let a2 = s.start_action(id, "r", "h2", "fix.yml").expect("start");
+    s.finish_action(a1, "failed", "boom").expect("finish");
+    out.push(format!(
+        "failed: {}",
+        s.failed_actions_since_release().expect("failed")
+    ));
+    out.push(format!(
+        "stale: {}",
+        s.interrupt_stale_actions().expect("stale")
+    ));
+    let _ = a2;
+    out.push(format!(
+        "since: {}",
+        s.actions_since(jiff::Timestamp::UNIX_EPOCH).expect("since")
+    ));
+    out.push(format!(
+        "last: {}",
+        s.last_action("r", "h1").expect("last").is_some()
+    ));
+    out.push(format!("{:?}", lock(s.release("c@h").expect("release"))));
+    s.record_override("d@h", "run x").expect("override");
+    for e in s.history(&HistoryFilter::default()).expect("history") {
+        out.push(format!(
+            "{} {:?} {:?} {} {}",
+            e.kind,
+            e.rule,
+            e.host,
+            e.what,
+            e.detail.replace(" in 0s", "")
+        ));
+    }
+    out.push(format!(
+        "h1 only: {}",
+        s.history(&HistoryFilter {
+            host: Some("h1".into()),
+            ..Default::default()
+        })
+        .expect("history")
+        .len()
+    ));
+    out
+}
+
+#[test]
+fn the_postgresql_store_answers_as_the_sqlite_store_does() {
+    use olympus::state::Store;
+    let pg = common::postgres::Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = olympus::state::SqliteStore::open(dir.path()).expect("sqlite");
+    let postgres = olympus::state::PostgresStore::open(&pg.url).expect("postgres");
+    let a = exercise(&sqlite);
+    let b = exercise(&postgres);
+    assert_eq!(a, b);
+    assert!(a.iter().any(|l| l == "failed: 1"), "{a:?}");
+    assert!(a.iter().any(|l| l == "second heal lock: false"), "{a:?}");
+    // A second process's view (another connection) is the same database.
+    let again = olympus::state::PostgresStore::open(&pg.url).expect("postgres");
+    assert!(again.try_heal_lock().expect("heal lock").is_some());
+    assert_eq!(
+        again.history(&Default::default()).expect("history").len(),
+        postgres
+            .history(&Default::default())
+            .expect("history")
+            .len()
+    );
+}

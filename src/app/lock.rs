@@ -8,10 +8,34 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::exit::Error;
-use crate::state::{self, Engaged, SqliteStore, Store};
+use crate::state::{self, Engaged, PostgresStore, SqliteStore, Store};
 
-/// The state in `dir` (`--state-dir`/`OLYMPUS_STATE_DIR`; `None`: the default place).
-pub fn open(dir: Option<&Path>) -> Result<Arc<dyn Store>, Error> {
+/// The state at `url` (`--state`/`OLYMPUS_STATE_URL`: PostgreSQL), else in `dir`
+/// (`--state-dir`/`OLYMPUS_STATE_DIR`; `None`: the default place).
+pub fn open(url: Option<&str>, dir: Option<&Path>) -> Result<Arc<dyn Store>, Error> {
+    if let Some(url) = url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Error::BadInput(format!(
+                "--state '{}': expected a postgres:// or postgresql:// URL (the SQLite state is chosen with --state-dir)",
+                state::postgres::redact(url)
+            )));
+        }
+        if let Err(e) = url.parse::<postgres::Config>() {
+            return Err(Error::BadInput(format!(
+                "--state '{}': {e}",
+                state::postgres::redact(url)
+            )));
+        }
+        // The database down or refusing is not the user's input: exit 1, and cron says so.
+        return PostgresStore::open(url)
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .map_err(|e| match e {
+                state::StateError::NewerSchema { .. } => Error::BadInput(e.to_string()),
+                e => Error::Internal(format!(
+                    "{e}\n  hint: --state or OLYMPUS_STATE_URL names the database (postgres://user@host/db)"
+                )),
+            });
+    }
     let dir = state::dir(dir);
     SqliteStore::open(&dir)
         .map(|s| Arc::new(s) as Arc<dyn Store>)

@@ -1,16 +1,20 @@
 //! What olympus remembers between runs: today the kill switch and its history; with `heal`,
 //! evaluations, actions and cooldowns.
 //!
-//! Owns: where the state lives (`--state-dir`, `OLYMPUS_STATE_DIR`, `$XDG_STATE_HOME/olympus`),
-//! the [`Store`] trait every backend implements, and the SQLite backend with its versioned
-//! schema ([`sqlite`]). Must not: decide what an engaged lock means for a run (the `app`
+//! Owns: where the state lives (`--state postgres://…`/`OLYMPUS_STATE_URL`, else
+//! `--state-dir`, `OLYMPUS_STATE_DIR`, `$XDG_STATE_HOME/olympus`), the [`Store`] trait every
+//! backend implements, the SQLite backend ([`sqlite`], one machine) and the PostgreSQL one
+//! ([`postgres`], shared by controllers on several machines), each with its versioned
+//! schema. Must not: decide what an engaged lock means for a run (the `app`
 //! layer does) or print.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// The kill switch, engaged.
@@ -52,6 +56,13 @@ pub enum StateError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("state database {at}: {}", postgres::cause(source))]
+    Postgres {
+        at: String,
+        source: ::postgres::Error,
+    },
+    #[error("state database {0}: not connected")]
+    Unavailable(String),
     #[error(
         "state database {} has schema version {found}; this olympus knows up to {known} (a newer olympus wrote it)",
         path.display()

@@ -1,0 +1,607 @@
+//! The state in PostgreSQL (`--state postgres://…`, `OLYMPUS_STATE_URL`): one database
+//! shared by every olympus pointed at it, on any machine — the kill switch, heal's lock,
+//! evaluations, cooldowns, budgets and history in one place.
+//!
+//! Owns: the schema in PostgreSQL (its own schema `olympus`, so a shared database's other
+//! tables are never touched) and its migrations (a version row; a database from a newer
+//! olympus is refused, never altered), reconnecting after the server went away, and heal's
+//! lock as a session advisory lock (released by the server when the holder's connection
+//! ends, however it ends). Must not: know what a lock means.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+
+use super::{
+    Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, StateError, Store,
+    Streak,
+};
+
+/// Each entry brings the schema from its index to the next version (the same tables as
+/// the SQLite store's, in PostgreSQL's types).
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: the kill switch (one row at most) and its history.
+    "CREATE TABLE kill_switch (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         engaged_by TEXT NOT NULL,
+         engaged_at BIGINT NOT NULL,
+         reason TEXT NOT NULL
+     );
+     CREATE TABLE lock_events (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         at BIGINT NOT NULL,
+         by TEXT NOT NULL,
+         event TEXT NOT NULL CHECK (event IN ('engaged', 'released', 'overridden')),
+         detail TEXT NOT NULL
+     );",
+    // 1 → 2: heal's evaluations, decisions, consecutive counts and actions.
+    "CREATE TABLE evaluations (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         at BIGINT NOT NULL,
+         rule TEXT NOT NULL,
+         error TEXT
+     );
+     CREATE INDEX evaluations_at ON evaluations (at);
+     CREATE TABLE decisions (
+         evaluation BIGINT NOT NULL REFERENCES evaluations (id),
+         host TEXT NOT NULL,
+         value TEXT NOT NULL,
+         decision TEXT NOT NULL,
+         detail TEXT NOT NULL
+     );
+     CREATE INDEX decisions_evaluation ON decisions (evaluation);
+     CREATE TABLE streaks (
+         rule TEXT NOT NULL,
+         host TEXT NOT NULL,
+         count INTEGER NOT NULL,
+         acted_at BIGINT,
+         PRIMARY KEY (rule, host)
+     );
+     CREATE TABLE actions (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         evaluation BIGINT NOT NULL REFERENCES evaluations (id),
+         rule TEXT NOT NULL,
+         host TEXT NOT NULL,
+         playbook TEXT NOT NULL,
+         started_at BIGINT NOT NULL,
+         finished_at BIGINT,
+         outcome TEXT NOT NULL CHECK (outcome IN
+             ('running', 'ok', 'failed', 'unreachable', 'halted', 'interrupted', 'error')),
+         detail TEXT NOT NULL DEFAULT ''
+     );
+     CREATE INDEX actions_rule_host ON actions (rule, host, started_at);
+     CREATE INDEX actions_started ON actions (started_at);",
+];
+
+/// The schema version this olympus writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Advisory lock keys (one namespace per database): migrations, and heal's lock.
+const MIGRATE_KEY: i64 = 0x6f6c_796d_7075_7301; // "olympus" + 1
+const HEAL_KEY: i64 = 0x6f6c_796d_7075_7302;
+
+/// How long to wait for the server: connecting, and any one statement.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+
+pub struct PostgresStore {
+    /// The URL without its password, for people.
+    shown: String,
+    config: postgres::Config,
+    /// `None` after the connection broke: the next call connects again.
+    conn: Mutex<Option<Client>>,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://` or `postgresql://`, or libpq's
+    /// `key=value` form) and brings the `olympus` schema there to the current version.
+    pub fn open(url: &str) -> Result<PostgresStore, StateError> {
+        let shown = redact(url);
+        let mut config: postgres::Config = url.parse().map_err(|e| StateError::Postgres {
+            at: shown.clone(),
+            source: e,
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("olympus");
+        }
+        let store = PostgresStore {
+            shown,
+            config,
+            conn: Mutex::new(None),
+        };
+        store.with(migrate)?;
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Client, postgres::Error> {
+        let mut c = self.config.connect(NoTls)?;
+        c.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS olympus; SET search_path TO olympus; \
+             SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
+        ))?;
+        Ok(c)
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StateErrorOr>,
+    ) -> Result<T, StateError> {
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let fail = |source| StateError::Postgres {
+            at: self.shown.clone(),
+            source,
+        };
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            *slot = None;
+            *slot = Some(self.connect().map_err(fail)?);
+        }
+        let Some(client) = slot.as_mut() else {
+            return Err(StateError::Unavailable(self.shown.clone()));
+        };
+        let result = f(client);
+        if client.is_closed() {
+            // The server went away: connect again next time.
+            *slot = None;
+        }
+        result.map_err(|e| match e {
+            StateErrorOr::Db(source) => fail(source),
+            StateErrorOr::State(s) => s,
+        })
+    }
+}
+
+/// A database error, or one of the store's own.
+enum StateErrorOr {
+    Db(postgres::Error),
+    State(StateError),
+}
+
+impl From<postgres::Error> for StateErrorOr {
+    fn from(e: postgres::Error) -> Self {
+        StateErrorOr::Db(e)
+    }
+}
+
+/// The error and what caused it ("error connecting to server: Connection refused").
+pub fn cause(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(c) = next {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = c.source();
+    }
+    text
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user@host/db`; the key=value form with
+/// its `password=…` dropped.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (auth, tail) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let auth = match auth.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("{user}@{host}")
+            }
+            None => auth.to_string(),
+        };
+        let tail: String = match tail.split_once('?') {
+            Some((path, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
+                    .collect();
+                if kept.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            None => tail.to_string(),
+        };
+        return format!("{scheme}://{auth}{tail}");
+    }
+    url.split_whitespace()
+        .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn migrate(c: &mut Client) -> Result<(), StateErrorOr> {
+    let mut tx = c.transaction()?;
+    // One process migrates at a time; the others find the work done.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_KEY])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let found: i64 = tx
+        .query_opt("SELECT version FROM schema_version", &[])?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(StateErrorOr::State(StateError::NewerSchema {
+            path: PathBuf::from("the PostgreSQL schema olympus"),
+            found,
+            known: SCHEMA_VERSION,
+        }));
+    }
+    for step in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.batch_execute(step)?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.execute("DELETE FROM schema_version", &[])?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn now() -> jiff::Timestamp {
+    // To the second, as the SQLite store keeps it.
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default()
+}
+
+fn at(seconds: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(seconds).unwrap_or_default()
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn read_lock(c: &mut impl postgres::GenericClient) -> Result<Option<Lock>, postgres::Error> {
+    Ok(c.query_opt(
+        "SELECT engaged_by, engaged_at, reason FROM kill_switch WHERE id = 1",
+        &[],
+    )?
+    .map(|r| Lock {
+        by: r.get(0),
+        at: at(r.get(1)),
+        reason: r.get(2),
+    }))
+}
+
+fn log(
+    c: &mut impl postgres::GenericClient,
+    when: jiff::Timestamp,
+    by: &str,
+    event: &str,
+    detail: &str,
+) -> Result<(), postgres::Error> {
+    c.execute(
+        "INSERT INTO lock_events (at, by, event, detail) VALUES ($1, $2, $3, $4)",
+        &[&when.as_second(), &by, &event, &detail],
+    )
+    .map(|_| ())
+}
+
+impl Store for PostgresStore {
+    fn location(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn lock(&self) -> Result<Option<Lock>, StateError> {
+        self.with(|c| Ok(read_lock(c)?))
+    }
+
+    fn engage(&self, by: &str, reason: &str) -> Result<Engaged, StateError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.batch_execute("LOCK TABLE kill_switch IN EXCLUSIVE MODE")?;
+            if let Some(held) = read_lock(&mut tx)? {
+                return Ok(Engaged::Already(held));
+            }
+            let lock = Lock {
+                by: by.to_string(),
+                at: now(),
+                reason: reason.to_string(),
+            };
+            tx.execute(
+                "INSERT INTO kill_switch (id, engaged_by, engaged_at, reason) VALUES (1, $1, $2, $3)",
+                &[&lock.by, &lock.at.as_second(), &lock.reason],
+            )?;
+            log(&mut tx, lock.at, by, "engaged", reason)?;
+            tx.commit()?;
+            Ok(Engaged::Now(lock))
+        })
+    }
+
+    fn release(&self, by: &str) -> Result<Option<Lock>, StateError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.batch_execute("LOCK TABLE kill_switch IN EXCLUSIVE MODE")?;
+            let Some(held) = read_lock(&mut tx)? else {
+                return Ok(None);
+            };
+            tx.execute("DELETE FROM kill_switch WHERE id = 1", &[])?;
+            log(&mut tx, now(), by, "released", &held.describe())?;
+            tx.commit()?;
+            Ok(Some(held))
+        })
+    }
+
+    fn record_override(&self, by: &str, what: &str) -> Result<(), StateError> {
+        self.with(|c| Ok(log(c, now(), by, "overridden", what)?))
+    }
+
+    fn try_heal_lock(&self) -> Result<Option<HealLock>, StateError> {
+        // A connection of its own holds it: the server lets it go when that connection
+        // ends (the process died, the network broke), and with it the next heal may act.
+        let fail = |source| StateError::Postgres {
+            at: self.shown.clone(),
+            source,
+        };
+        let mut c = self.connect().map_err(fail)?;
+        let got: bool = c
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&HEAL_KEY])
+            .map_err(fail)?
+            .get(0);
+        Ok(got.then(|| HealLock::new(c)))
+    }
+
+    fn interrupt_stale_actions(&self) -> Result<u32, StateError> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE actions SET outcome = 'interrupted', finished_at = $1,
+                     detail = 'the heal running it ended before it did'
+                 WHERE outcome = 'running'",
+                &[&now().as_second()],
+            )?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn streaks(&self, rule: &str) -> Result<BTreeMap<String, Streak>, StateError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT host, count, acted_at FROM streaks WHERE rule = $1",
+                &[&rule],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let n: i32 = r.get(1);
+                    let acted: Option<i64> = r.get(2);
+                    (
+                        r.get(0),
+                        Streak {
+                            count: u32::try_from(n).unwrap_or(0),
+                            acted_at: acted.map(at),
+                        },
+                    )
+                })
+                .collect())
+        })
+    }
+
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO evaluations (at, rule, error) VALUES ($1, $2, $3) RETURNING id",
+                    &[&e.at.as_second(), &e.rule, &e.error],
+                )?
+                .get(0);
+            for d in &e.decisions {
+                tx.execute(
+                    "INSERT INTO decisions (evaluation, host, value, decision, detail)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&id, &d.host, &d.value.to_string(), &d.decision, &d.detail],
+                )?;
+            }
+            // A source that could not be read leaves the counts as they were.
+            if e.error.is_none() {
+                tx.execute("DELETE FROM streaks WHERE rule = $1", &[&e.rule])?;
+                for (host, st) in &e.streaks {
+                    let n = i32::try_from(st.count).unwrap_or(i32::MAX);
+                    tx.execute(
+                        "INSERT INTO streaks (rule, host, count, acted_at) VALUES ($1, $2, $3, $4)",
+                        &[&e.rule, host, &n, &st.acted_at.map(|t| t.as_second())],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    fn last_action(&self, rule: &str, host: &str) -> Result<Option<jiff::Timestamp>, StateError> {
+        self.with(|c| {
+            let t: Option<i64> = c
+                .query_one(
+                    "SELECT max(started_at) FROM actions WHERE rule = $1 AND host = $2",
+                    &[&rule, &host],
+                )?
+                .get(0);
+            Ok(t.map(at))
+        })
+    }
+
+    fn actions_since(&self, t: jiff::Timestamp) -> Result<u32, StateError> {
+        self.with(|c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM actions WHERE started_at >= $1",
+                    &[&t.as_second()],
+                )?
+                .get(0);
+            Ok(count(n))
+        })
+    }
+
+    fn failed_actions_since_release(&self) -> Result<u32, StateError> {
+        self.with(|c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM actions
+                     WHERE outcome IN ('failed', 'unreachable', 'error')
+                       AND id > coalesce((SELECT max(a.id) FROM actions a, lock_events l
+                                          WHERE l.event = 'released' AND a.started_at < l.at), 0)",
+                    &[],
+                )?
+                .get(0);
+            Ok(count(n))
+        })
+    }
+
+    fn start_action(
+        &self,
+        evaluation: i64,
+        rule: &str,
+        host: &str,
+        playbook: &str,
+    ) -> Result<i64, StateError> {
+        self.with(|c| {
+            Ok(c.query_one(
+                "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
+                 VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
+                &[&evaluation, &rule, &host, &playbook, &now().as_second()],
+            )?
+            .get(0))
+        })
+    }
+
+    fn finish_action(&self, id: i64, outcome: &str, detail: &str) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET outcome = $2, detail = $3, finished_at = $4 WHERE id = $1",
+                &[&id, &outcome, &detail, &now().as_second()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryEntry>, StateError> {
+        let since = f.since.map_or(i64::MIN, |t| t.as_second());
+        self.with(|c| {
+            let mut out = Vec::new();
+            let entry = |when: i64, kind: &str, rule, host, what, detail| HistoryEntry {
+                at: at(when),
+                kind: kind.to_string(),
+                rule,
+                host,
+                what,
+                detail,
+            };
+            // Decisions other than acting (the action says that), and unreadable sources.
+            for r in c.query(
+                "SELECT e.at, e.rule, d.host, d.decision, d.detail, d.value
+                 FROM decisions d JOIN evaluations e ON e.id = d.evaluation
+                 WHERE e.at >= $1 AND d.decision != 'act'
+                   AND ($2::text IS NULL OR e.rule = $2) AND ($3::text IS NULL OR d.host = $3)
+                 ORDER BY e.id",
+                &[&since, &f.rule, &f.host],
+            )? {
+                let detail: String = r.get(4);
+                let value: String = r.get(5);
+                out.push(entry(
+                    r.get(0),
+                    "decision",
+                    Some(r.get(1)),
+                    Some(r.get(2)),
+                    r.get(3),
+                    format!("value {value}: {detail}"),
+                ));
+            }
+            if f.host.is_none() {
+                for r in c.query(
+                    "SELECT at, rule, error FROM evaluations
+                     WHERE error IS NOT NULL AND at >= $1 AND ($2::text IS NULL OR rule = $2)
+                     ORDER BY id",
+                    &[&since, &f.rule],
+                )? {
+                    out.push(entry(
+                        r.get(0),
+                        "evaluation",
+                        Some(r.get(1)),
+                        None,
+                        "error".to_string(),
+                        r.get(2),
+                    ));
+                }
+            }
+            for r in c.query(
+                "SELECT started_at, rule, host, outcome, playbook, detail, finished_at FROM actions
+                 WHERE started_at >= $1 AND ($2::text IS NULL OR rule = $2)
+                   AND ($3::text IS NULL OR host = $3)
+                 ORDER BY id",
+                &[&since, &f.rule, &f.host],
+            )? {
+                let playbook: String = r.get(4);
+                let detail: String = r.get(5);
+                let finished: Option<i64> = r.get(6);
+                let started: i64 = r.get(0);
+                let took = finished.map_or(String::new(), |t| format!(" in {}s", t - started));
+                out.push(entry(
+                    started,
+                    "action",
+                    Some(r.get(1)),
+                    Some(r.get(2)),
+                    r.get(3),
+                    if detail.is_empty() {
+                        format!("{playbook}{took}")
+                    } else {
+                        format!("{playbook}{took}: {detail}")
+                    },
+                ));
+            }
+            if f.rule.is_none() && f.host.is_none() {
+                for r in c.query(
+                    "SELECT at, by, event, detail FROM lock_events WHERE at >= $1 ORDER BY id",
+                    &[&since],
+                )? {
+                    let by: String = r.get(1);
+                    let detail: String = r.get(3);
+                    out.push(entry(
+                        r.get(0),
+                        "lock",
+                        None,
+                        None,
+                        r.get(2),
+                        format!("by {by}: {detail}"),
+                    ));
+                }
+            }
+            out.sort_by_key(|e| e.at);
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_people() {
+        assert_eq!(
+            redact("postgres://heal:s3cret@db.example:5432/ops?sslmode=disable&password=x"),
+            "postgres://heal@db.example:5432/ops?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql://db.example/ops"),
+            "postgresql://db.example/ops"
+        );
+        assert_eq!(
+            redact("host=db.example user=heal password=s3cret dbname=ops"),
+            "host=db.example user=heal dbname=ops"
+        );
+    }
+}
