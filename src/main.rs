@@ -318,7 +318,22 @@ struct LockArgs {
 #[derive(Args, Debug)]
 struct HealArgs {
     /// The rules file (docs/heal.md).
-    rules: PathBuf,
+    #[arg(required_unless_present = "status")]
+    rules: Option<PathBuf>,
+    /// Show the controllers sharing the state (--state postgres://…): which one leads and
+    /// which stand by.
+    #[arg(long, conflicts_with_all = ["once", "watch"])]
+    status: bool,
+    /// With --watch on a shared state (--state postgres://…): how long a leader cut off
+    /// from the database keeps the lead before another takes over (standbys try every
+    /// third of it).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15s",
+        requires = "watch"
+    )]
+    lease: String,
     /// Evaluate every check once, act, and exit (for cron and systemd timers).
     #[arg(long)]
     once: bool,
@@ -1069,11 +1084,22 @@ fn cmd_lock(
 }
 
 fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<Outcome, Error> {
+    if args.status {
+        let store = args.state.open()?;
+        return olympus::app::heal::status(&*store, matches!(args.output, ExecOutputFormat::Json))
+            .map(|text| {
+                print!("{text}");
+                Outcome::Ok
+            });
+    }
     if !args.once && !args.watch {
         return Err(Error::BadInput(
             "heal needs --once (one pass, for a timer) or --watch (a service)".into(),
         ));
     }
+    let Some(rules) = args.rules.clone() else {
+        return Err(Error::BadInput("heal needs its rules file".into()));
+    };
     args.sources.install_vault()?;
     let mut roles_path = split_roles_path(&args.roles_path);
     roles_path.extend(config.roles_path.iter().cloned());
@@ -1087,7 +1113,7 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
         )));
     }
     let req = HealRequest {
-        rules: args.rules.clone(),
+        rules,
         sources: args.sources.sources(),
         roles_path,
         connection: connection(&args.connection)?,
@@ -1122,7 +1148,15 @@ fn cmd_heal(args: HealArgs, config: &olympus::config::AnsibleConfig) -> Result<O
                     args.interval
                 ))
             })?;
-        return olympus::app::heal::watch(&req, interval, args.listen, &mut |pass| {
+        let lease = olympus::heal::rules::parse_duration(&args.lease)
+            .filter(|d| *d >= Duration::from_secs(3) && *d <= Duration::from_secs(3600))
+            .ok_or_else(|| {
+                Error::BadInput(format!(
+                    "--lease {}: expected a duration from 3s to 1h, such as 15s",
+                    args.lease
+                ))
+            })?;
+        return olympus::app::heal::watch(&req, interval, lease, args.listen, &mut |pass| {
             if let Err(e) = show(pass) {
                 tracing::error!("{e}");
             }

@@ -396,7 +396,7 @@ fn heal_rules(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         dir,
         "rules.yml",
         &format!(
-            "checks:\n  - name: broken\n    source: {{command: 'test -e {flag} && exit 2; exit 0', hosts: localhost}}\n    action: {{exec: [./remedy.sh]}}\n    cooldown: 1h\n",
+            "checks:\n  - name: broken\n    source: {{command: 'test -e {flag} && exit 2; exit 0', hosts: localhost}}\n    action: {{exec: [./remedy.sh]}}\n",
             flag = flag.display()
         ),
     );
@@ -531,7 +531,7 @@ fn postgresql_going_away_stops_heal_acting_and_it_resumes_when_it_returns() {
     assert_eq!(back.status.code(), Some(0), "{}", text(&back));
     assert_eq!(lines(&acted), 1, "{}", text(&back));
     // The schema is the olympus one, in a schema of its own.
-    assert_eq!(pg.psql("SELECT version FROM olympus.schema_version"), "2");
+    assert_eq!(pg.psql("SELECT version FROM olympus.schema_version"), "3");
     assert_eq!(
         pg.psql("SELECT count(*) FROM olympus.actions WHERE outcome = 'ok'"),
         "1"
@@ -541,7 +541,7 @@ fn postgresql_going_away_stops_heal_acting_and_it_resumes_when_it_returns() {
 /// The same calls on both stores, answered alike (times aside): PostgreSQL is the SQLite
 /// store shared, not another behaviour.
 fn exercise(s: &dyn olympus::state::Store) -> Vec<String> {
-    use olympus::state::{DecisionRecord, EvaluationRecord, HistoryFilter, Streak};
+    use olympus::state::{Claim, DecisionRecord, EvaluationRecord, HistoryFilter, Streak};
     let mut out = Vec::new();
     let lock = |l: Option<olympus::state::Lock>| l.map(|l| (l.by, l.reason));
     out.push(format!("{:?}", lock(s.lock().expect("lock"))));
@@ -579,7 +579,7 @@ fn exercise(s: &dyn olympus::state::Store) -> Vec<String> {
             acted_at: None,
         },
     );
-    let id = s
+    let recorded = s
         .record_evaluation(&EvaluationRecord {
             at: jiff::Timestamp::now(),
             rule: "r".into(),
@@ -591,12 +591,19 @@ fn exercise(s: &dyn olympus::state::Store) -> Vec<String> {
                 detail: "1 of 2".into(),
             }],
             streaks,
+            claims: ["h1", "h2"]
+                .iter()
+                .map(|h| Claim {
+                    host: h.to_string(),
+                    playbook: "fix.yml".into(),
+                })
+                .collect(),
         })
         .expect("evaluation");
+    assert_eq!(recorded.actions.len(), 2);
     out.push(format!("{:?}", s.streaks("r").expect("streaks")));
-    let a1 = s.start_action(id, "r", "h1", "fix.yml").expect("start");
-    let a2 = s.start_action(id, "r", "h2", "fix.yml").expect("start");
-    s.finish_action(a1, "failed", "boom").expect("finish");
+    s.finish_action(recorded.actions[0], "failed", "boom")
+        .expect("finish");
     out.push(format!(
         "failed: {}",
         s.failed_actions_since_release().expect("failed")
@@ -605,7 +612,6 @@ fn exercise(s: &dyn olympus::state::Store) -> Vec<String> {
         "stale: {}",
         s.interrupt_stale_actions().expect("stale")
     ));
-    let _ = a2;
     out.push(format!(
         "since: {}",
         s.actions_since(jiff::Timestamp::UNIX_EPOCH).expect("since")
@@ -660,4 +666,185 @@ fn the_postgresql_store_answers_as_the_sqlite_store_does() {
             .expect("history")
             .len()
     );
+}
+
+/// `olympus heal --watch` processes, killed when dropped.
+struct Watchers(Vec<std::process::Child>);
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn watcher(dir: &Path, url: &str, i: usize) -> std::process::Child {
+    let log = std::fs::File::create(dir.join(format!("watch-{i}.log"))).expect("log");
+    olympus()
+        .args([
+            "heal",
+            "--watch",
+            "--interval",
+            "1s",
+            "--lease",
+            "3s",
+            "--log-format",
+            "text",
+        ])
+        .arg(dir.join("rules.yml"))
+        .current_dir(dir)
+        .env_remove("OLYMPUS_STATE_DIR")
+        .env("OLYMPUS_STATE_URL", url)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("heal --watch")
+}
+
+fn status(url: &str) -> Value {
+    let o = olympus()
+        .args(["heal", "--status", "--output", "json", "--state", url])
+        .output()
+        .expect("status");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+/// Polls `f` every 100 ms for up to `secs`; whether it came true.
+fn within(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
+}
+
+fn logs(dir: &Path) -> String {
+    (0..3)
+        .map(|i| {
+            format!(
+                "--- watch-{i}.log\n{}",
+                std::fs::read_to_string(dir.join(format!("watch-{i}.log"))).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_watching_controllers_act_once_per_event_and_hand_over_when_the_leader_dies() {
+    let pg = common::postgres::Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (flag, acted) = heal_rules(d);
+    let mut w = Watchers((0..3).map(|i| watcher(d, &pg.url, i)).collect());
+
+    // One leads, two stand by.
+    assert!(
+        within(10, || {
+            let st = status(&pg.url);
+            st["leader"].is_string() && st["controllers"].as_array().map_or(0, Vec::len) == 3
+        }),
+        "{}\n{}",
+        status(&pg.url),
+        logs(d)
+    );
+
+    // An event: acted on once, not three times, and not again while it lasts.
+    std::fs::write(&flag, "").expect("flag");
+    assert!(within(10, || lines(&acted) >= 1), "{}", logs(d));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(lines(&acted), 1, "{}", logs(d));
+
+    // It clears (the leader sees it), then the leader is killed (SIGKILL: no goodbye) and the
+    // event comes back at once, while nobody leads: the next leader takes over within the
+    // lease and acts on it — no event lost.
+    std::fs::remove_file(&flag).expect("clear");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let leader = status(&pg.url)["leader"]
+        .as_str()
+        .expect("a leader")
+        .to_string();
+    let pid: u32 = leader
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid in the leader's name");
+    let i =
+        w.0.iter()
+            .position(|c| c.id() == pid)
+            .expect("the leader is ours");
+    let killed = std::time::Instant::now();
+    w.0[i].kill().expect("kill");
+    let _ = w.0[i].wait();
+    std::fs::write(&flag, "").expect("flag again");
+    assert!(
+        within(10, || status(&pg.url)["leader"]
+            .as_str()
+            .is_some_and(|l| l != leader)),
+        "{}",
+        logs(d)
+    );
+    let took = killed.elapsed();
+    assert!(within(10, || lines(&acted) >= 2), "{}", logs(d));
+    assert!(
+        took < std::time::Duration::from_secs(3 + 2),
+        "handed over in {took:?}, lease 3s"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(lines(&acted), 2, "once per event: {}", logs(d));
+
+    // The kill switch engaged through any controller stops them all.
+    let lock = olympus()
+        .args(["lock", "--reason", "hands off", "--state", &pg.url])
+        .output()
+        .expect("lock");
+    assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
+    std::fs::remove_file(&flag).expect("clear");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::fs::write(&flag, "").expect("flag again");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(lines(&acted), 2, "acted past the kill switch: {}", logs(d));
+    assert_ne!(
+        pg.psql("SELECT count(*) FROM olympus.decisions WHERE decision = 'locked'"),
+        "0",
+        "{}",
+        logs(d)
+    );
+    // Released: the event is acted on.
+    let unlock = olympus()
+        .args(["unlock", "--state", &pg.url])
+        .output()
+        .expect("unlock");
+    assert_eq!(unlock.status.code(), Some(0), "{}", text(&unlock));
+    assert!(within(10, || lines(&acted) >= 3), "{}", logs(d));
+    drop(w);
+}
+
+#[test]
+fn watching_controllers_stop_acting_while_the_database_is_away_and_resume_when_it_returns() {
+    let mut pg = common::postgres::Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (flag, acted) = heal_rules(d);
+    let w = Watchers((0..2).map(|i| watcher(d, &pg.url, i)).collect());
+    assert!(
+        within(10, || status(&pg.url)["leader"].is_string()),
+        "{}",
+        logs(d)
+    );
+    pg.stop();
+    std::fs::write(&flag, "").expect("flag");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(lines(&acted), 0, "acted without its state: {}", logs(d));
+    assert!(logs(d).contains("lost the state database"), "{}", logs(d));
+    pg.start_again();
+    assert!(within(15, || lines(&acted) >= 1), "{}", logs(d));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(lines(&acted), 1, "{}", logs(d));
+    drop(w);
 }

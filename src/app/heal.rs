@@ -79,6 +79,11 @@ pub struct ActionResult {
 /// One pass over the rules. `Err` only when heal itself cannot work (rules, inventory or
 /// state unusable); a source that cannot be read is in the [`Pass`].
 pub fn once(req: &HealRequest) -> Result<Pass, Error> {
+    pass(req, false)
+}
+
+/// One pass; `leading`: this process holds heal's lock already (a watching leader).
+fn pass(req: &HealRequest, leading: bool) -> Result<Pass, Error> {
     let rules = Rules::load(&req.rules).map_err(|e| Error::BadInput(e.to_string()))?;
     let inv = req.sources.load()?;
     // Signals are watched once for the whole pass, whatever runs it starts.
@@ -98,7 +103,7 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
         engaged: None,
         checks: Vec::new(),
     };
-    let _held = if req.dry_run {
+    let _held = if req.dry_run || leading {
         None
     } else {
         match req.store.try_heal_lock().map_err(state_err)? {
@@ -166,10 +171,21 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
                 }
                 record.decisions = o.decisions;
                 record.streaks = o.streaks;
+                // The actions are claimed (recorded running) with the evaluation that
+                // decides them, in one transaction: an event is acted on once, even when
+                // this controller loses the state between deciding and acting.
+                record.claims = o
+                    .acts
+                    .iter()
+                    .map(|a| state::Claim {
+                        host: a.host.clone(),
+                        playbook: check.action.what.describe(),
+                    })
+                    .collect();
                 cp.decisions = record.decisions.clone();
                 if !req.dry_run {
-                    let id = req.store.record_evaluation(&record).map_err(state_err)?;
-                    planned.extend(o.acts.into_iter().map(|a| {
+                    let recorded = req.store.record_evaluation(&record).map_err(state_err)?;
+                    planned.extend(o.acts.into_iter().zip(recorded.actions).map(|(a, id)| {
                         let address = address_of(&inv, &a.host);
                         (i, id, a, address)
                     }));
@@ -185,10 +201,10 @@ pub fn once(req: &HealRequest) -> Result<Pass, Error> {
     let results: Vec<(usize, ActionResult)> = std::thread::scope(|scope| {
         let handles: Vec<_> = planned
             .iter()
-            .map(|(i, evaluation, act, address)| {
+            .map(|(i, id, act, address)| {
                 let check = &rules.checks[*i];
                 let rules = &rules;
-                scope.spawn(move || (*i, act_on(req, rules, check, *evaluation, act, address)))
+                scope.spawn(move || (*i, act_on(req, rules, check, *id, act, address)))
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -451,12 +467,13 @@ fn spend_failures(store: &dyn Store, rules: &Rules) -> Result<Option<String>, Er
     Ok(Some(lock.describe()))
 }
 
-/// Runs one action and records it; never fails (its failure is its outcome).
+/// Runs one action (claimed as `id`) and records how it ended; never fails (its failure is
+/// its outcome).
 fn act_on(
     req: &HealRequest,
     rules: &Rules,
     check: &Check,
-    evaluation: i64,
+    id: i64,
     act: &decide::Act,
     address: &str,
 ) -> ActionResult {
@@ -466,17 +483,6 @@ fn act_on(
         playbook: playbook.clone(),
         outcome: "error".into(),
         detail: String::new(),
-    };
-    let id = match req
-        .store
-        .start_action(evaluation, &check.name, &act.host, &playbook)
-    {
-        Ok(id) => id,
-        Err(e) => {
-            result.detail = format!("not started: the action cannot be recorded: {e}");
-            tracing::error!("{}: {}", check.name, result.detail);
-            return result;
-        }
     };
     tracing::info!("{}: running {playbook} on {}", check.name, act.host);
     let (outcome, detail) = match (action_vars(check, act), &check.action.what) {
@@ -668,6 +674,42 @@ fn strip_port(label: &str) -> &str {
     }
 }
 
+/// `olympus heal --status`: the controllers sharing the state, the leader first; text, or
+/// one JSON object.
+pub fn status(store: &dyn Store, json: bool) -> Result<String, Error> {
+    let mut cs = store
+        .controllers()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    cs.sort_by_key(|c| (!c.leading, c.name.clone()));
+    if json {
+        let v = json!({
+            "state": store.location(),
+            "shared": store.shared(),
+            "leader": cs.iter().find(|c| c.leading).map(|c| c.name.clone()),
+            "controllers": cs,
+        });
+        return Ok(format!("{v}\n"));
+    }
+    if !store.shared() {
+        return Ok(format!(
+            "state {}: one machine's (SQLite); heal's lock keeps two heals there from acting at once. Controllers on several machines need --state postgres://…\n",
+            store.location()
+        ));
+    }
+    let mut out = format!("state {}\n", store.location());
+    if !cs.iter().any(|c| c.leading) {
+        out.push_str("leader: none (no controller holds heal's lock now)\n");
+    }
+    for c in &cs {
+        let what = if c.leading { "leader " } else { "standby" };
+        out.push_str(&format!(
+            "{what} {}  (seen {:.0}s ago)\n",
+            c.name, c.seen_secs_ago
+        ));
+    }
+    Ok(out)
+}
+
 /// `olympus history`: what heal and the kill switch did, oldest first.
 pub fn history(
     store: &dyn Store,
@@ -684,12 +726,67 @@ enum Wake {
     Webhook(usize),
 }
 
+/// Leading or standing by, for controllers sharing a store (PostgreSQL): the leader holds
+/// heal's lock between passes; the others try to take it every third of the lease.
+struct Leadership<'a> {
+    store: &'a dyn Store,
+    me: String,
+    held: Option<state::HealLock>,
+    /// The role last logged, so a change is logged once.
+    said: Option<bool>,
+}
+
+impl Leadership<'_> {
+    /// Keeps or takes the lead; whether this controller leads now.
+    fn refresh(&mut self) -> bool {
+        if self.held.is_some() && !self.store.holds_heal_lock() {
+            self.held = None;
+            tracing::error!(
+                "lost the state database with heal's lock: standing by until it can be taken again"
+            );
+        }
+        if self.held.is_none() {
+            match self.store.try_heal_lock() {
+                Ok(Some(l)) => self.held = Some(l),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}: standing by"),
+            }
+        }
+        let leading = self.held.is_some();
+        let role = if leading { "leader" } else { "standby" };
+        if let Err(e) = self.store.heartbeat(&self.me, role) {
+            tracing::debug!("heartbeat: {e}");
+        }
+        if self.said != Some(leading) {
+            self.said = Some(leading);
+            if leading {
+                tracing::info!("leading: this controller ({}) acts", self.me);
+            } else {
+                let leader = self
+                    .store
+                    .controllers()
+                    .ok()
+                    .and_then(|cs| cs.into_iter().find(|c| c.leading))
+                    .map_or_else(|| "another controller".to_string(), |c| c.name);
+                tracing::info!("standing by: {leader} leads");
+            }
+        }
+        leading
+    }
+}
+
 /// `heal --watch`: a pass now and every `interval`, or at once on SIGHUP or a webhook POST
 /// to `listen`; returns when SIGINT/SIGTERM (or `req.stop`) stops it, after the pass in
 /// flight has recorded what it cut short. Each pass is given to `report`.
+///
+/// On a shared store (PostgreSQL) several controllers may watch the same rules: one leads
+/// and runs the passes, holding heal's lock between them; the others stand by, reading no
+/// source, and the first to take the lock after the leader is gone (or cut off for longer
+/// than `lease`) leads, with a pass at once.
 pub fn watch(
     req: &HealRequest,
     interval: Duration,
+    lease: Duration,
     listen: Option<std::net::SocketAddr>,
     report: &mut dyn FnMut(&Pass),
 ) -> Result<Outcome, Error> {
@@ -722,19 +819,47 @@ pub fn watch(
         req.rules.display(),
         interval.as_secs()
     );
+    let shared = req.store.shared() && !req.dry_run;
+    let mut lead = Leadership {
+        store: &*req.store,
+        me: format!("{} pid {}", state::who(), std::process::id()),
+        held: None,
+        said: None,
+    };
+    if shared {
+        req.store.set_lease(lease);
+        req.store.name_connection(&lead.me);
+    }
+    let beat = (lease / 3).max(Duration::from_secs(1));
     loop {
-        match once(req) {
-            Ok(pass) => report(&pass),
-            Err(e) => tracing::error!("this pass did nothing: {e}"),
+        if !shared {
+            match once(req) {
+                Ok(pass) => report(&pass),
+                Err(e) => tracing::error!("this pass did nothing: {e}"),
+            }
+        } else if lead.refresh() {
+            match pass(req, true) {
+                Ok(pass) => report(&pass),
+                Err(e) => tracing::error!("this pass did nothing: {e}"),
+            }
         }
         if req.stop.is_raised() {
             break;
         }
         let deadline = std::time::Instant::now() + interval;
+        let mut next_beat = std::time::Instant::now() + beat;
         while !req.stop.is_raised() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;
+            }
+            if shared && std::time::Instant::now() >= next_beat {
+                next_beat = std::time::Instant::now() + beat;
+                let was = lead.held.is_some();
+                if lead.refresh() && !was {
+                    // Taken over: a pass now, not at the old leader's next interval.
+                    break;
+                }
             }
             match woken.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(Wake::Hangup) => {

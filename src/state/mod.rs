@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub mod postgres;
 pub mod sqlite;
@@ -64,6 +65,10 @@ pub enum StateError {
     #[error("state database {0}: not connected")]
     Unavailable(String),
     #[error(
+        "state database {0}: the connection holding heal's lock was lost, and with it the lock: this controller no longer acts"
+    )]
+    LostLock(String),
+    #[error(
         "state database {} has schema version {found}; this olympus knows up to {known} (a newer olympus wrote it)",
         path.display()
     )]
@@ -86,6 +91,23 @@ pub struct EvaluationRecord {
     /// Every host whose condition holds, with how many evaluations in a row it has (hosts
     /// not listed start again from zero).
     pub streaks: BTreeMap<String, Streak>,
+    /// The actions decided: recorded `running` in the evaluation's transaction.
+    pub claims: Vec<Claim>,
+}
+
+/// An action claimed by an evaluation: what will run where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub host: String,
+    pub playbook: String,
+}
+
+/// What [`Store::record_evaluation`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub evaluation: i64,
+    /// The claimed actions' ids, in the order of [`EvaluationRecord::claims`].
+    pub actions: Vec<i64>,
 }
 
 /// A condition holding on a host, evaluation after evaluation: one event.
@@ -141,6 +163,18 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
+/// A controller sharing the state (PostgreSQL), as `heal --status` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Controller {
+    /// `user@host pid N`.
+    pub name: String,
+    /// What it last said it was: `leader` or `standby`.
+    pub role: String,
+    /// It holds heal's lock now, as the database sees it.
+    pub leading: bool,
+    pub seen_secs_ago: f64,
+}
+
 /// Held while a `heal` acts; dropped (or the process gone), the next one may.
 pub struct HealLock(#[allow(dead_code)] Box<dyn Send>);
 
@@ -171,8 +205,9 @@ pub trait Store: Send + Sync {
     fn interrupt_stale_actions(&self) -> Result<u32, StateError>;
     /// A rule's consecutive-evaluation counts per host.
     fn streaks(&self, rule: &str) -> Result<BTreeMap<String, Streak>, StateError>;
-    /// Records an evaluation, its decisions and the rule's new counts, at once; its id.
-    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError>;
+    /// Records an evaluation, its decisions, the rule's new counts and its claimed actions
+    /// (as `running`), in one transaction.
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<Recorded, StateError>;
     /// When the rule last started an action on the host.
     fn last_action(&self, rule: &str, host: &str) -> Result<Option<jiff::Timestamp>, StateError>;
     /// Actions started since `t`, all rules.
@@ -180,18 +215,32 @@ pub trait Store: Send + Sync {
     /// Failed actions (`failed`, `unreachable`, `error`) since the kill switch was last
     /// released (since the beginning when it never was).
     fn failed_actions_since_release(&self) -> Result<u32, StateError>;
-    /// Records an action as `running`; its id.
-    fn start_action(
-        &self,
-        evaluation: i64,
-        rule: &str,
-        host: &str,
-        playbook: &str,
-    ) -> Result<i64, StateError>;
     /// Records how an action ended (one of [`ACTION_OUTCOMES`]).
     fn finish_action(&self, id: i64, outcome: &str, detail: &str) -> Result<(), StateError>;
     /// What happened, oldest first.
     fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StateError>;
+
+    /// Controllers on several machines share it, and one leads (holds heal's lock) while
+    /// the others stand by.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// This process holds heal's lock and can still reach the store.
+    fn holds_heal_lock(&self) -> bool {
+        false
+    }
+    /// How long a leader cut off from the store may keep heal's lock before it is let go.
+    fn set_lease(&self, _lease: Duration) {}
+    /// Names this process's connection, so others see who leads.
+    fn name_connection(&self, _name: &str) {}
+    /// Records that controller `name` is alive as `role`.
+    fn heartbeat(&self, _name: &str, _role: &str) -> Result<(), StateError> {
+        Ok(())
+    }
+    /// The controllers seen lately, the leader marked.
+    fn controllers(&self) -> Result<Vec<Controller>, StateError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The state directory: the one given (`--state-dir`, `OLYMPUS_STATE_DIR`), else

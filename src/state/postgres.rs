@@ -4,20 +4,27 @@
 //!
 //! Owns: the schema in PostgreSQL (its own schema `olympus`, so a shared database's other
 //! tables are never touched) and its migrations (a version row; a database from a newer
-//! olympus is refused, never altered), reconnecting after the server went away, and heal's
-//! lock as a session advisory lock (released by the server when the holder's connection
-//! ends, however it ends). Must not: know what a lock means.
+//! olympus is refused, never altered), reconnecting after the server went away, heal's
+//! lock as a session advisory lock on the store's one connection (released by the server
+//! when that connection ends, however it ends: the holder died, or the network cut it off
+//! for longer than the lease), and the controllers' heartbeats for `heal --status`.
+//!
+//! The fence: while heal's lock is held, every read and write goes over the connection that
+//! holds it, and a lost connection is never replaced until the lock is let go. So a
+//! controller cut off from the database can record nothing, and no other controller can
+//! take the lock before the server has dropped the old connection — at most one acts.
+//! Must not: know what a lock means.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
 use super::{
-    Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, StateError, Store,
-    Streak,
+    Controller, Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, Recorded,
+    StateError, Store, Streak,
 };
 
 /// Each entry brings the schema from its index to the next version (the same tables as
@@ -74,6 +81,13 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX actions_rule_host ON actions (rule, host, started_at);
      CREATE INDEX actions_started ON actions (started_at);",
+    // 2 → 3: controllers sharing the database say they are alive (`heal --status`).
+    "CREATE TABLE controllers (
+         name TEXT PRIMARY KEY,
+         role TEXT NOT NULL,
+         seen_at TIMESTAMPTZ NOT NULL,
+         lease_ms BIGINT NOT NULL
+     );",
 ];
 
 /// The schema version this olympus writes.
@@ -87,12 +101,50 @@ const HEAL_KEY: i64 = 0x6f6c_796d_7075_7302;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const STATEMENT_TIMEOUT_MS: u32 = 30_000;
 
+/// How long a controller cut off from the database may go on holding heal's lock, unless
+/// `heal --lease` says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
 pub struct PostgresStore {
     /// The URL without its password, for people.
     shown: String,
     config: postgres::Config,
-    /// `None` after the connection broke: the next call connects again.
-    conn: Mutex<Option<Client>>,
+    conn: Arc<Mutex<Conn>>,
+    lease: Mutex<Duration>,
+}
+
+struct Conn {
+    /// `None` after the connection broke: the next call connects again, unless `holding`.
+    client: Option<Client>,
+    /// Heal's lock is held on `client`.
+    holding: bool,
+}
+
+/// Heal's lock, held on the store's connection; let go when dropped.
+struct HeldOn(Arc<Mutex<Conn>>);
+
+impl Drop for HeldOn {
+    fn drop(&mut self) {
+        let mut conn = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = conn.client.as_mut().filter(|c| !c.is_closed()) {
+            let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&HEAL_KEY]);
+        }
+        conn.holding = false;
+    }
+}
+
+/// The server-side settings that make it drop a connection it cannot reach within
+/// `lease`, so a cut-off holder's lock is let go (keepalives on a silent link, the user
+/// timeout on unacknowledged data).
+fn lease_settings(lease: Duration) -> String {
+    let secs = lease.as_secs().max(3);
+    format!(
+        "SET tcp_keepalives_idle = {}; SET tcp_keepalives_interval = {}; \
+         SET tcp_keepalives_count = 3; SET tcp_user_timeout = {}",
+        (secs / 3).max(1),
+        (secs / 6).max(1),
+        secs * 1000 * 2 / 3
+    )
 }
 
 impl PostgresStore {
@@ -108,51 +160,78 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
+        config.keepalives_idle(Duration::from_secs(5));
+        config.keepalives_interval(Duration::from_secs(2));
+        config.keepalives_retries(3);
         if config.get_application_name().is_none() {
-            config.application_name("olympus");
+            config.application_name(&format!("olympus {}", super::who()));
         }
         let store = PostgresStore {
             shown,
             config,
-            conn: Mutex::new(None),
+            conn: Arc::new(Mutex::new(Conn {
+                client: None,
+                holding: false,
+            })),
+            lease: Mutex::new(DEFAULT_LEASE),
         };
         store.with(migrate)?;
         Ok(store)
+    }
+
+    fn lease(&self) -> Duration {
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn connect(&self) -> Result<Client, postgres::Error> {
         let mut c = self.config.connect(NoTls)?;
         c.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS olympus; SET search_path TO olympus; \
-             SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
+             SET statement_timeout = {STATEMENT_TIMEOUT_MS}; {}",
+            lease_settings(self.lease())
         ))?;
         Ok(c)
     }
 
+    fn fail(&self, source: postgres::Error) -> StateError {
+        StateError::Postgres {
+            at: self.shown.clone(),
+            source,
+        }
+    }
+
+    /// Runs `f` on the connection, connecting first when there is none — but never while
+    /// heal's lock is held: a holder that lost its connection has lost the lock.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StateErrorOr>,
     ) -> Result<T, StateError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let fail = |source| StateError::Postgres {
-            at: self.shown.clone(),
-            source,
-        };
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            *slot = None;
-            *slot = Some(self.connect().map_err(fail)?);
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        self.with_conn(&mut conn, f)
+    }
+
+    fn with_conn<T>(
+        &self,
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Client) -> Result<T, StateErrorOr>,
+    ) -> Result<T, StateError> {
+        if conn.client.as_ref().is_none_or(Client::is_closed) {
+            conn.client = None;
+            if conn.holding {
+                return Err(StateError::LostLock(self.shown.clone()));
+            }
+            conn.client = Some(self.connect().map_err(|e| self.fail(e))?);
         }
-        let Some(client) = slot.as_mut() else {
+        let Some(client) = conn.client.as_mut() else {
             return Err(StateError::Unavailable(self.shown.clone()));
         };
         let result = f(client);
         if client.is_closed() {
-            // The server went away: connect again next time.
-            *slot = None;
+            // The server went away: connect again next time (unless the lock was held).
+            conn.client = None;
         }
         result.map_err(|e| match e {
-            StateErrorOr::Db(source) => fail(source),
+            StateErrorOr::Db(source) => self.fail(source),
             StateErrorOr::State(s) => s,
         })
     }
@@ -341,18 +420,108 @@ impl Store for PostgresStore {
     }
 
     fn try_heal_lock(&self) -> Result<Option<HealLock>, StateError> {
-        // A connection of its own holds it: the server lets it go when that connection
-        // ends (the process died, the network broke), and with it the next heal may act.
-        let fail = |source| StateError::Postgres {
-            at: self.shown.clone(),
-            source,
-        };
-        let mut c = self.connect().map_err(fail)?;
-        let got: bool = c
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&HEAL_KEY])
-            .map_err(fail)?
-            .get(0);
-        Ok(got.then(|| HealLock::new(c)))
+        // Held on the store's connection: the server lets it go when that connection ends
+        // (the process died, the network broke), and with it the next heal may act.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if conn.holding {
+            // This process holds it already (a watching leader's pass).
+            return Ok(None);
+        }
+        let got = self.with_conn(&mut conn, |c| {
+            Ok(
+                c.query_one("SELECT pg_try_advisory_lock($1)", &[&HEAL_KEY])?
+                    .get::<_, bool>(0),
+            )
+        })?;
+        if !got {
+            return Ok(None);
+        }
+        conn.holding = true;
+        Ok(Some(HealLock::new(HeldOn(self.conn.clone()))))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn holds_heal_lock(&self) -> bool {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.holding
+            && self
+                .with_conn(&mut conn, |c| Ok(c.batch_execute("SELECT 1")?))
+                .is_ok()
+    }
+
+    fn set_lease(&self, lease: Duration) {
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = lease;
+        let settings = lease_settings(lease);
+        let _ = self.with(|c| Ok(c.batch_execute(&settings)?));
+    }
+
+    fn heartbeat(&self, name: &str, role: &str) -> Result<(), StateError> {
+        let lease_ms = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO controllers (name, role, seen_at, lease_ms) VALUES ($1, $2, now(), $3)
+                 ON CONFLICT (name) DO UPDATE SET role = $2, seen_at = now(), lease_ms = $3",
+                &[&name, &role, &lease_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn controllers(&self) -> Result<Vec<Controller>, StateError> {
+        self.with(|c| {
+            // The leader is whoever holds heal's lock now, as the server sees it; the others
+            // are those that said they were alive within three of their leases.
+            let leader: Option<String> = c
+                .query_opt(
+                    "SELECT a.application_name FROM pg_locks l
+                     JOIN pg_stat_activity a ON a.pid = l.pid
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                       AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+                    &[&HEAL_KEY],
+                )?
+                .map(|r| r.get(0));
+            let mut out = Vec::new();
+            for r in c.query(
+                "SELECT name, role, extract(epoch FROM now() - seen_at)::float8 FROM controllers
+                 WHERE seen_at > now() - make_interval(secs => lease_ms * 3 / 1000.0)
+                 ORDER BY name",
+                &[],
+            )? {
+                let name: String = r.get(0);
+                let ago: f64 = r.get(2);
+                out.push(Controller {
+                    leading: leader.as_deref() == Some(format!("olympus {name}").as_str()),
+                    name,
+                    role: r.get(1),
+                    seen_secs_ago: ago,
+                });
+            }
+            if let Some(l) = leader
+                && !out.iter().any(|c| c.leading)
+            {
+                out.push(Controller {
+                    name: l.strip_prefix("olympus ").unwrap_or(&l).to_string(),
+                    role: "leader".into(),
+                    leading: true,
+                    seen_secs_ago: 0.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn name_connection(&self, name: &str) {
+        let _ = self.with(|c| {
+            c.execute(
+                "SELECT set_config('application_name', $1, false)",
+                &[&format!("olympus {name}")],
+            )?;
+            Ok(())
+        });
     }
 
     fn interrupt_stale_actions(&self) -> Result<u32, StateError> {
@@ -390,7 +559,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError> {
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<Recorded, StateError> {
         self.with(|c| {
             let mut tx = c.transaction()?;
             let id: i64 = tx
@@ -417,8 +586,22 @@ impl Store for PostgresStore {
                     )?;
                 }
             }
+            let mut actions = Vec::new();
+            for claim in &e.claims {
+                let action: i64 = tx
+                    .query_one(
+                        "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
+                         VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
+                        &[&id, &e.rule, &claim.host, &claim.playbook, &now().as_second()],
+                    )?
+                    .get(0);
+                actions.push(action);
+            }
             tx.commit()?;
-            Ok(id)
+            Ok(Recorded {
+                evaluation: id,
+                actions,
+            })
         })
     }
 
@@ -458,23 +641,6 @@ impl Store for PostgresStore {
                 )?
                 .get(0);
             Ok(count(n))
-        })
-    }
-
-    fn start_action(
-        &self,
-        evaluation: i64,
-        rule: &str,
-        host: &str,
-        playbook: &str,
-    ) -> Result<i64, StateError> {
-        self.with(|c| {
-            Ok(c.query_one(
-                "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
-                 VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
-                &[&evaluation, &rule, &host, &playbook, &now().as_second()],
-            )?
-            .get(0))
         })
     }
 

@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::BTreeMap;
 
 use super::{
-    Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, StateError, Store,
-    Streak,
+    Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, Recorded, StateError,
+    Store, Streak,
 };
 
 /// Each entry brings the schema from its index to the next version.
@@ -308,7 +308,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StateError> {
+    fn record_evaluation(&self, e: &EvaluationRecord) -> Result<Recorded, StateError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
@@ -333,8 +333,20 @@ impl Store for SqliteStore {
                     )?;
                 }
             }
+            let mut actions = Vec::new();
+            for claim in &e.claims {
+                tx.execute(
+                    "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+                    params![id, e.rule, claim.host, claim.playbook, now().as_second()],
+                )?;
+                actions.push(tx.last_insert_rowid());
+            }
             tx.commit()?;
-            Ok(id)
+            Ok(Recorded {
+                evaluation: id,
+                actions,
+            })
         })
     }
 
@@ -369,23 +381,6 @@ impl Store for SqliteStore {
                 [],
                 |r| r.get(0),
             )
-        })
-    }
-
-    fn start_action(
-        &self,
-        evaluation: i64,
-        rule: &str,
-        host: &str,
-        playbook: &str,
-    ) -> Result<i64, StateError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO actions (evaluation, rule, host, playbook, started_at, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-                params![evaluation, rule, host, playbook, now().as_second()],
-            )?;
-            Ok(c.last_insert_rowid())
         })
     }
 
