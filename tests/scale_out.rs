@@ -505,6 +505,13 @@ fn the_state_in_postgresql_is_shared_by_every_controller_pointed_at_it() {
         .expect("lock");
     assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
     assert!(!text(&bad).contains("secret"), "{}", text(&bad));
+    let tls = olympus()
+        .args(["history", "--state"])
+        .arg(format!("{}?sslmode=require", pg.url))
+        .output()
+        .expect("history");
+    assert_eq!(tls.status.code(), Some(3), "{}", text(&tls));
+    assert!(text(&tls).contains("TLS"), "{}", text(&tls));
 }
 
 #[test]
@@ -847,4 +854,25 @@ fn watching_controllers_stop_acting_while_the_database_is_away_and_resume_when_i
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(lines(&acted), 1, "{}", logs(d));
     drop(w);
+}
+
+#[test]
+fn a_role_that_may_not_create_schemas_uses_the_schema_made_for_it() {
+    let pg = common::postgres::Postgres::start();
+    pg.psql("CREATE ROLE heal LOGIN");
+    let url = format!("postgres://heal@127.0.0.1:{}/postgres", pg.port);
+    // Without a schema it may use, it cannot start, and says why.
+    let refused = olympus()
+        .args(["history", "--state", &url])
+        .output()
+        .expect("history");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("permission denied"), "{}", text(&refused));
+    pg.psql("CREATE SCHEMA olympus AUTHORIZATION heal");
+    let ok = olympus()
+        .args(["history", "--state", &url])
+        .output()
+        .expect("history");
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_eq!(pg.psql("SELECT version FROM olympus.schema_version"), "3");
 }

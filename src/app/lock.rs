@@ -20,11 +20,20 @@ pub fn open(url: Option<&str>, dir: Option<&Path>) -> Result<Arc<dyn Store>, Err
                 state::postgres::redact(url)
             )));
         }
-        if let Err(e) = url.parse::<postgres::Config>() {
-            return Err(Error::BadInput(format!(
-                "--state '{}': {e}",
-                state::postgres::redact(url)
-            )));
+        match url.parse::<postgres::Config>() {
+            Err(e) => {
+                return Err(Error::BadInput(format!(
+                    "--state '{}': {e}",
+                    state::postgres::redact(url)
+                )));
+            }
+            Ok(c) if c.get_ssl_mode() == postgres::config::SslMode::Require => {
+                return Err(Error::BadInput(format!(
+                    "--state '{}': sslmode=require: olympus does not speak TLS to the state database yet; use a trusted network or a tunnel (docs/scale-out.md)",
+                    state::postgres::redact(url)
+                )));
+            }
+            Ok(_) => {}
         }
         // The database down or refusing is not the user's input: exit 1, and cron says so.
         return PostgresStore::open(url)

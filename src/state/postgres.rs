@@ -185,8 +185,11 @@ impl PostgresStore {
 
     fn connect(&self) -> Result<Client, postgres::Error> {
         let mut c = self.config.connect(NoTls)?;
+        // A schema made beforehand by someone allowed to is used as it is (CREATE SCHEMA IF
+        // NOT EXISTS would still need the right to create one).
         c.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS olympus; SET search_path TO olympus; \
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'olympus') \
+             THEN CREATE SCHEMA olympus; END IF; END $$; SET search_path TO olympus; \
              SET statement_timeout = {STATEMENT_TIMEOUT_MS}; {}",
             lease_settings(self.lease())
         ))?;
