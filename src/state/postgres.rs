@@ -160,9 +160,6 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(5));
-        config.keepalives_interval(Duration::from_secs(2));
-        config.keepalives_retries(3);
         if config.get_application_name().is_none() {
             config.application_name(&format!("olympus {}", super::who()));
         }
@@ -184,14 +181,36 @@ impl PostgresStore {
     }
 
     fn connect(&self) -> Result<Client, postgres::Error> {
-        let mut c = self.config.connect(NoTls)?;
+        // This side gives up on a silent server within the lease too: keepalives while
+        // idle, the user timeout while a query waits for an answer that cannot come.
+        let lease = self.lease();
+        let secs = lease.as_secs().max(3);
+        let mut config = self.config.clone();
+        config
+            .keepalives_idle(Duration::from_secs((secs / 3).max(1)))
+            .keepalives_interval(Duration::from_secs((secs / 6).max(1)))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_millis(secs * 1000 * 2 / 3));
+        let mut c = config.connect(NoTls)?;
         // A schema made beforehand by someone allowed to is used as it is (CREATE SCHEMA IF
-        // NOT EXISTS would still need the right to create one).
-        c.batch_execute(&format!(
+        // NOT EXISTS would still need the right to create one). Two controllers starting at
+        // once may both try to create it: the one that loses finds it made.
+        let made = c.batch_execute(
             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'olympus') \
-             THEN CREATE SCHEMA olympus; END IF; END $$; SET search_path TO olympus; \
-             SET statement_timeout = {STATEMENT_TIMEOUT_MS}; {}",
-            lease_settings(self.lease())
+             THEN CREATE SCHEMA olympus; END IF; END $$",
+        );
+        if let Err(e) = made {
+            use postgres::error::SqlState;
+            let raced = e.code().is_some_and(|c| {
+                *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_SCHEMA
+            });
+            if !raced {
+                return Err(e);
+            }
+        }
+        c.batch_execute(&format!(
+            "SET search_path TO olympus; SET statement_timeout = {STATEMENT_TIMEOUT_MS}; {}",
+            lease_settings(lease)
         ))?;
         Ok(c)
     }
