@@ -43,6 +43,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v pg_createcluster >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # heal's tests read real Prometheus, fed by a real Pushgateway (tests/common/prometheus.rs).
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)

@@ -1093,3 +1093,54 @@ fn a_leader_cut_off_from_the_database_stops_acting_and_a_standby_takes_over() {
     eprintln!("took over in {took:?}");
     drop(w);
 }
+
+#[test]
+fn the_state_database_is_reached_over_tls_with_its_certificate_verified() {
+    let pg = common::postgres::Postgres::start_tls();
+    let ca = pg.ca.clone().expect("ca");
+    let history = |url: String| {
+        olympus()
+            .args(["history", "--state", &url])
+            .output()
+            .expect("history")
+    };
+    // Verified against the CA given: it works (the server takes TLS connections only).
+    let ok = history(format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        pg.url,
+        ca.display()
+    ));
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_eq!(pg.psql("SELECT version FROM olympus.schema_version"), "3");
+    // `require` verifies too (libpq's does not): against the public roots, the test CA is
+    // unknown, so it is refused.
+    let unknown = history(format!("{}?sslmode=require", pg.url));
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+    assert!(
+        text(&unknown).to_lowercase().contains("certificate"),
+        "{}",
+        text(&unknown)
+    );
+    // Plain text is what this server refuses: proof the first one used TLS.
+    let plain = history(format!("{}?sslmode=disable", pg.url));
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
+    assert!(
+        text(&plain).contains("no encryption") || text(&plain).contains("pg_hba.conf"),
+        "{}",
+        text(&plain)
+    );
+    // A name the certificate does not carry is refused.
+    let wrong_name = history(format!(
+        "postgres://postgres@127.0.0.2:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        ca.display()
+    ));
+    assert_ne!(wrong_name.status.code(), Some(0), "{}", text(&wrong_name));
+    // A CA file that is not one: bad input, named.
+    let bad = history(format!(
+        "{}?sslmode=verify-full&sslrootcert=/etc/hostname",
+        pg.url
+    ));
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
+    assert!(text(&bad).contains("sslrootcert"), "{}", text(&bad));
+}

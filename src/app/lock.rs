@@ -20,26 +20,19 @@ pub fn open(url: Option<&str>, dir: Option<&Path>) -> Result<Arc<dyn Store>, Err
                 state::postgres::redact(url)
             )));
         }
-        match url.parse::<postgres::Config>() {
-            Err(e) => {
-                return Err(Error::BadInput(format!(
-                    "--state '{}': {e}",
-                    state::postgres::redact(url)
-                )));
-            }
-            Ok(c) if c.get_ssl_mode() == postgres::config::SslMode::Require => {
-                return Err(Error::BadInput(format!(
-                    "--state '{}': sslmode=require: olympus does not speak TLS to the state database yet; use a trusted network or a tunnel (docs/scale-out.md)",
-                    state::postgres::redact(url)
-                )));
-            }
-            Ok(_) => {}
+        if let Err(e) = state::postgres::check_url(url) {
+            return Err(Error::BadInput(format!(
+                "--state '{}': {e}",
+                state::postgres::redact(url)
+            )));
         }
         // The database down or refusing is not the user's input: exit 1, and cron says so.
         return PostgresStore::open(url)
             .map(|s| Arc::new(s) as Arc<dyn Store>)
             .map_err(|e| match e {
-                state::StateError::NewerSchema { .. } => Error::BadInput(e.to_string()),
+                state::StateError::NewerSchema { .. } | state::StateError::Tls { .. } => {
+                    Error::BadInput(e.to_string())
+                }
                 e => Error::Internal(format!(
                     "{e}\n  hint: --state or OLYMPUS_STATE_URL names the database (postgres://user@host/db)"
                 )),

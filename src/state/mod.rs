@@ -62,6 +62,8 @@ pub enum StateError {
         at: String,
         source: ::postgres::Error,
     },
+    #[error("state database {at}: {why}")]
+    Tls { at: String, why: String },
     #[error("state database {0}: not connected")]
     Unavailable(String),
     #[error(

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use super::{
     Controller, Engaged, EvaluationRecord, HealLock, HistoryEntry, HistoryFilter, Lock, Recorded,
@@ -109,6 +110,8 @@ pub struct PostgresStore {
     /// The URL without its password, for people.
     shown: String,
     config: postgres::Config,
+    /// TLS, verifying the server's certificate; `None`: plain text.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     conn: Arc<Mutex<Conn>>,
     lease: Mutex<Duration>,
 }
@@ -152,6 +155,10 @@ impl PostgresStore {
     /// `key=value` form) and brings the `olympus` schema there to the current version.
     pub fn open(url: &str) -> Result<PostgresStore, StateError> {
         let shown = redact(url);
+        let (url, tls) = tls_of(url).map_err(|why| StateError::Tls {
+            at: shown.clone(),
+            why,
+        })?;
         let mut config: postgres::Config = url.parse().map_err(|e| StateError::Postgres {
             at: shown.clone(),
             source: e,
@@ -166,6 +173,7 @@ impl PostgresStore {
         let store = PostgresStore {
             shown,
             config,
+            tls,
             conn: Arc::new(Mutex::new(Conn {
                 client: None,
                 holding: false,
@@ -191,7 +199,10 @@ impl PostgresStore {
             .keepalives_interval(Duration::from_secs((secs / 6).max(1)))
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_millis(secs * 1000 * 2 / 3));
-        let mut c = config.connect(NoTls)?;
+        let mut c = match &self.tls {
+            Some(tls) => config.connect(tls.clone())?,
+            None => config.connect(NoTls)?,
+        };
         // A schema made beforehand by someone allowed to is used as it is (CREATE SCHEMA IF
         // NOT EXISTS would still need the right to create one). Two controllers starting at
         // once may both try to create it: the one that loses finds it made.
@@ -269,6 +280,114 @@ impl From<postgres::Error> for StateErrorOr {
     fn from(e: postgres::Error) -> Self {
         StateErrorOr::Db(e)
     }
+}
+
+/// Whether `url` is one the store can use (its TLS settings and the driver's), before
+/// connecting.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let (url, _) = tls_of(url)?;
+    url.parse::<postgres::Config>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The URL the driver reads, and the TLS to use. `sslmode` as libpq has it: `disable`,
+/// `allow` and `prefer` (libpq's default) connect in plain text; `require`, `verify-ca` and
+/// `verify-full` use TLS and — unlike libpq's `require` — always verify the server's
+/// certificate and name: against `sslrootcert=FILE` (PEM) when given, else the Mozilla
+/// roots (`sslrootcert=system` says so explicitly).
+fn tls_of(url: &str) -> Result<(String, Option<tokio_postgres_rustls::MakeRustlsConnect>), String> {
+    let (head, params, sep): (String, Vec<(String, String)>, &str) =
+        if let Some((head, query)) = url.split_once('?').filter(|_| url.contains("://")) {
+            let params = query
+                .split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            (head.to_string(), params, "&")
+        } else if url.contains("://") {
+            (url.to_string(), Vec::new(), "&")
+        } else {
+            let params = url
+                .split_whitespace()
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            (String::new(), params, " ")
+        };
+    let mut tls = false;
+    let mut root: Option<String> = None;
+    let mut kept = Vec::new();
+    for (k, v) in params {
+        match k.as_str() {
+            "sslmode" => match v.as_str() {
+                "disable" | "allow" | "prefer" => {
+                    kept.push(("sslmode".to_string(), "disable".to_string()))
+                }
+                "require" | "verify-ca" | "verify-full" => {
+                    tls = true;
+                    kept.push(("sslmode".to_string(), "require".to_string()));
+                }
+                other => {
+                    return Err(format!(
+                        "sslmode={other}: expected disable, allow, prefer, require, verify-ca or verify-full"
+                    ));
+                }
+            },
+            "sslrootcert" => root = Some(v),
+            _ => kept.push((k, v)),
+        }
+    }
+    if root.is_some() && !tls {
+        return Err(
+            "sslrootcert is given but sslmode does not ask for TLS: add sslmode=verify-full".into(),
+        );
+    }
+    let joined: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let url = match (head.is_empty(), joined.is_empty()) {
+        (true, _) => joined.join(sep),
+        (false, true) => head,
+        (false, false) => format!("{head}?{}", joined.join(sep)),
+    };
+    if !tls {
+        return Ok((url, None));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match root.as_deref() {
+        None | Some("system") => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("sslrootcert {path}: no certificate in it"));
+            }
+        }
+    }
+    // ring, as for SSH (russh): no cmake or C toolchain beyond gcc. rustls 0.23.48 marks its
+    // ring provider deprecated for lacking post-quantum key exchange, which PostgreSQL's TLS
+    // does not need of us.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok((
+        url,
+        Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)),
+    ))
 }
 
 /// The error and what caused it ("error connecting to server: Connection refused").
@@ -776,6 +895,33 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sslmode_and_sslrootcert_are_read_before_the_driver() {
+        let plain = |u: &str| tls_of(u).map(|(u, t)| (u, t.is_some()));
+        assert_eq!(
+            plain("postgres://h/db?sslmode=prefer&application_name=x"),
+            Ok((
+                "postgres://h/db?sslmode=disable&application_name=x".into(),
+                false
+            ))
+        );
+        assert_eq!(
+            plain("postgres://h/db"),
+            Ok(("postgres://h/db".into(), false))
+        );
+        assert_eq!(
+            plain("host=h sslmode=verify-full dbname=ops"),
+            Ok(("host=h sslmode=require dbname=ops".into(), true))
+        );
+        assert_eq!(
+            plain("postgres://h/db?sslmode=require&sslrootcert=system"),
+            Ok(("postgres://h/db?sslmode=require".into(), true))
+        );
+        assert!(plain("postgres://h/db?sslmode=sometimes").is_err());
+        assert!(plain("postgres://h/db?sslrootcert=/x.pem").is_err());
+        assert!(plain("postgres://h/db?sslmode=verify-ca&sslrootcert=/nonexistent.pem").is_err());
+    }
 
     #[test]
     fn passwords_never_reach_people() {

@@ -13,6 +13,10 @@ pub struct Postgres {
     pub port: u16,
     /// `postgres://postgres@127.0.0.1:PORT/postgres`
     pub url: String,
+    /// With [`Postgres::start_tls`]: the CA (PEM) that signed the server's certificate.
+    pub ca: Option<PathBuf>,
+    /// Extra server settings (`-c` values).
+    settings: Vec<String>,
     data: PathBuf,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -43,7 +47,90 @@ fn as_server_user(program: PathBuf) -> Command {
     }
 }
 
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Postgres {
+    /// A server that accepts TCP connections over TLS only (`hostssl` in pg_hba.conf), its
+    /// certificate (for `localhost` and 127.0.0.1) signed by a CA of the test's own.
+    pub fn start_tls() -> Postgres {
+        let mut pg = Postgres::start();
+        pg.stop();
+        let dir = pg.data.parent().expect("parent").to_path_buf();
+        let p = |n: &str| dir.join(n).display().to_string();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+        ca.extend(["-keyout", &ca_key, "-out", &ca_pem, "-days", "2"]);
+        ca.extend(["-subj", "/CN=olympus test CA"]);
+        openssl(&ca);
+        let (key, csr, pem, ext) = (p("server.key"), p("server.csr"), p("server.pem"), p("ext"));
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"]);
+        openssl(&req);
+        std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        if rustix::process::getuid().is_root() {
+            let st = Command::new("chown")
+                .args(["postgres:postgres", &key, &pem])
+                .status()
+                .expect("chown");
+            assert!(st.success());
+        }
+        let st = Command::new("chmod")
+            .args(["600", &key])
+            .status()
+            .expect("chmod");
+        assert!(st.success());
+        std::fs::write(
+            pg.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .expect("pg_hba.conf");
+        pg.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={pem}"),
+            format!("ssl_key_file={key}"),
+        ];
+        pg.url = format!("postgres://postgres@localhost:{}/postgres", pg.port);
+        pg.ca = Some(PathBuf::from(ca_pem));
+        pg.start_again();
+        pg
+    }
+
     pub fn start() -> Postgres {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
@@ -70,6 +157,8 @@ impl Postgres {
         let mut pg = Postgres {
             port,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            ca: None,
+            settings: Vec::new(),
             data,
             child: None,
             _dir: dir,
@@ -89,6 +178,7 @@ impl Postgres {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", self.data.display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -132,6 +222,11 @@ impl Postgres {
 
     /// Runs SQL with psql; its output.
     pub fn psql(&self, sql: &str) -> String {
+        // Over TLS when the server wants it (psql's `require` checks no certificate).
+        let url = match self.ca {
+            Some(_) => format!("{}?sslmode=require", self.url),
+            None => self.url.clone(),
+        };
         let out = Command::new("psql")
             .args([
                 "-X",
@@ -140,7 +235,7 @@ impl Postgres {
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-d",
-                &self.url,
+                &url,
                 "-c",
                 sql,
             ])
