@@ -513,13 +513,18 @@ fn the_state_in_postgresql_is_shared_by_every_controller_pointed_at_it() {
         .expect("lock");
     assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
     assert!(!text(&bad).contains("secret"), "{}", text(&bad));
+    // Asked for TLS, a server without it is refused, never fallen back from.
     let tls = olympus()
         .args(["history", "--state"])
         .arg(format!("{}?sslmode=require", pg.url))
         .output()
         .expect("history");
-    assert_eq!(tls.status.code(), Some(3), "{}", text(&tls));
-    assert!(text(&tls).contains("TLS"), "{}", text(&tls));
+    assert_eq!(tls.status.code(), Some(1), "{}", text(&tls));
+    assert!(
+        text(&tls).contains("does not support TLS"),
+        "{}",
+        text(&tls)
+    );
 }
 
 #[test]
@@ -770,6 +775,20 @@ fn three_watching_controllers_act_once_per_event_and_hand_over_when_the_leader_d
         logs(d)
     );
 
+    let text_status = olympus()
+        .args(["heal", "--status", "--state", &pg.url])
+        .output()
+        .expect("status");
+    let shown = String::from_utf8_lossy(&text_status.stdout).to_string();
+    assert_eq!(
+        (
+            shown.lines().filter(|l| l.starts_with("leader ")).count(),
+            shown.lines().filter(|l| l.starts_with("standby ")).count()
+        ),
+        (1, 2),
+        "{shown}"
+    );
+
     // An event: acted on once, not three times, and not again while it lasts.
     std::fs::write(&flag, "").expect("flag");
     assert!(within(10, || lines(&acted) >= 1), "{}", logs(d));
@@ -863,6 +882,14 @@ fn watching_controllers_stop_acting_while_the_database_is_away_and_resume_when_i
     assert!(within(15, || lines(&acted) >= 1), "{}", logs(d));
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(lines(&acted), 1, "{}", logs(d));
+    // A rules file broken by an edit: the standby says so now, not when it takes over.
+    write(d, "rules.yml", "checks: [{name: x}]\n");
+    assert!(
+        within(10, || logs(d)
+            .contains("standing by with rules that do not load")),
+        "{}",
+        logs(d)
+    );
     drop(w);
 }
 

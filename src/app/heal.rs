@@ -831,6 +831,7 @@ pub fn watch(
         req.store.name_connection(&lead.me);
     }
     let beat = (lease / 3).max(Duration::from_secs(1));
+    let mut rules_said: Option<String> = None;
     loop {
         if !shared {
             match once(req) {
@@ -841,6 +842,17 @@ pub fn watch(
             match pass(req, true) {
                 Ok(pass) => report(&pass),
                 Err(e) => tracing::error!("this pass did nothing: {e}"),
+            }
+        } else {
+            // A standby reads the rules as the leader would, so a broken file on this
+            // machine is said now, not when it takes over.
+            let broken = Rules::load(&req.rules).err().map(|e| e.to_string());
+            if broken != rules_said {
+                match &broken {
+                    Some(e) => tracing::error!("standing by with rules that do not load: {e}"),
+                    None => tracing::info!("the rules load again"),
+                }
+                rules_said = broken;
             }
         }
         if req.stop.is_raised() {
