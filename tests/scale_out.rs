@@ -691,6 +691,29 @@ fn the_postgresql_store_answers_as_the_sqlite_store_does() {
 /// `olympus heal --watch` processes, killed when dropped.
 struct Watchers(Vec<std::process::Child>);
 
+impl Watchers {
+    /// Kills the leading controller (SIGKILL: no goodbye); its name.
+    fn kill_leader(&mut self, url: &str) -> String {
+        let leader = status(url)["leader"]
+            .as_str()
+            .expect("a leader")
+            .to_string();
+        let pid: u32 = leader
+            .rsplit(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("pid in the leader's name");
+        let i = self
+            .0
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("the leader is ours");
+        self.0[i].kill().expect("kill");
+        let _ = self.0[i].wait();
+        leader
+    }
+}
+
 impl Drop for Watchers {
     fn drop(&mut self) {
         for c in &mut self.0 {
@@ -800,22 +823,8 @@ fn three_watching_controllers_act_once_per_event_and_hand_over_when_the_leader_d
     // lease and acts on it — no event lost.
     std::fs::remove_file(&flag).expect("clear");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let leader = status(&pg.url)["leader"]
-        .as_str()
-        .expect("a leader")
-        .to_string();
-    let pid: u32 = leader
-        .rsplit(' ')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("pid in the leader's name");
-    let i =
-        w.0.iter()
-            .position(|c| c.id() == pid)
-            .expect("the leader is ours");
     let killed = std::time::Instant::now();
-    w.0[i].kill().expect("kill");
-    let _ = w.0[i].wait();
+    let leader = w.kill_leader(&pg.url);
     std::fs::write(&flag, "").expect("flag again");
     assert!(
         within(10, || status(&pg.url)["leader"]
@@ -999,18 +1008,7 @@ fn watching_controllers_run_each_hosts_playbook_once_per_event_on_the_fleet() {
     // Cleared, the leader killed, raised again: each host's playbook runs once more.
     std::fs::remove_file(&flag).expect("clear");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let leader = status(&pg.url)["leader"]
-        .as_str()
-        .expect("leader")
-        .to_string();
-    let pid: u32 = leader
-        .rsplit(' ')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("pid");
-    let i = w.0.iter().position(|c| c.id() == pid).expect("ours");
-    w.0[i].kill().expect("kill");
-    let _ = w.0[i].wait();
+    w.kill_leader(&pg.url);
     std::fs::write(&flag, "").expect("flag again");
     assert!(
         within(20, || per_host() == all(2)),

@@ -2,9 +2,10 @@
 //!
 //! Owns: one pass over a rules file — the heal lock (one heal acts at a time), actions left
 //! `running` by a heal that died marked interrupted, every check's source read and its
-//! decisions recorded, the actions run as playbook runs limited to their host (their values
-//! as data), their outcomes recorded, and the failed-action budget that engages the kill
-//! switch. Must not: decide (that is `heal::decide`) or print (the caller shows the
+//! decisions recorded with the actions they claim, the actions run as playbook runs limited
+//! to their host (their values as data), their outcomes recorded, and the failed-action
+//! budget that engages the kill switch; `--watch`, with leading and standing by when
+//! controllers share the store (PostgreSQL); `--status`. Must not: decide (that is `heal::decide`) or print (the caller shows the
 //! [`Pass`]).
 
 use std::collections::BTreeMap;
