@@ -1327,6 +1327,13 @@ fn cmd_schedule(cmd: ScheduleCommand) -> Result<Outcome, Error> {
     };
     let said = match cmd {
         ScheduleCommand::Install(args) => {
+            // The job would not see the URL (cron and systemd start it without this
+            // environment) and would act on another state than the one asked for.
+            if args.state.state_url.is_some() {
+                return Err(Error::BadInput(
+                    "schedule install writes a job with a state directory; it does not carry --state/OLYMPUS_STATE_URL (the URL, with its password, would land in a unit file or crontab)\n  hint: for a PostgreSQL state, run `olympus heal RULES --watch` as a service with OLYMPUS_STATE_URL in an EnvironmentFile (docs/scale-out.md), or unset OLYMPUS_STATE_URL to schedule on this machine's state".into(),
+                ));
+            }
             let every = olympus::heal::rules::parse_duration(&args.every).ok_or_else(|| {
                 Error::BadInput(format!(
                     "--every {}: expected a duration such as 5m",

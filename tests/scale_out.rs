@@ -1169,3 +1169,23 @@ fn the_state_database_is_reached_over_tls_with_its_certificate_verified() {
     assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
     assert!(text(&bad).contains("sslrootcert"), "{}", text(&bad));
 }
+
+#[test]
+fn a_schedule_is_not_installed_for_a_state_its_job_would_not_see() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    heal_rules(d);
+    let units = d.join("units");
+    let o = olympus()
+        .args(["schedule", "install"])
+        .arg(d.join("rules.yml"))
+        .args(["--every", "5m", "--unit-dir"])
+        .arg(&units)
+        .env("OLYMPUS_STATE_URL", "postgres://heal:s3cret@db.example/ops")
+        .output()
+        .expect("schedule");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("OLYMPUS_STATE_URL"), "{}", text(&o));
+    assert!(!text(&o).contains("s3cret"), "{}", text(&o));
+    assert!(!units.exists(), "nothing written");
+}
