@@ -247,7 +247,10 @@ impl Module for Find {
                 _ => quote(p),
             };
             script.push_str(&format!(
-                "p={q}\nif [ -d \"$p\" ]; then printf 'D\\0%s\\0' \"$p\"; find {follow}\"$p\" -mindepth 1{max} -printf '%p\\0%y\\0%Y\\0%m\\0%U\\0%G\\0%s\\0%i\\0%D\\0%n\\0%A@\\0%T@\\0%C@\\0%u\\0%g\\0' 2>/dev/null; else printf 'S\\0%s\\0' \"$p\"; fi\n",
+                // An entry find cannot read or that vanishes mid-walk is skipped, as
+                // ansible-core's os.walk skips it: find says which on stderr (in the C
+                // locale's words) and the task goes on.
+                "p={q}\nif [ -d \"$p\" ]; then printf 'D\\0%s\\0' \"$p\"; LC_ALL=C find {follow}\"$p\" -mindepth 1{max} -printf '%p\\0%y\\0%Y\\0%m\\0%U\\0%G\\0%s\\0%i\\0%D\\0%n\\0%A@\\0%T@\\0%C@\\0%u\\0%g\\0' || :; else printf 'S\\0%s\\0' \"$p\"; fi\n",
                 follow = if a.follow { "-L " } else { "" },
                 max = maxdepth.map(|m| format!(" -maxdepth {m}")).unwrap_or_default(),
             ));
@@ -366,6 +369,9 @@ fn choose(a: Args, out: ExecOutput) -> Plan {
     let mut tokens = text.split('\0').peekable();
     let mut now = 0f64;
     let mut roots: Vec<(String, Vec<Entry>)> = Vec::new();
+    // What the walk could not read is listed, without a warning (ansible-core's os.walk
+    // error handler); a path that is not a directory is warned of.
+    let unreadable = walk_errors(&out.stderr);
     let mut skipped = Map::new();
     while let Some(t) = tokens.next() {
         match t {
@@ -472,6 +478,8 @@ fn choose(a: Args, out: ExecOutput) -> Plan {
         if !warnings.is_empty() {
             r.data.insert("warnings".into(), Value::Array(warnings));
         }
+        let mut skipped = skipped;
+        skipped.extend(unreadable);
         r.data
             .insert("skipped_paths".into(), Value::Object(skipped));
         r
@@ -543,9 +551,55 @@ fn choose(a: Args, out: ExecOutput) -> Plan {
     })
 }
 
+/// What GNU find said it could not read (`find: 'PATH': Permission denied`, in the C
+/// locale), as ansible-core's `skipped_paths` words it (Python's OSError text).
+fn walk_errors(stderr: &[u8]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for line in String::from_utf8_lossy(stderr).lines() {
+        let Some(rest) = line.strip_prefix("find: '") else {
+            continue;
+        };
+        let Some((path, why)) = rest.rsplit_once("': ") else {
+            continue;
+        };
+        let errno = match why {
+            "Operation not permitted" => "[Errno 1] ",
+            "No such file or directory" => "[Errno 2] ",
+            "Permission denied" => "[Errno 13] ",
+            "Not a directory" => "[Errno 20] ",
+            _ => "",
+        };
+        out.insert(
+            path.to_string(),
+            Value::from(format!("{errno}{why}: '{path}'")),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_find_cannot_read_are_skipped_not_fatal() {
+        let skipped = walk_errors(
+            b"find: '/tmp/x/secret': Permission denied\nfind: '/tmp/x/gone': No such file or directory\nnoise\n",
+        );
+        assert_eq!(
+            skipped.get("/tmp/x/secret"),
+            Some(&Value::from(
+                "[Errno 13] Permission denied: '/tmp/x/secret'"
+            ))
+        );
+        assert_eq!(
+            skipped.get("/tmp/x/gone"),
+            Some(&Value::from(
+                "[Errno 2] No such file or directory: '/tmp/x/gone'"
+            ))
+        );
+        assert_eq!(skipped.len(), 2);
+    }
 
     #[test]
     fn shell_patterns_as_python_fnmatch() {
