@@ -190,6 +190,23 @@ fn four_shards_touch_every_host_once_and_merge_to_the_recap_of_one_run() {
     assert_eq!(merged_json.status.code(), Some(2), "{}", text(&merged_json));
     let merged: Value = serde_json::from_slice(&merged_json.stdout).expect("merged json");
     assert_eq!(merged["recap"], whole["recap"]);
+    // The merged JSON is a run's: the report page is made from it as from one run's.
+    let merged_file = dir.path().join("merged.json");
+    std::fs::write(&merged_file, &merged_json.stdout).expect("write");
+    let page = dir.path().join("run.html");
+    let report = olympus()
+        .arg("report")
+        .arg(&merged_file)
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .expect("report");
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report));
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(
+        html.contains("h200") && html.contains("a second play"),
+        "page lacks hosts or plays"
+    );
     assert_eq!(statuses(&merged), statuses(&whole));
     // Four tasks on 200 hosts but the two after a host's failure on the 20 that failed.
     assert_eq!(statuses(&whole).len(), 200 * 4 - 20 * 2);
