@@ -38,6 +38,12 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `o` ended with exit code `code` and said `what` (on stdout or stderr).
+fn ended(o: &Output, code: i32, what: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    assert!(text(o).contains(what), "{}", text(o));
+}
+
 /// The PLAY RECAP block of a text run, to its end.
 fn recap_block(stdout: &[u8]) -> String {
     let s = String::from_utf8_lossy(stdout);
@@ -233,12 +239,7 @@ fn four_shards_touch_every_host_once_and_merge_to_the_recap_of_one_run() {
         .args(&files[..3])
         .output()
         .expect("merge");
-    assert_eq!(three.status.code(), Some(3), "{}", text(&three));
-    assert!(
-        String::from_utf8_lossy(&three.stderr).contains("missing"),
-        "{}",
-        text(&three)
-    );
+    ended(&three, 3, "missing");
     let twice = olympus()
         .args(["report", "merge"])
         .args(&files)
@@ -263,12 +264,7 @@ fn four_shards_touch_every_host_once_and_merge_to_the_recap_of_one_run() {
         .arg(&unsharded)
         .output()
         .expect("merge");
-    assert_eq!(not_shards.status.code(), Some(3), "{}", text(&not_shards));
-    assert!(
-        String::from_utf8_lossy(&not_shards.stderr).contains("--shard"),
-        "{}",
-        text(&not_shards)
-    );
+    ended(&not_shards, 3, "--shard");
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
@@ -474,12 +470,7 @@ fn the_state_in_postgresql_is_shared_by_every_controller_pointed_at_it() {
         .env("OLYMPUS_STATE_URL", &pg.url)
         .output()
         .expect("run");
-    assert_eq!(run.status.code(), Some(5), "{}", text(&run));
-    assert!(
-        String::from_utf8_lossy(&run.stderr).contains("db maintenance"),
-        "{}",
-        text(&run)
-    );
+    ended(&run, 5, "db maintenance");
     let status = olympus()
         .args(["lock", "--status", "--output", "json", "--state", &pg.url])
         .output()
@@ -1183,8 +1174,7 @@ fn the_state_database_is_reached_over_tls_with_its_certificate_verified() {
         "{}?sslmode=verify-full&sslrootcert=/etc/hostname",
         pg.url
     ));
-    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
-    assert!(text(&bad).contains("sslrootcert"), "{}", text(&bad));
+    ended(&bad, 3, "sslrootcert");
 }
 
 #[test]
@@ -1201,8 +1191,7 @@ fn a_schedule_is_not_installed_for_a_state_its_job_would_not_see() {
         .env("OLYMPUS_STATE_URL", "postgres://heal:s3cret@db.example/ops")
         .output()
         .expect("schedule");
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("OLYMPUS_STATE_URL"), "{}", text(&o));
+    ended(&o, 3, "OLYMPUS_STATE_URL");
     assert!(!text(&o).contains("s3cret"), "{}", text(&o));
     assert!(!units.exists(), "nothing written");
 }
