@@ -127,13 +127,7 @@ fn check_play(play: &Play, shard: Shard, out: &mut Vec<Refused>) {
         )));
     }
     common(&play.common, shard, &|m| at(m), out);
-    for list in [
-        &play.pre_tasks,
-        &play.role_tasks,
-        &play.tasks,
-        &play.post_tasks,
-        &play.handlers,
-    ] {
+    for list in play.task_lists() {
         walk(list, shard, out);
     }
 }

@@ -33,13 +33,7 @@ pub fn check(pb: &Playbook) -> Result<(), RunError> {
             templar: &templar,
             base: &base,
         };
-        for list in [
-            &play.pre_tasks,
-            &play.role_tasks,
-            &play.tasks,
-            &play.post_tasks,
-            &play.handlers,
-        ] {
+        for list in play.task_lists() {
             let defaults: Vec<&Value> = play.common.module_defaults.iter().collect();
             w.tasks(list, None, &defaults, &mut problems);
         }

@@ -138,6 +138,20 @@ pub struct Play {
     pub roles_path: Vec<PathBuf>,
 }
 
+impl Play {
+    /// Every task list of the play, in the order they run: pre_tasks, the roles' tasks,
+    /// tasks, post_tasks, and the handlers.
+    pub fn task_lists(&self) -> [&[Task]; 5] {
+        [
+            &self.pre_tasks,
+            &self.role_tasks,
+            &self.tasks,
+            &self.post_tasks,
+            &self.handlers,
+        ]
+    }
+}
+
 /// How a task loops.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loop {
