@@ -345,13 +345,17 @@ impl Frame {
             return None;
         }
         let start = self.kept.len().saturating_sub(SLACK);
-        let needle = format!("\n{marker}");
+        // "\n" and the marker, compared in place (this runs for every chunk of output).
+        let marker = marker.as_bytes();
         let window = &self.kept[start..];
         let i = window
-            .windows(needle.len())
-            .rposition(|w| w == needle.as_bytes())?;
+            .windows(marker.len() + 1)
+            .rposition(|w| w[0] == b'\n' && &w[1..] == marker)?;
         let line = start + i;
-        Some((line, &self.kept[line + needle.len()..self.kept.len() - 1]))
+        Some((
+            line,
+            &self.kept[line + 1 + marker.len()..self.kept.len() - 1],
+        ))
     }
 
     /// The command's own output (without the end line), and whether some was dropped.

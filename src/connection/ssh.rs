@@ -488,28 +488,15 @@ impl SshConnection {
             format!("persistent shell ({key})")
         };
         if slot.shell.is_none() {
-            let permit = self.sessions.clone().try_acquire_owned().ok()?;
-            let channel = self.open_channel().await.ok()?;
-            let start = RemoteShell::start(channel, permit, req.escalation, ESCALATION_WAIT);
-            let started = tokio::select! {
-                r = start => r,
-                () = crate::stop::raised(self.stop.as_ref()) => {
-                    return Some(Err(ConnectionError::Interrupted));
-                }
-            };
-            match started {
+            // Once per connection: boxed, so that its state is not part of every command's.
+            match Box::pin(self.start_shell(req.escalation, &what)).await {
                 Ok(started) => slot.shell = Some(started),
-                Err(super::shell::Start::Failed(e)) => return Some(Err(e)),
-                Err(super::shell::Start::NotHere(why)) => {
-                    tracing::debug!(
-                        "{}: no {what}: {why}; commands take their own channels",
-                        self.name
-                    );
+                Err(None) => {
                     slot.unusable = true;
                     return None;
                 }
+                Err(Some(e)) => return Some(Err(e)),
             }
-            tracing::debug!("{}: {what} started", self.name);
         }
         let running = slot.shell.as_mut()?;
         crate::connection::log_command(&self.name, req.command, &format!("on the {what}"));
@@ -534,23 +521,47 @@ impl SshConnection {
     }
 }
 
-/// How long an escalated shell may take to start (sudo checking a password with PAM).
-const ESCALATION_WAIT: Duration = Duration::from_secs(30);
-
-/// One persistent shell of a connection: running, not started yet, or not to be used.
-#[derive(Default)]
-struct ShellSlot {
-    shell: Option<RemoteShell>,
-    /// Starting it failed for a reason that would not change (no shell under this
-    /// escalation): its commands take their own channels.
-    unusable: bool,
+impl SshConnection {
+    /// Opens a channel and starts a persistent shell on it. `Err(None)`: no shell here (the
+    /// reason is logged); commands take their own channels.
+    async fn start_shell(
+        &self,
+        escalation: Option<&super::Escalation>,
+        what: &str,
+    ) -> Result<RemoteShell, Option<ConnectionError>> {
+        let permit = self
+            .sessions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| None)?;
+        let channel = self.open_channel().await.map_err(|_| None)?;
+        let start = RemoteShell::start(channel, permit, escalation, ESCALATION_WAIT);
+        let started = tokio::select! {
+            r = start => r,
+            () = crate::stop::raised(self.stop.as_ref()) => {
+                return Err(Some(ConnectionError::Interrupted));
+            }
+        };
+        match started {
+            Ok(started) => {
+                tracing::debug!("{}: {what} started", self.name);
+                Ok(started)
+            }
+            Err(super::shell::Start::Failed(e)) => Err(Some(e)),
+            Err(super::shell::Start::NotHere(why)) => {
+                tracing::debug!(
+                    "{}: no {what}: {why}; commands take their own channels",
+                    self.name
+                );
+                Err(None)
+            }
+        }
+    }
 }
 
-impl Transport for SshConnection {
-    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
-        if let Some(done) = self.exec_on_shell(&req).await {
-            return done;
-        }
+impl SshConnection {
+    /// Runs a command on a session channel of its own.
+    async fn exec_on_channel(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
         let _permit = self
             .sessions
             .acquire()
@@ -726,7 +737,31 @@ impl Transport for SshConnection {
         }
         res
     }
+}
 
+/// How long an escalated shell may take to start (sudo checking a password with PAM).
+const ESCALATION_WAIT: Duration = Duration::from_secs(30);
+
+/// One persistent shell of a connection: running, not started yet, or not to be used.
+#[derive(Default)]
+struct ShellSlot {
+    shell: Option<RemoteShell>,
+    /// Starting it failed for a reason that would not change (no shell under this
+    /// escalation): its commands take their own channels.
+    unusable: bool,
+}
+
+impl Transport for SshConnection {
+    async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
+        if let Some(done) = self.exec_on_shell(&req).await {
+            return done;
+        }
+        // A channel per command is the rarer path (timeouts, large input, a terminal for
+        // escalation); its state is several times the shell path's, so it is boxed rather than
+        // carried by every command's future — at a thousand hosts with every host's command
+        // in flight, that is tens of megabytes.
+        Box::pin(self.exec_on_channel(req)).await
+    }
     async fn close(&self) {
         let slots: Vec<_> = self
             .shells

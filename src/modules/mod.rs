@@ -109,16 +109,17 @@ impl ModuleResult {
         }
     }
 
-    /// The registered form: data plus `changed`, `failed`, `skipped`, `msg`.
-    pub fn to_register(&self) -> Value {
-        let mut m = self.data.clone();
+    /// The registered form: data plus `changed`, `failed`, `skipped`, `msg`. Takes the
+    /// result (it runs per host per task; its data is moved, not copied).
+    pub fn into_register(self) -> Value {
+        let mut m = self.data;
         m.insert("changed".into(), Value::Bool(self.changed));
         m.insert("failed".into(), Value::Bool(self.failed));
         if self.skipped {
             m.insert("skipped".into(), Value::Bool(true));
         }
-        if let Some(msg) = &self.msg {
-            m.insert("msg".into(), Value::String(msg.clone()));
+        if let Some(msg) = self.msg {
+            m.insert("msg".into(), Value::String(msg));
         }
         Value::Object(m)
     }

@@ -482,7 +482,7 @@ impl Runner<'_> {
                     }
                     shown = (r.verbose_always, module.bare_result);
                     hide = r.no_log;
-                    (status, r.to_register())
+                    (status, r.into_register())
                 }
                 Err(ItemError::Unreachable(e)) => {
                     return mk(
