@@ -89,6 +89,8 @@ const MIGRATIONS: &[&str] = &[
          seen_at TIMESTAMPTZ NOT NULL,
          lease_ms BIGINT NOT NULL
      );",
+    // 3 → 4: a release remembers the last action started before it (as in SQLite's 2 → 3).
+    "ALTER TABLE lock_events ADD COLUMN actions_before BIGINT;",
 ];
 
 /// The schema version this olympus writes.
@@ -550,7 +552,13 @@ impl Store for PostgresStore {
                 return Ok(None);
             };
             tx.execute("DELETE FROM kill_switch WHERE id = 1", &[])?;
-            log(&mut tx, now(), by, "released", &held.describe())?;
+            // The last action claimed so far: every action claimed after this commits gets a
+            // higher id (an identity column), so it counts as after the release.
+            tx.execute(
+                "INSERT INTO lock_events (at, by, event, detail, actions_before)
+                 VALUES ($1, $2, 'released', $3, (SELECT coalesce(max(id), 0) FROM actions))",
+                &[&now().as_second(), &by, &held.describe()],
+            )?;
             tx.commit()?;
             Ok(Some(held))
         })
@@ -776,8 +784,9 @@ impl Store for PostgresStore {
                 .query_one(
                     "SELECT count(*) FROM actions
                      WHERE outcome IN ('failed', 'unreachable', 'error')
-                       AND id > coalesce((SELECT max(a.id) FROM actions a, lock_events l
-                                          WHERE l.event = 'released' AND a.started_at < l.at), 0)",
+                       AND id > coalesce((SELECT max(w) FROM (SELECT coalesce(l.actions_before,
+                                            (SELECT max(a.id) FROM actions a WHERE a.started_at < l.at)) AS w
+                                          FROM lock_events l WHERE l.event = 'released') r), 0)",
                     &[],
                 )?
                 .get(0);

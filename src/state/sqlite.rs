@@ -71,6 +71,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX actions_rule_host ON actions (rule, host, started_at);
      CREATE INDEX actions_started ON actions (started_at);",
+    // 2 → 3: a release remembers the last action started before it, so that failures
+    // "since the last release" are told apart by order, not by a timestamp in seconds.
+    "ALTER TABLE lock_events ADD COLUMN actions_before INTEGER;",
 ];
 
 /// How long a process waits for another one's transaction before giving up.
@@ -249,6 +252,11 @@ impl Store for SqliteStore {
             };
             tx.execute("DELETE FROM kill_switch WHERE id = 1", [])?;
             log(&tx, now(), by, "released", &held.describe())?;
+            tx.execute(
+                "UPDATE lock_events SET actions_before = (SELECT coalesce(max(id), 0) FROM actions)
+                 WHERE id = last_insert_rowid()",
+                [],
+            )?;
             tx.commit()?;
             Ok(Some(held))
         })
@@ -376,8 +384,9 @@ impl Store for SqliteStore {
             c.query_row(
                 "SELECT count(*) FROM actions
                  WHERE outcome IN ('failed', 'unreachable', 'error')
-                   AND id > coalesce((SELECT max(a.id) FROM actions a, lock_events l
-                                      WHERE l.event = 'released' AND a.started_at < l.at), 0)",
+                   AND id > coalesce((SELECT max(w) FROM (SELECT coalesce(l.actions_before,
+                                        (SELECT max(a.id) FROM actions a WHERE a.started_at < l.at)) AS w
+                                      FROM lock_events l WHERE l.event = 'released')), 0)",
                 [],
                 |r| r.get(0),
             )
@@ -501,6 +510,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Claim;
 
     #[test]
     fn engage_release_and_history() {
@@ -540,6 +550,42 @@ mod tests {
             ]
         );
         assert!(s.integrity_ok().expect("check"));
+    }
+
+    /// Failures "since the last release" are told apart by the order actions were claimed
+    /// in, not by timestamps in seconds: a failure in the same second as the release, or
+    /// recorded by a controller whose clock runs ahead, is not one after it.
+    #[test]
+    fn failures_before_a_release_never_count_after_it() {
+        let d = tempfile::tempdir().expect("tmp");
+        let s = SqliteStore::open(d.path()).expect("open");
+        let fail_one = |s: &SqliteStore| {
+            let rec = s
+                .record_evaluation(&EvaluationRecord {
+                    at: now(),
+                    rule: "r".into(),
+                    error: None,
+                    decisions: Vec::new(),
+                    streaks: Default::default(),
+                    claims: vec![Claim {
+                        host: "h1".into(),
+                        playbook: "fix.yml".into(),
+                    }],
+                })
+                .expect("evaluation");
+            s.finish_action(rec.actions[0], "failed", "boom")
+                .expect("finish");
+        };
+        fail_one(&s);
+        // Its controller's clock is a minute ahead of the one that releases the switch.
+        s.with(|c| c.execute("UPDATE actions SET started_at = started_at + 60", []))
+            .expect("skew");
+        assert_eq!(s.failed_actions_since_release().expect("count"), 1);
+        s.engage("heal@h", "1 failed").expect("engage");
+        s.release("operator@h").expect("release");
+        assert_eq!(s.failed_actions_since_release().expect("count"), 0);
+        fail_one(&s);
+        assert_eq!(s.failed_actions_since_release().expect("count"), 1);
     }
 
     #[test]
