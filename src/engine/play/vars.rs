@@ -203,20 +203,33 @@ impl Runner<'_> {
         host: &str,
         chain: &[&Common],
     ) -> TemplateVars {
-        let mut v = st.play.role_defaults.clone();
         let copy = |v: &mut Vars, from: &Vars| {
             for (k, val) in from {
                 v.insert(k.clone(), val.clone());
             }
         };
         let exposed = st.exposed.lock().ok().and_then(|e| e.get(host).cloned());
+        let inventory = self.inventory_vars(host);
+        let room = st.play.role_defaults.len()
+            + exposed
+                .as_ref()
+                .map_or(0, |e| e.defaults.len() + e.vars.len())
+            + chain
+                .iter()
+                .skip(1)
+                .map(|c| c.defaults.len() + c.vars.len())
+                .sum::<usize>()
+            + inventory.len()
+            + st.vars.len();
+        let mut v = Vars::with_capacity(room);
+        copy(&mut v, &st.play.role_defaults);
         if let Some(e) = &exposed {
             copy(&mut v, &e.defaults);
         }
         for c in chain.iter().skip(1) {
             copy(&mut v, &c.defaults);
         }
-        copy(&mut v, &self.inventory_vars(host));
+        copy(&mut v, &inventory);
         copy(&mut v, &st.vars);
         if let Some(e) = &exposed {
             copy(&mut v, &e.vars);
@@ -227,7 +240,14 @@ impl Runner<'_> {
         // Layers, highest first: -e and the engine's own variables; the host's facts and
         // registered results (shared, not copied); what the author wrote for this task.
         let authored = Arc::new(TemplateVars::new(v));
-        let mut v = TemplateVars::default();
+        // The engine's own variables below, each data.
+        const ENGINE: usize = 8;
+        let data: usize = chain.iter().skip(1).map(|c| c.data.len()).sum();
+        let params: usize = chain.iter().skip(1).map(|c| c.params.len()).sum();
+        let mut v = TemplateVars::with_capacity(
+            params + data + self.opts.extra_vars.len() + ENGINE,
+            data + ENGINE,
+        );
         v.push_below(self.facts.get(host));
         v.push_below(authored);
         // Role parameters rank above facts and registered values.
