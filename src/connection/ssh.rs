@@ -519,9 +519,7 @@ impl SshConnection {
         }
         Some(res)
     }
-}
 
-impl SshConnection {
     /// Opens a channel and starts a persistent shell on it. `Err(None)`: no shell here (the
     /// reason is logged); commands take their own channels.
     async fn start_shell(
@@ -557,9 +555,7 @@ impl SshConnection {
             }
         }
     }
-}
 
-impl SshConnection {
     /// Runs a command on a session channel of its own.
     async fn exec_on_channel(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
         let _permit = self

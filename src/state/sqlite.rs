@@ -251,11 +251,12 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             tx.execute("DELETE FROM kill_switch WHERE id = 1", [])?;
-            log(&tx, now(), by, "released", &held.describe())?;
+            // The last action claimed so far (the transaction holds the database's write
+            // lock, so none is claimed meanwhile).
             tx.execute(
-                "UPDATE lock_events SET actions_before = (SELECT coalesce(max(id), 0) FROM actions)
-                 WHERE id = last_insert_rowid()",
-                [],
+                "INSERT INTO lock_events (at, by, event, detail, actions_before)
+                 VALUES (?1, ?2, 'released', ?3, (SELECT coalesce(max(id), 0) FROM actions))",
+                params![now().as_second(), by, held.describe()],
             )?;
             tx.commit()?;
             Ok(Some(held))
