@@ -454,9 +454,9 @@ fn main() {
             times.push(t);
             peak = peak.max(rss);
         }
-        (median(times), peak, median(cpus))
+        (median(times), peak, cpus)
     };
-    let (t_olympus, peak, cpu) = run_olympus(&[]);
+    let (t_olympus, peak, cpus) = run_olympus(&[]);
     // The same without the persistent remote shell: a new SSH session per command.
     let (t_sessions, _, _) = run_olympus(&["--no-persistent-shell"]);
     // Sharded: one shard alone, and all of them at once (separate processes, as a CI matrix
@@ -607,10 +607,17 @@ fn main() {
         }
     }
     println!("olympus peak RSS: {:.1} MiB", peak as f64 / 1024.0);
+    // CPU time moves by several per cent between runs of the same binary on a busy machine:
+    // the spread says whether a difference between two harness runs means anything.
+    let lowest = cpus.iter().min().copied().unwrap_or_default();
+    let highest = cpus.iter().max().copied().unwrap_or_default();
+    let cpu = median(cpus);
     println!(
-        "olympus CPU (user + system, median run): {:.0} ms, {:.2} ms per host",
+        "olympus CPU (user + system, median run): {:.0} ms, {:.2} ms per host (runs: {:.2}–{:.2})",
         ms(cpu),
-        ms(cpu) / n as f64
+        ms(cpu) / n as f64,
+        ms(lowest) / n as f64,
+        ms(highest) / n as f64
     );
     let _ = std::fs::remove_dir_all(&root);
 }
