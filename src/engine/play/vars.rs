@@ -203,44 +203,29 @@ impl Runner<'_> {
         host: &str,
         chain: &[&Common],
     ) -> TemplateVars {
-        let copy = |v: &mut Vars, from: &Vars| {
+        let exposed = st.exposed.lock().ok().and_then(|e| e.get(host).cloned());
+        let inventory = self.inventory_vars(host);
+        // What the author wrote, lowest precedence first: role defaults (the play's, an
+        // included role's, the chain's), inventory, play vars, an included role's vars, the
+        // chain's (block, task) vars. Listed once: sized for, then copied in.
+        let sources = || {
+            std::iter::once(&st.play.role_defaults)
+                .chain(exposed.iter().map(|e| &e.defaults))
+                .chain(chain.iter().skip(1).map(|c| &c.defaults))
+                .chain([&*inventory, &st.vars])
+                .chain(exposed.iter().map(|e| &e.vars))
+                .chain(chain.iter().skip(1).map(|c| &c.vars))
+        };
+        let mut v = Vars::with_capacity(sources().map(Vars::len).sum());
+        for from in sources() {
             for (k, val) in from {
                 v.insert(k.clone(), val.clone());
             }
-        };
-        let exposed = st.exposed.lock().ok().and_then(|e| e.get(host).cloned());
-        let inventory = self.inventory_vars(host);
-        let room = st.play.role_defaults.len()
-            + exposed
-                .as_ref()
-                .map_or(0, |e| e.defaults.len() + e.vars.len())
-            + chain
-                .iter()
-                .skip(1)
-                .map(|c| c.defaults.len() + c.vars.len())
-                .sum::<usize>()
-            + inventory.len()
-            + st.vars.len();
-        let mut v = Vars::with_capacity(room);
-        copy(&mut v, &st.play.role_defaults);
-        if let Some(e) = &exposed {
-            copy(&mut v, &e.defaults);
-        }
-        for c in chain.iter().skip(1) {
-            copy(&mut v, &c.defaults);
-        }
-        copy(&mut v, &inventory);
-        copy(&mut v, &st.vars);
-        if let Some(e) = &exposed {
-            copy(&mut v, &e.vars);
-        }
-        for c in chain.iter().skip(1) {
-            copy(&mut v, &c.vars);
         }
         // Layers, highest first: -e and the engine's own variables; the host's facts and
         // registered results (shared, not copied); what the author wrote for this task.
         let authored = Arc::new(TemplateVars::new(v));
-        // The engine's own variables below, each data.
+        // Room for the engine's own variables (the eight set below, each data).
         const ENGINE: usize = 8;
         let data: usize = chain.iter().skip(1).map(|c| c.data.len()).sum();
         let params: usize = chain.iter().skip(1).map(|c| c.params.len()).sum();
