@@ -10,6 +10,7 @@
 
 pub mod known_hosts;
 mod local;
+mod quick_ack;
 mod read_once;
 mod remote;
 mod shell;

@@ -223,6 +223,7 @@ impl SshConnection {
                         })
                     })?;
                 let _ = tcp.set_nodelay(true);
+                let tcp = super::quick_ack::QuickAck::new(tcp);
                 (client::connect_stream(config, tcp, handler).await, None)
             }
             Some(bastion) => {
