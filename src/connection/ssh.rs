@@ -122,6 +122,9 @@ pub struct SshConnection {
     reuse_shell: bool,
     /// The run's stop switch: raised, running commands are stopped (see `exec`).
     stop: Option<crate::stop::Stop>,
+    /// Ends the socket's immediate acknowledgements once the first command has its answer
+    /// (see `quick_ack`); none through a ProxyJump (no socket of its own).
+    set_up: Option<super::quick_ack::SetUp>,
     /// The bastion connection a ProxyJump goes through; kept open as long as this one.
     _jump: Option<Box<SshConnection>>,
 }
@@ -212,7 +215,7 @@ impl SshConnection {
             problem: problem.clone(),
         };
         let config = russh_config(target, opts);
-        let (handshake, jump) = match &target.proxy_jump {
+        let (handshake, jump, set_up) = match &target.proxy_jump {
             None => {
                 let tcp = TcpStream::connect((target.address.as_str(), target.port))
                     .await
@@ -223,8 +226,12 @@ impl SshConnection {
                         })
                     })?;
                 let _ = tcp.set_nodelay(true);
-                let tcp = super::quick_ack::QuickAck::new(tcp);
-                (client::connect_stream(config, tcp, handler).await, None)
+                let (tcp, set_up) = super::quick_ack::QuickAck::new(tcp);
+                (
+                    client::connect_stream(config, tcp, handler).await,
+                    None,
+                    Some(set_up),
+                )
             }
             Some(bastion) => {
                 let jump = Box::pin(SshConnection::connect(bastion, opts))
@@ -256,6 +263,7 @@ impl SshConnection {
                 (
                     client::connect_stream(config, ch.into_stream(), handler).await,
                     Some(Box::new(jump)),
+                    None,
                 )
             }
         };
@@ -282,6 +290,7 @@ impl SshConnection {
             shells: std::sync::Mutex::new(std::collections::HashMap::new()),
             reuse_shell: opts.persistent_shell,
             stop: opts.stop.clone(),
+            set_up,
             _jump: jump,
         })
     }
@@ -750,14 +759,18 @@ struct ShellSlot {
 
 impl Transport for SshConnection {
     async fn exec(&self, req: ExecRequest<'_>) -> Result<ExecOutput, ConnectionError> {
-        if let Some(done) = self.exec_on_shell(&req).await {
-            return done;
+        let out = match self.exec_on_shell(&req).await {
+            Some(done) => done,
+            // A channel per command is the rarer path (timeouts, large input, a terminal for
+            // escalation); its state is several times the shell path's, so it is boxed rather
+            // than carried by every command's future — at a thousand hosts with every host's
+            // command in flight, that is tens of megabytes.
+            None => Box::pin(self.exec_on_channel(req)).await,
+        };
+        if let Some(s) = &self.set_up {
+            s.done();
         }
-        // A channel per command is the rarer path (timeouts, large input, a terminal for
-        // escalation); its state is several times the shell path's, so it is boxed rather than
-        // carried by every command's future — at a thousand hosts with every host's command
-        // in flight, that is tens of megabytes.
-        Box::pin(self.exec_on_channel(req)).await
+        out
     }
     async fn close(&self) {
         let slots: Vec<_> = self
