@@ -34,7 +34,6 @@ pub(super) struct QuickAck {
 }
 
 /// Ends a [`QuickAck`]'s immediate acknowledgements.
-#[derive(Clone)]
 pub(super) struct SetUp(Arc<AtomicBool>);
 
 impl SetUp {
