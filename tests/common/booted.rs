@@ -1,7 +1,8 @@
 //! A host that runs systemd as its init: a Debian root made with debootstrap (once, kept in
 //! /var/tmp) and booted with `systemd-nspawn --boot`, sharing the machine's network, its
 //! sshd listening on a loopback address of the fleet's with the fleet's host key and
-//! letting the fleet's key log in as root. The container is powered off when dropped.
+//! letting the fleet's key log in as root. The container is powered off when dropped. One
+//! such container runs on a machine at a time: test runs in other processes wait for it.
 //!
 //! Needs root, `systemd-nspawn` (systemd-container) and `debootstrap`, which
 //! tests/run-all.sh installs; [`Booted::start`] says why when it cannot boot.
@@ -18,6 +19,12 @@ use super::fleet::Fleet;
 /// Where the booted host's root is made, once (a new name when what it needs changes).
 const ROOT: &str = "/var/tmp/olympus-booted-root-v1";
 
+/// Held (flock) from before the root is touched until the container is powered off: the root
+/// is one per machine and each boot rewrites its host key and sshd settings, which sshd reads
+/// again for every connection — a second test run booting beside this one would change the
+/// host key under it.
+const LOCK: &str = "/var/tmp/olympus-booted-root.lock";
+
 pub struct Booted {
     pub name: String,
     pub addr: Ipv4Addr,
@@ -25,6 +32,8 @@ pub struct Booted {
     /// An inventory file with the host in group `booted`.
     pub inventory: PathBuf,
     nspawn: Child,
+    /// Released after `Drop` has powered the container off (fields drop after it).
+    _lock: std::fs::File,
 }
 
 fn run(c: &mut Command) -> Result<(), String> {
@@ -77,6 +86,14 @@ impl Booted {
         if !super::fleet::is_root() {
             return Err("booting a container needs root".into());
         }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK)
+            .map_err(|e| format!("{LOCK}: {e}"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| format!("{LOCK}: {e}"))?;
         let root = root()?;
         // What an earlier run's playbooks left (units, masks, the name) goes: every run
         // starts alike.
@@ -143,6 +160,7 @@ impl Booted {
             port,
             inventory,
             nspawn,
+            _lock: lock,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(
