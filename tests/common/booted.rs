@@ -19,7 +19,7 @@ use super::fleet::Fleet;
 /// Where the booted host's root is made, once (a new name when what it needs changes).
 const ROOT: &str = "/var/tmp/olympus-booted-root-v1";
 
-/// Held (flock) from before the root is touched until the container is powered off: the root
+/// Held (an exclusive file lock) from before the root is touched until the container is powered off: the root
 /// is one per machine and each boot rewrites its host key and sshd settings, which sshd reads
 /// again for every connection — a second test run booting beside this one would change the
 /// host key under it.
@@ -92,8 +92,7 @@ impl Booted {
             .write(true)
             .open(LOCK)
             .map_err(|e| format!("{LOCK}: {e}"))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| format!("{LOCK}: {e}"))?;
+        lock.lock().map_err(|e| format!("{LOCK}: {e}"))?;
         let root = root()?;
         // What an earlier run's playbooks left (units, masks, the name) goes: every run
         // starts alike.
